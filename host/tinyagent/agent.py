@@ -1,0 +1,173 @@
+"""The agent loop: one request in, tool calls and an answer out. The device runs the same loop in C
+(firmware/ta_agent.c); `chat --board reference` and the conformance test run this one.
+
+An engine is anything with `reset()` and `step(token) -> logits` (the integer Reference, or the
+float model through TorchEngine). A HAL is a callable `(tool, args) -> result text`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from .grammar import Grammar
+from .tokenizer import BPE
+
+MAX_CALLS = 4  # tool calls per turn
+REPLY_RESERVE = 24  # tokens a request must leave free for the reply
+
+
+class Engine(Protocol):
+    def reset(self) -> None: ...
+    def step(self, token: int) -> np.ndarray: ...
+
+
+Hal = Callable[[str, list[str]], str]
+
+
+@dataclass
+class Turn:
+    request: str
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (call, result)
+    answer: str = ""
+    generated: list[int] = field(default_factory=list)  # token ids the model chose
+    stop: str = "newline"  # "newline" | "context"
+
+
+class RequestTooLong(ValueError):
+    pass
+
+
+class TokenClasses:
+    """Per-token facts the decoder needs, computed once per tokenizer."""
+
+    def __init__(self, bpe: BPE):
+        self.bpe = bpe
+        self.open = bpe.byte_to_id[ord("[")]
+        self.close = bpe.byte_to_id[ord("]")]
+        self.newline = bpe.byte_to_id[ord("\n")]
+        self.text = [b.decode("latin-1") for b in bpe.token_bytes]  # bytes as 1:1 chars for the grammar
+        self.plain = np.array([not any(c in b for c in b"[]\n") for b in bpe.token_bytes])
+
+
+def choose(logits: np.ndarray, allowed: Callable[[int], bool]) -> int:
+    """Argmax over allowed tokens; the lowest index wins a tie."""
+    logits = np.asarray(logits)
+    order = np.lexsort((np.arange(len(logits)), -logits.astype(np.float64 if logits.dtype.kind == "f" else np.int64)))
+    for t in order:
+        if allowed(int(t)):
+            return int(t)
+    raise RuntimeError("no token allowed")  # cannot happen: ']' or some field continuation is always viable
+
+
+def run_turn(engine: Engine, tc: TokenClasses, grammar: Grammar, hal: Hal, request: str,
+             ctx: int, on_text: Callable[[str], None] | None = None) -> Turn:
+    bpe = tc.bpe
+    prompt = bpe.encode(request + "\n")
+    if len(prompt) > ctx - REPLY_RESERVE:
+        raise RequestTooLong(f"request is {len(prompt)} tokens; at most {ctx - REPLY_RESERVE} fit")
+    turn = Turn(request)
+    engine.reset()
+    logits = None
+    for t in prompt:
+        logits = engine.step(t)
+    pos = len(prompt)
+    in_call, call, line_start, answer = False, "", True, b""
+    emit = on_text or (lambda s: None)
+    while True:
+        if pos >= ctx:
+            turn.stop = "context"
+            break
+        if in_call:
+            def allowed(t: int) -> bool:
+                if t == tc.close:
+                    return grammar.complete(call)
+                return bool(tc.plain[t]) and grammar.viable(call + tc.text[t])
+        else:
+            can_open = line_start and len(turn.calls) < MAX_CALLS
+            def allowed(t: int) -> bool:
+                return t != tc.close and (t != tc.open or can_open)
+        tok = choose(logits, allowed)
+        turn.generated.append(tok)
+        logits = engine.step(tok) if pos + 1 < ctx else logits
+        pos += 1
+        if in_call:
+            if tok == tc.close:
+                name, args = grammar.parse(call)
+                result = hal(name, args)
+                turn.calls.append((call, result))
+                emit(f"[{call}] -> {result}\n")
+                for t in bpe.encode(result + "\n"):
+                    if pos >= ctx:
+                        break
+                    logits = engine.step(t)
+                    pos += 1
+                in_call, call, line_start = False, "", True
+            else:
+                call += tc.text[tok]
+            continue
+        if tok == tc.open:
+            in_call = True
+            continue
+        if tok == tc.newline:
+            break
+        line_start = False
+        answer += bpe.token_bytes[tok]
+        emit(bpe.token_bytes[tok].decode("utf-8", errors="replace"))
+    turn.answer = answer.decode("utf-8", errors="replace")
+    emit("\n")
+    return turn
+
+
+class SimHal:
+    """The simulated board the reference talks to; the same behaviour as firmware/boards/host/hal_host_sim.c."""
+
+    TEMP_DECI = 235  # 23.5 C
+
+    def __init__(self):
+        self.led = False
+        self.pins: dict[int, int] = {}
+        self.t0 = time.monotonic()
+
+    def _temp(self) -> str:
+        t = self.TEMP_DECI
+        return f"{'-' if t < 0 else ''}{abs(t) // 10}.{abs(t) % 10}"
+
+    def __call__(self, tool: str, args: list[str]) -> str:
+        up = int(time.monotonic() - self.t0)
+        if tool == "led":
+            self.led = {"on": True, "off": False}.get(args[0], not self.led)
+            return "on" if self.led else "off"
+        if tool == "gpio":
+            self.pins[int(args[0])] = int(args[1])
+            return "ok"
+        if tool == "temp":
+            return self._temp()
+        if tool == "uptime":
+            return str(up)
+        if tool == "timer":
+            return "ok"
+        if tool == "status":
+            return f"led={'on' if self.led else 'off'} temp={self._temp()} up={up}"
+        return "ok"  # a user's tool with no simulated behaviour
+
+
+class TorchEngine:
+    """The float (or QAT) torch model behind the Engine interface, for eval and comparison."""
+
+    def __init__(self, model):
+        import torch
+
+        self.torch, self.model, self.ids = torch, model, []
+        model.eval()
+
+    def reset(self) -> None:
+        self.ids = []
+
+    def step(self, token: int) -> np.ndarray:
+        self.ids.append(token)
+        with self.torch.no_grad():
+            out = self.model(self.torch.tensor([self.ids]))[0, -1]
+        return out.numpy()

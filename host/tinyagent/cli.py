@@ -1,0 +1,213 @@
+"""The command line: parses arguments and calls the stage functions. Nothing else lives here.
+
+Errors: a TinyAgentError prints as one line `tinyagent: error: ...` and exits with its code; any
+other exception is a bug and prints its traceback. `--debug` shows the traceback for both.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import EXIT_INTERRUPTED, TinyAgentError
+
+DEFAULT_AGENT = "agents/default.toml"
+DEFAULT_RUN = Path(__file__).resolve().parents[2] / "models" / "default"
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TinyAgentError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"tinyagent: error: {e}", err=True)
+            if e.details:
+                click.echo(e.details, err=True)
+            ctx.exit(e.code)
+        except KeyboardInterrupt:
+            click.echo("tinyagent: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+def _run_dir(run: str | None) -> Path:
+    return Path(run) if run else DEFAULT_RUN
+
+
+@click.group(cls=_Group)
+@click.option("--debug", is_flag=True, help="Show tracebacks for expected errors too.")
+@click.version_option(package_name="tinyagent")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """tinyagent: train a small language-model agent and run it on a microcontroller."""
+    ctx.obj = {"debug": debug}
+
+
+# ---- model pipeline --------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--agent", default=DEFAULT_AGENT, show_default=True, help="Agent spec (TOML).")
+@click.option("--out", default="runs/default", show_default=True, help="Run folder to create.")
+@click.option("--until", type=click.Choice(["teacher", "student", "pruned", "int8"]), default="int8",
+              show_default=True, help="Last stage to run.")
+@click.option("--steps", type=int, default=None, help="Teacher training steps (default: the preset's).")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+def train(agent, out, until, steps, device, seed, resume):
+    """Train the teacher, then (by default) the whole chain down to the int8 model."""
+    from .train import train as train_fn
+
+    kw = {"steps": steps} if steps else {}
+    train_fn(agent, out, until=until, device=device, seed=seed, resume=resume, **kw)
+
+
+@main.command()
+@click.option("--run", "run", required=True, help="Run folder.")
+@click.option("--resume", is_flag=True)
+def distill(run, resume):
+    """Distil the student from the teacher (and train the same student from scratch, for comparison)."""
+    from .distill import distill as fn
+
+    fn(run, resume=resume)
+
+
+@main.command()
+@click.option("--run", "run", required=True, help="Run folder.")
+@click.option("--ffn-keep", type=float, default=0.5, show_default=True, help="Fraction of FFN neurons kept, in (0, 1].")
+@click.option("--heads-keep", type=float, default=1.0, show_default=True, help="Fraction of attention heads kept, in (0, 1].")
+@click.option("--resume", is_flag=True)
+def prune(run, ffn_keep, heads_keep, resume):
+    """Structured pruning (FFN neurons, heads) ranked by L1 importance, then recovery."""
+    from .prune import prune as fn
+
+    fn(run, ffn_keep=ffn_keep, heads_keep=heads_keep, resume=resume)
+
+
+@main.command()
+@click.option("--run", "run", required=True, help="Run folder.")
+@click.option("--resume", is_flag=True)
+def quantize(run, resume):
+    """Quantisation-aware training, then export the integer model."""
+    from .quantize import quantize as fn
+
+    fn(run, resume=resume)
+
+
+@main.command("eval")
+@click.option("--run", "run", default=None, help="Run folder (default: the shipped model).")
+@click.option("--n", "n", type=int, default=None, help="Held-out examples to score (default: all).")
+def eval_cmd(run, n):
+    """Score every stage on the held-out phrasings: a table, and eval.json in the run."""
+    from .evaluate import evaluate, print_table
+
+    print_table(evaluate(_run_dir(run), n=n))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--dir", "folder", default="agents", show_default=True)
+def new(name, folder):
+    """Scaffold a new agent spec, agents/NAME.toml."""
+    from .fileio import write_text
+    from .spec import scaffold
+
+    from .codegen import check_identifier
+
+    check_identifier(name, what="agent name")
+    path = Path(folder) / f"{name}.toml"
+    if path.exists():
+        raise TinyAgentError(f"{path} exists already (choose another name or remove it)")
+    write_text(path, scaffold(name))
+    click.echo(f"wrote {path}; train it with: tinyagent train --agent {path} --out runs/{name}")
+
+
+# ---- boards and devices ----------------------------------------------------------------------------
+
+@main.command()
+@click.option("--board", required=True, help="Board name (see `tinyagent boards`).")
+@click.option("--out", default=None, help="Build folder (default: build/BOARD).")
+@click.option("--run", "run", default=None, help="Run folder with the int8 model (default: the shipped model).")
+@click.option("--tools", "tools_c", default=None, help="C file with your agent's tool handlers.")
+@click.option("--replace", is_flag=True, help="Replace a build of another model in --out.")
+@click.option("--generate-only", is_flag=True, help="Generate the project; do not compile (SDK boards).")
+def build(board, out, run, tools_c, replace, generate_only):
+    """Generate C for BOARD, compile it, and report the memory plan against the board's budget."""
+    from .build import build as fn, print_report
+
+    print_report(fn(board, out or f"build/{board}", _run_dir(run), tools_c=tools_c, replace=replace,
+                    generate_only=generate_only))
+
+
+@main.command()
+@click.option("--board", default=None, help="Board (with --out: the build to run or flash).")
+@click.option("--out", default=None, help="Build folder (default: build/BOARD).")
+@click.option("--port", default=None, help="A serial port of a real board, e.g. /dev/ttyUSB0.")
+@click.option("--baud", type=int, default=115200, show_default=True)
+@click.option("--run", "run", default=None, help="With --board reference: the run folder.")
+def chat(board, out, port, baud, run):
+    """Talk to the agent. Reads one request per line from stdin when stdin is not a terminal."""
+    from .device import chat as fn
+
+    fn(board=board, out=out, port=port, baud=baud, run=_run_dir(run))
+
+
+@main.command("test")
+@click.option("--board", default=None)
+@click.option("--out", default=None, help="Build folder (default: build/BOARD).")
+@click.option("--port", default=None)
+@click.option("--baud", type=int, default=115200, show_default=True)
+def test_cmd(board, out, port, baud):
+    """On-device conformance: tokens and logit checksums, step by step, against the reference."""
+    from .conformance import conformance, print_results
+
+    ok = print_results(conformance(board=board, out=out, port=port, baud=baud))
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.option("--board", required=True)
+@click.option("--out", default=None, help="Build folder (default: build/BOARD).")
+@click.option("--port", default=None)
+@click.option("--baud", type=int, default=460800, show_default=True)
+def flash(board, out, port, baud):
+    """Write the build to the board (esptool, UF2 copy, or start the emulator)."""
+    from .flash import flash as fn
+
+    fn(board, out or f"build/{board}", port=port, baud=baud)
+
+
+@main.command()
+@click.option("--run", "run", default=None, help="Run folder (default: the shipped model).")
+def boards(run):
+    """Known boards: architecture, flash and RAM, and whether the model fits."""
+    from .build import print_boards
+
+    print_boards(_run_dir(run))
+
+
+@main.command()
+@click.option("--run", "run", default=None)
+@click.option("--format", "fmt", type=click.Choice(["tflite"]), default="tflite", show_default=True)
+@click.option("--out", required=True, help="Output file.")
+def export(run, fmt, out):
+    """Export the quantised student (int8 .tflite, TFLM conventions)."""
+    from .export_tflite import export_tflite
+
+    click.echo(export_tflite(_run_dir(run), out))
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="Fewer repetitions and sizes.")
+@click.option("--out", default="bench/results", show_default=True)
+def bench(quick, out):
+    """Speed, memory and quality tables; saved as JSON with the machine and the commit."""
+    from .bench import run_bench
+
+    run_bench(out, quick=quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Byte-level BPE, trained with HF `tokenizers`, kept simple enough for the device to mirror exactly.
+
+The rules (the device's tokenizer in firmware/ta_tokenizer.c follows them, and tests hold it to HF):
+1. Split the input bytes into pieces: each of the bytes '\\n', '[' and ']' is a piece of its own; every
+   maximal run of other bytes is a piece. There is no regex pre-tokenizer.
+2. Each piece starts as one token per byte (the 256 byte tokens).
+3. Repeatedly merge the adjacent pair with the lowest merge rank; among equal ranks, the leftmost.
+   Stop when no adjacent pair has a merge.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from .errors import bad_input
+from .fileio import write_text
+
+SPLIT_BYTES = b"\n[]"
+DEFAULT_VOCAB = 512
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character map, which HF's ByteLevel uses."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+BYTE_TO_CHAR = _bytes_to_unicode()
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB) -> Tokenizer:
+    if not 257 <= vocab_size <= 4096:
+        raise bad_input(f"vocab size {vocab_size} is out of range (allowed: 257..4096)")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(c, "isolated") for c in ("\n", "[", "]")]
+        + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False, special_tokens=[])
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+@dataclass
+class BPE:
+    """The tokenizer as plain tables: what the device holds and what `encode` below runs."""
+
+    byte_to_id: list[int]  # 256 entries
+    merges: list[tuple[int, int, int]]  # (left id, right id, merged id), in rank order
+    token_bytes: list[bytes]  # id -> bytes
+    json_text: str  # the HF tokenizer.json it came from
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.token_bytes)
+
+    def id_of(self, b: bytes) -> int:
+        return self.byte_to_id[b[0]] if len(b) == 1 else self.token_bytes.index(b)
+
+    def encode(self, text: str | bytes) -> list[int]:
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        rank = {(a, b): (r, m) for r, (a, b, m) in enumerate(self.merges)}
+        out: list[int] = []
+        for piece in split_pieces(data):
+            ids = [self.byte_to_id[b] for b in piece]
+            while len(ids) > 1:
+                best = None
+                for i in range(len(ids) - 1):
+                    rm = rank.get((ids[i], ids[i + 1]))
+                    if rm is not None and (best is None or rm[0] < best[0]):
+                        best = (rm[0], i, rm[1])
+                if best is None:
+                    break
+                _, i, m = best
+                ids[i:i + 2] = [m]
+            out.extend(ids)
+        return out
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return b"".join(self.token_bytes[i] for i in ids).decode("utf-8", errors="replace")
+
+    def save(self, path: str | Path) -> None:
+        write_text(path, self.json_text)
+
+
+def split_pieces(data: bytes) -> list[bytes]:
+    pieces, start = [], 0
+    for i, b in enumerate(data):
+        if b in SPLIT_BYTES:
+            if i > start:
+                pieces.append(data[start:i])
+            pieces.append(data[i:i + 1])
+            start = i + 1
+    if start < len(data):
+        pieces.append(data[start:])
+    return pieces
+
+
+def from_hf(tok: Tokenizer) -> BPE:
+    js = tok.to_str()
+    model = json.loads(js)["model"]
+    vocab: dict[str, int] = model["vocab"]
+    char_to_byte = {c: b for b, c in BYTE_TO_CHAR.items()}
+    token_bytes = [b""] * len(vocab)
+    for s, i in vocab.items():
+        token_bytes[i] = bytes(char_to_byte[c] for c in s)
+    merges = []
+    for m in model["merges"]:
+        a, b = m.split(" ") if isinstance(m, str) else m
+        merges.append((vocab[a], vocab[b], vocab[a + b]))
+    byte_to_id = [vocab[BYTE_TO_CHAR[b]] for b in range(256)]
+    return BPE(byte_to_id, merges, token_bytes, js)
+
+
+def load_tokenizer(path: str | Path) -> BPE:
+    path = Path(path)
+    try:
+        return from_hf(Tokenizer.from_file(str(path)))
+    except FileNotFoundError:
+        raise bad_input(f"{path}: no tokenizer file (expected the tokenizer.json a run writes)") from None
+    except Exception as e:  # tokenizers raises bare Exceptions for malformed JSON
+        raise bad_input(f"{path}: not a valid tokenizer.json ({str(e).splitlines()[0][:80]})") from None
+
+
+def hf_encode(json_text: str, text: str) -> list[int]:
+    """Encode with HF itself (for tests and for training-data preparation at speed)."""
+    return Tokenizer.from_str(json_text).encode(text).ids

@@ -1,0 +1,98 @@
+"""The integer reference: integers only, one token at a time equals a whole sequence, and the QAT
+float forward computes (nearly) the same numbers."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from tinyagent import intmath as im
+from tinyagent.intmodel import load_int_model
+from tinyagent.reference import Reference, forward_seq
+
+
+def test_every_tensor_is_integer(tiny_int):
+    _, m = tiny_int
+    for name, a in m.tensors.items():
+        assert np.issubdtype(a.dtype, np.integer), name
+
+
+def test_step_equals_sequence_and_never_floats(tiny_int, monkeypatch):
+    _, m = tiny_int
+    seen = []
+    real_check = im._check_int
+    monkeypatch.setattr(im, "_check_int", lambda a: (seen.append(a.dtype), real_check(a)))
+    toks = list(np.random.default_rng(1).integers(0, m.cfg.vocab_size, 30))
+    seq = forward_seq(m, toks)
+    ref = Reference(m)
+    steps = np.stack([ref.step(t) for t in toks])
+    assert seq.dtype == np.int32 and np.array_equal(seq, steps)
+    assert seen and all(np.issubdtype(d, np.integer) for d in seen)
+
+
+def test_qat_forward_agrees_with_reference(tiny_int):
+    model, m = tiny_int
+    toks = torch.randint(0, m.cfg.vocab_size, (1, 40), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        qat = model(toks)[0].numpy() / model.qat.logits
+    ref = forward_seq(m, toks[0].tolist()).astype(np.float64)
+    agree = (qat.argmax(-1) == ref.argmax(-1)).mean()
+    assert agree >= 0.9, agree  # a random, deliberately chaotic model; the shipped model is checked tighter
+    assert np.median(np.abs(qat - ref)) < 0.02 * np.abs(ref).max()
+
+
+def test_save_load_roundtrip_and_corruption(tiny_int, tmp_path):
+    _, m = tiny_int
+    h = m.save(tmp_path)
+    m2 = load_int_model(tmp_path)
+    assert m2.hash == h and np.array_equal(forward_seq(m2, [1, 2, 3]), forward_seq(m, [1, 2, 3]))
+    w = tmp_path / "model.int.safetensors"
+    w.write_bytes(w.read_bytes()[:-100])
+    with pytest.raises(Exception, match="corrupt or truncated"):
+        load_int_model(tmp_path)
+
+
+def test_context_full_is_an_error(tiny_int):
+    _, m = tiny_int
+    ref = Reference(m)
+    for _ in range(m.cfg.ctx):
+        ref.step(1)
+    with pytest.raises(ValueError, match="context full"):
+        ref.step(1)
+
+
+# ---- helpers against their definitions ----
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(-(2**31), 2**31 - 1), st.floats(1e-9, 1e6))
+def test_mul_shift_rounds_half_up(x, real):
+    m, sh = im.quantize_multiplier(real)
+    got = int(im.mul_shift(np.array([x], dtype=np.int64), m, sh)[0])
+    exact = (x * m) / 2**sh
+    assert got == int(np.floor(exact + 0.5)) or abs(got - exact) <= 0.5 + 1e-9
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(1e-12, 2.0**29))
+def test_quantize_multiplier_is_accurate(real):
+    m, sh = im.quantize_multiplier(real)
+    assert 1 <= sh <= 62 and 0 <= m < 2**31
+    if sh < 62:
+        assert abs(m / 2**sh - real) <= real * 2**-30
+
+
+def test_softmax_sums_to_one_q15():
+    rng = np.random.default_rng(0)
+    table = im.exp_table(16)
+    for n in (1, 2, 17, 128):
+        s = rng.integers(-20000, 20000, n).astype(np.int32)
+        m, sh = im.quantize_multiplier(16 / 1000)
+        p = im.softmax_q15(s, m, sh, table)
+        assert p.dtype == np.int32 and abs(int(p.sum()) - 32768) <= n
+        assert p[s.argmax()] == p.max()
+
+
+def test_rmsnorm_zero_row_and_scale_invariance():
+    k = int(round(np.sqrt(8) / (4 / 127) * 65536))
+    assert (im.rmsnorm(np.zeros((1, 8), np.int16), k) == 0).all()
+    x = np.array([[100, -200, 300, 50, 0, 7, -9, 1000]], np.int16)
+    assert np.abs(im.rmsnorm(x, k).astype(int) - im.rmsnorm(x * 3, k).astype(int)).max() <= 1
