@@ -22,6 +22,7 @@ REPLY_RESERVE = 24  # tokens a request must leave free for the reply
 class Engine(Protocol):
     def reset(self) -> None: ...
     def step(self, token: int) -> np.ndarray: ...
+    def feed(self, tokens: list[int]) -> np.ndarray: ...  # many steps; the last logits
 
 
 Hal = Callable[[str, list[str]], str]
@@ -63,16 +64,15 @@ def choose(logits: np.ndarray, allowed: Callable[[int], bool]) -> int:
 
 
 def run_turn(engine: Engine, tc: TokenClasses, grammar: Grammar, hal: Hal, request: str,
-             ctx: int, on_text: Callable[[str], None] | None = None) -> Turn:
+             ctx: int, on_text: Callable[[str], None] | None = None, calls_only: bool = False) -> Turn:
+    """One turn. `calls_only` stops where the answer would start (eval of tool calls needs no more)."""
     bpe = tc.bpe
     prompt = bpe.encode(request + "\n")
     if len(prompt) > ctx - REPLY_RESERVE:
         raise RequestTooLong(f"request is {len(prompt)} tokens; at most {ctx - REPLY_RESERVE} fit")
     turn = Turn(request)
     engine.reset()
-    logits = None
-    for t in prompt:
-        logits = engine.step(t)
+    logits = engine.feed(prompt)
     pos = len(prompt)
     in_call, call, line_start, answer = False, "", True, b""
     emit = on_text or (lambda s: None)
@@ -90,32 +90,31 @@ def run_turn(engine: Engine, tc: TokenClasses, grammar: Grammar, hal: Hal, reque
             def allowed(t: int) -> bool:
                 return t != tc.close and (t != tc.open or can_open)
         tok = choose(logits, allowed)
-        turn.generated.append(tok)
-        logits = engine.step(tok) if pos + 1 < ctx else logits
-        pos += 1
-        if in_call:
-            if tok == tc.close:
-                name, args = grammar.parse(call)
-                result = hal(name, args)
-                turn.calls.append((call, result))
-                emit(f"[{call}] -> {result}\n")
-                for t in bpe.encode(result + "\n"):
-                    if pos >= ctx:
-                        break
-                    logits = engine.step(t)
-                    pos += 1
-                in_call, call, line_start = False, "", True
-            else:
-                call += tc.text[tok]
-            continue
-        if tok == tc.open:
-            in_call = True
-            continue
-        if tok == tc.newline:
+        if calls_only and not in_call and tok != tc.open:
             break
-        line_start = False
-        answer += bpe.token_bytes[tok]
-        emit(bpe.token_bytes[tok].decode("utf-8", errors="replace"))
+        turn.generated.append(tok)
+        if not in_call and tok == tc.newline:
+            break  # the end of the answer: nothing more to feed
+        logits = engine.step(tok)
+        pos += 1
+        if in_call and tok == tc.close:
+            name, args = grammar.parse(call)
+            result = hal(name, args)
+            turn.calls.append((call, result))
+            emit(f"[{call}] -> {result}\n")
+            fed = bpe.encode(result + "\n")[:ctx - pos]  # a result that overflows the context is cut
+            if fed:
+                logits = engine.feed(fed)
+                pos += len(fed)
+            in_call, call, line_start = False, "", True
+        elif in_call:
+            call += tc.text[tok]
+        elif tok == tc.open:
+            in_call = True
+        else:
+            line_start = False
+            answer += bpe.token_bytes[tok]
+            emit(bpe.token_bytes[tok].decode("utf-8", errors="replace"))
     turn.answer = answer.decode("utf-8", errors="replace")
     emit("\n")
     return turn
@@ -167,7 +166,10 @@ class TorchEngine:
         self.ids = []
 
     def step(self, token: int) -> np.ndarray:
-        self.ids.append(token)
+        return self.feed([token])
+
+    def feed(self, tokens: list[int]) -> np.ndarray:
+        self.ids.extend(tokens)
         with self.torch.no_grad():
             out = self.model(self.torch.tensor([self.ids]))[0, -1]
         return out.numpy()

@@ -89,12 +89,12 @@ def grammar_from_spec(spec) -> Grammar:
     forms = []
     for tool in spec.tools:
         fields = []
-        for f in call_fields(tool)[1:]:  # the first field is the tool name
-            if f.kind == "int":
+        for f in call_fields(tool)[1:]:  # the first field is the tool name; a str is a literal word
+            if isinstance(f, str):
+                fields.append(Field("lit", (f,)))
+            elif f.kind == "int":
                 fields.append(Field("int", (), f.min, f.max))
-            elif f.kind == "enum":
-                fields.append(Field("enum", tuple(f.values)))
             else:
-                fields.append(Field("lit", (f.text,)))
+                fields.append(Field("enum", tuple(f.values)))
         forms.append(CallForm(tool.name, tuple(fields)))
     return Grammar(forms)

@@ -26,10 +26,15 @@ class Reference:
 
     def step(self, token: int) -> np.ndarray:
         """Feed one token at the next position; returns int32 logits (vocab,)."""
-        if self.pos >= self.m.cfg.ctx:
+        return self.feed([token])
+
+    def feed(self, tokens: list[int]) -> np.ndarray:
+        """Feed tokens at the next positions in one pass (the same numbers as one step each);
+        returns the last position's int32 logits."""
+        if self.pos + len(tokens) > self.m.cfg.ctx:
             raise ValueError(f"context full ({self.m.cfg.ctx} tokens)")
-        logits = _forward(self.m, np.array([token]), self.pos, self.k_cache, self.v_cache)[0]
-        self.pos += 1
+        logits = _forward(self.m, np.asarray(tokens, dtype=np.int64), self.pos, self.k_cache, self.v_cache)[-1]
+        self.pos += len(tokens)
         return logits
 
 
