@@ -1,0 +1,393 @@
+"""The corpus: an AgentSpec and a seed -> train / val / held-out transcripts.
+
+Deterministic: each split draws from its own random.Random seeded by a string made from the seed
+(string seeds go through sha512, so they are the same on every machine and Python; never the global
+RNG or hash()), and the spec is walked in file order. The same seed gives a byte-identical corpus.
+
+Held-out split: each intent's phrasings are partitioned before anything is generated. Held-out
+examples use only held-out phrasings; train and val only the rest (val with fresh values), so the
+held-out score measures phrasings the model never saw.
+"""
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from .errors import bad_input
+from .spec import UNITS, AgentSpec, Arg, Intent, Ref, format_value, template_parts, unit_range
+
+# The model's context is 128 tokens of a ~512-token BPE vocabulary; these keep a turn well inside it.
+MAX_REQUEST_BYTES = 120
+MAX_TRANSCRIPT_BYTES = 250
+MAX_TRIES = 200  # renderings of one choice of intents before its phrasings are declared too long
+AVOID_TRIES = 20  # renderings spent looking for a val/held-out request that train does not have
+
+# Each decoration is an independent draw per request. Modest rates: most requests stay close to a
+# phrasing, so the model learns the phrasing and tolerates the noise rather than the other way round.
+P_OPENER = 0.15  # "hey, ..." "um ..."
+P_CONTEXT = 0.08  # a sentence before the request: "I just got home. ..."
+P_CLOSER = 0.15  # "... please" "..., thanks"
+P_DROP_END = 0.3  # drop the phrasing's final . ? !
+P_ADD_END = 0.2  # add . or ! where the phrasing has none
+P_SECOND_TYPO = 0.25  # of requests with a typo, share with two
+P_CANONICAL_UNIT = 0.7  # "minutes" rather than "min"/"mins"
+P_SMALL_NUMBER = 0.7  # numbers in requests: mostly everyday sizes (1..60), else any in range
+SMALL_SPAN = 60
+CASINGS = (("as_is", 0.45), ("capital", 0.40), ("lower", 0.12), ("upper", 0.03))
+
+_KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+@dataclass(frozen=True)
+class Example:
+    request: str
+    calls: tuple[tuple[str, str], ...]  # (call text without brackets, result text)
+    answer: str
+    intent: str  # "led_on", or "led_on+temp" for a two-call example
+    templates: tuple[str, ...] = ()  # the phrasing(s) the request was made from
+    typos: int = 0
+
+
+@dataclass
+class Corpus:
+    train: list[Example]
+    val: list[Example]
+    heldout: list[Example]
+
+
+def render(ex: Example) -> str:
+    """The transcript, byte for byte what the model trains on (see docs/architecture.md)."""
+    return ex.request + "\n" + "".join(f"[{c}]{r}\n" for c, r in ex.calls) + ex.answer + "\n"
+
+
+def prompt(ex: Example) -> str:
+    return ex.request + "\n"
+
+
+def split_phrasings(spec: AgentSpec, seed: int = 0) -> tuple[dict[str, tuple[str, ...]],
+                                                             dict[str, tuple[str, ...]]]:
+    """(train phrasings, held-out phrasings) per intent name. An intent with 3+ phrasings keeps at
+    least one apart; fewer than 3 and all of them train (one left is too few to learn from)."""
+    rng = random.Random(f"tinyagent/split/{seed}")
+    frac = spec.style.heldout_fraction
+    train: dict[str, tuple[str, ...]] = {}
+    heldout: dict[str, tuple[str, ...]] = {}
+    for intent in spec.intents:
+        n = len(intent.phrasings)
+        n_held = max(1, round(n * frac)) if n >= 3 and frac > 0 else 0
+        held = rng.sample(range(n), n_held)
+        train[intent.name] = tuple(p for i, p in enumerate(intent.phrasings) if i not in held)
+        heldout[intent.name] = tuple(p for i, p in enumerate(intent.phrasings) if i in held)
+    return train, heldout
+
+
+def generate_corpus(spec: AgentSpec, seed: int = 0, n_train: int = 20000, n_val: int = 1000,
+                    n_heldout: int = 1000) -> Corpus:
+    train_phrasings, heldout_phrasings = split_phrasings(spec, seed)
+    train = _Generator(spec, train_phrasings, f"tinyagent/train/{seed}").generate(n_train)
+    seen = frozenset(ex.request for ex in train)
+    val = _Generator(spec, train_phrasings, f"tinyagent/val/{seed}").generate(n_val, seen)
+    heldout = _Generator(spec, heldout_phrasings, f"tinyagent/heldout/{seed}").generate(n_heldout, seen)
+    return Corpus(train, val, heldout)
+
+
+def corpus_stats(corpus: Corpus) -> dict:
+    splits = {"train": corpus.train, "val": corpus.val, "heldout": corpus.heldout}
+    everything = [ex for exs in splits.values() for ex in exs]
+    phrasings = {k: {t for ex in exs for t in ex.templates} for k, exs in splits.items()}
+    train_requests = {ex.request for ex in corpus.train}
+    words = {w for ex in everything for w in re.findall(r"[a-z']+", render(ex).lower())}
+    per_intent = Counter(part for ex in corpus.train for part in ex.intent.split("+"))
+    request_bytes = [len(ex.request.encode()) for ex in everything]
+    transcript_bytes = [len(render(ex).encode()) for ex in everything]
+
+    def frac(pred) -> float:
+        return round(sum(map(pred, everything)) / max(1, len(everything)), 4)
+
+    def summary(xs: list[int]) -> dict:
+        return {"mean": round(sum(xs) / max(1, len(xs)), 1), "max": max(xs, default=0)}
+
+    return {
+        "examples": {k: len(exs) for k, exs in splits.items()},
+        "phrasings": {k: len(v) for k, v in phrasings.items()},
+        "phrasings_shared_train_heldout": len(phrasings["train"] & phrasings["heldout"]),
+        "distinct_requests": {k: len({ex.request for ex in exs}) for k, exs in splits.items()},
+        "distinct_answers": len({ex.answer for ex in everything}),
+        "heldout_requests_seen_in_train": sum(ex.request in train_requests for ex in corpus.heldout),
+        "per_intent_train": dict(sorted(per_intent.items())),
+        "chat_fraction": frac(lambda ex: not ex.calls),
+        "two_call_fraction": frac(lambda ex: len(ex.calls) == 2),
+        "typo_fraction": frac(lambda ex: ex.typos > 0),
+        "request_bytes": summary(request_bytes),
+        "transcript_bytes": summary(transcript_bytes),
+        "vocabulary_words": len(words),
+    }
+
+
+# ---- generation -----------------------------------------------------------------------------------
+
+# A request is built as pieces (text, protected). Protected pieces carry slot values (numbers, enum
+# words) that the call copies, so typos never touch them.
+_Piece = tuple[str, bool]
+
+
+@dataclass
+class _Turn:
+    pieces: list[_Piece]
+    call: tuple[str, str] | None
+    answer: str
+    template: str
+
+
+class _Generator:
+    def __init__(self, spec: AgentSpec, phrasings: dict[str, tuple[str, ...]], seed: str):
+        self.spec = spec
+        self.style = spec.style
+        self.rng = random.Random(seed)
+        self.phrasings = phrasings
+        usable = [i for i in spec.intents if phrasings.get(i.name)]
+        self.tool_intents = [i for i in usable if i.tool]
+        self.chat_intents = [i for i in usable if not i.tool]
+        self.synonyms = dict(spec.synonyms)
+
+    def generate(self, n: int, avoid: frozenset[str] = frozenset()) -> list[Example]:
+        if n > 0 and not self.tool_intents and not self.chat_intents:
+            raise bad_input(f"{self.spec.source}: no intent has phrasings for this split (allowed: "
+                            f"give intents 3+ phrasings, or set heldout_fraction > 0)")
+        return [self.example(self.pick(), avoid) for _ in range(n)]
+
+    def pick(self) -> list[Intent]:
+        r = self.rng.random()
+        st = self.style
+        if self.chat_intents and (r < st.chat_fraction or not self.tool_intents):
+            return [self.weighted(self.chat_intents)]
+        if r < st.chat_fraction + st.two_call_fraction and len({i.tool for i in self.tool_intents}) > 1:
+            first = self.weighted(self.tool_intents)
+            return [first, self.weighted([i for i in self.tool_intents if i.tool != first.tool])]
+        return [self.weighted(self.tool_intents)]
+
+    def weighted(self, intents: list[Intent]) -> Intent:
+        return self.rng.choices(intents, weights=[i.weight for i in intents])[0]
+
+    def example(self, intents: list[Intent], avoid: frozenset[str]) -> Example:
+        fresh_tries = 0
+        for _ in range(MAX_TRIES):
+            turns = [self.turn(i) for i in intents]
+            request, typos = self.request([t.pieces for t in turns])
+            ex = Example(request=request,
+                         calls=tuple(t.call for t in turns if t.call is not None),
+                         answer=" ".join(t.answer for t in turns),
+                         intent="+".join(i.name for i in intents),
+                         templates=tuple(t.template for t in turns), typos=typos)
+            if len(request.encode()) > MAX_REQUEST_BYTES or len(render(ex).encode()) > MAX_TRANSCRIPT_BYTES:
+                continue
+            fresh_tries += 1
+            if request not in avoid or fresh_tries >= AVOID_TRIES:
+                return ex
+        raise bad_input(f"{self.spec.source}: intent '{'+'.join(i.name for i in intents)}' never fits "
+                        f"(allowed: requests <= {MAX_REQUEST_BYTES} bytes, transcripts <= "
+                        f"{MAX_TRANSCRIPT_BYTES} bytes; shorten its phrasings or answers)")
+
+    # -- one intent --
+
+    def turn(self, intent: Intent) -> _Turn:
+        rng = self.rng
+        template = rng.choice(self.phrasings[intent.name])
+        if not intent.tool:
+            pieces = [self.literal_or_synonym(p) for p in template_parts(template)]
+            return _Turn(pieces, None, rng.choice(intent.answers), template)
+
+        tool = self.spec.tool(intent.tool)
+        arg_names = {a.name for a in tool.args}  # any other placeholder is a synonym (validated)
+        values: dict[str, int | str] = dict(intent.fixed_args)
+        pieces: list[_Piece] = []
+        for p in template_parts(template):
+            if isinstance(p, Ref) and p.name in arg_names:
+                arg = tool.arg(p.name)
+                values[p.name], text = self.request_value(arg, p.unit, values.get(p.name))
+                pieces.append((text, True))
+            else:
+                pieces.append(self.literal_or_synonym(p))
+        for s in tool.result_slots:
+            values[s.name] = intent.fixed_result.get(s.name, self.result_value(s))
+
+        call = " ".join(format_value(tool.slot(p.name), values[p.name]) if isinstance(p, Ref) else p
+                        for tok in tool.call.split(" ") for p in template_parts(tok))
+        result = "".join(format_value(tool.slot(p.name), values[p.name]) if isinstance(p, Ref) else p
+                         for p in template_parts(tool.result))
+        answer = "".join(self.answer_text(tool.slot(p.name), values[p.name], p.unit) if isinstance(p, Ref)
+                         else p for p in template_parts(rng.choice(intent.answers)))
+        return _Turn(pieces, (call, result), answer, template)
+
+    def literal_or_synonym(self, p: str | Ref) -> _Piece:
+        if isinstance(p, Ref):
+            return self.rng.choice(self.synonyms[p.name]), False
+        return p, False
+
+    def request_value(self, arg: Arg, unit: str, fixed: int | str | None) -> tuple[int | str, str]:
+        """(the arg's value, how the request says it)."""
+        if arg.kind == "enum":
+            value = fixed if fixed is not None else self.rng.choice(arg.values)
+            return value, str(value)
+        if not unit:
+            value = fixed if fixed is not None else self.request_int(arg.min, arg.max)
+            return value, self.number_text(int(value))
+        # "{seconds:minutes}": pick the number as a person would say it in minutes, then convert.
+        f_arg, f_show = UNITS[arg.unit], UNITS[unit]
+        if f_show >= f_arg:
+            k = f_show // f_arg
+            shown = int(fixed) // k if fixed is not None else self.request_int(*unit_range(arg, unit))
+            value = shown * k
+        else:
+            value = int(fixed) if fixed is not None else self.request_int(arg.min, arg.max)
+            shown = value * (f_arg // f_show)
+        forms = self.style.unit_forms(unit)
+        form = forms[0] if self.rng.random() < P_CANONICAL_UNIT else self.rng.choice(forms)
+        singular, plural = form.split("/")
+        return value, f"{self.number_text(shown)} {singular if shown == 1 else plural}"
+
+    def request_int(self, lo: int, hi: int) -> int:
+        if self.rng.random() < P_SMALL_NUMBER:
+            return self.rng.randint(lo, min(hi, lo + SMALL_SPAN - 1))
+        return self.spread_int(lo, hi)
+
+    def spread_int(self, lo: int, hi: int) -> int:
+        """Uniform over the number of digits, then within: 7-digit and 1-digit values both common,
+        so the model sees every length it must copy."""
+        if lo < 0 or hi - lo < 100:
+            return self.rng.randint(lo, hi)
+        digits = self.rng.randint(len(str(lo)), len(str(hi)))
+        return self.rng.randint(max(lo, 10 ** (digits - 1) if digits > 1 else 0), min(hi, 10**digits - 1))
+
+    def number_text(self, n: int) -> str:
+        words = self.style.number_words
+        if 0 <= n < len(words) and self.rng.random() < self.style.number_word_rate:
+            return words[n]
+        return str(n)
+
+    def result_value(self, slot: Arg) -> int | str:
+        if slot.kind == "enum":
+            return self.rng.choice(slot.values)
+        if slot.kind == "decimal":
+            return self.rng.randint(slot.min, slot.max)
+        return self.spread_int(slot.min, slot.max)
+
+    def answer_text(self, slot: Arg, value: int | str, unit: str) -> str:
+        text = format_value(slot, value)
+        if not unit:
+            return text
+        singular, plural = self.style.unit_forms(unit)[0].split("/")
+        return f"{text} {singular if value == 1 else plural}"
+
+    # -- the whole request --
+
+    def request(self, cores: list[list[_Piece]]) -> tuple[str, int]:
+        rng = self.rng
+        pieces = cores[0] if len(cores) == 1 else self.join(cores[0], cores[1])
+        pieces = self.vary_end(pieces)
+        if rng.random() < P_CLOSER and self.style.closers:
+            pieces = self.close(pieces, rng.choice(self.style.closers))
+        if rng.random() < P_OPENER and self.style.openers:
+            pieces = [(rng.choice(self.style.openers) + " ", False)] + pieces
+        if rng.random() < P_CONTEXT and self.style.context:
+            rest = _capitalize(pieces) if rng.random() < 0.5 else pieces
+            pieces = [(rng.choice(self.style.context) + " ", False)] + rest
+        typos = 0
+        if rng.random() < self.style.typo_rate:
+            for _ in range(2 if rng.random() < P_SECOND_TYPO else 1):
+                pieces, made = self.typo(pieces)
+                typos += made
+        text = "".join(t for t, _ in pieces)
+        casing = rng.choices([c for c, _ in CASINGS], weights=[w for _, w in CASINGS])[0]
+        if casing == "capital":
+            text = text[:1].upper() + text[1:]
+        elif casing == "lower":
+            text = text.lower()
+        elif casing == "upper":
+            text = text.upper()
+        return text, typos
+
+    def join(self, first: list[_Piece], second: list[_Piece]) -> list[_Piece]:
+        body, end = _split_end(first)
+        joiner = self.rng.choice(self.style.joiners)
+        if joiner in (".", "!", "?"):  # two sentences: keep the first one's own mark if it had one
+            return body + [((end or joiner) + " ", False)] + _capitalize(second)
+        sep = joiner + " " if joiner[0] in ",;:" else " " + joiner + " "
+        return body + [(sep, False)] + second
+
+    def vary_end(self, pieces: list[_Piece]) -> list[_Piece]:
+        body, end = _split_end(pieces)
+        r = self.rng.random()
+        if end and r < P_DROP_END:
+            end = ""
+        elif not end and r < P_ADD_END:
+            end = self.rng.choice(".!")
+        return body + [(end, False)] if end else body
+
+    @staticmethod
+    def close(pieces: list[_Piece], closer: str) -> list[_Piece]:
+        body, end = _split_end(pieces)
+        if closer[0] in ".!?":  # ". Thanks!" after a question keeps the question mark
+            return body + [((end or closer[0]) + closer[1:], False)]
+        sep = "" if closer[0] in ",;:" else " "
+        return body + [(sep + closer + end, False)]
+
+    def typo(self, pieces: list[_Piece]) -> tuple[list[_Piece], bool]:
+        """One realistic slip in an unprotected word of 4+ letters: swap two neighbours, drop a letter,
+        double a letter, or hit an adjacent key. (pieces, whether a slip was made)."""
+        spots = [(i, m.start(), m.end()) for i, (text, protected) in enumerate(pieces) if not protected
+                 for m in re.finditer(r"[A-Za-z]{4,}", text)]
+        if not spots:
+            return pieces, False
+        i, start, end = self.rng.choice(spots)
+        text = pieces[i][0]
+        kind = self.rng.choice(("swap", "drop", "double", "key"))
+        at = self.rng.randrange(start, end - 1) if kind == "swap" else self.rng.randrange(start, end)
+        if kind == "swap" and text[at].lower() == text[at + 1].lower():
+            kind = "drop"  # swapping "ll" would change nothing
+        if kind == "swap":
+            text = text[:at] + text[at + 1] + text[at] + text[at + 2:]
+        elif kind == "drop":
+            text = text[:at] + text[at + 1:]
+        elif kind == "double":
+            text = text[:at] + text[at] + text[at:]
+        else:
+            c = text[at]
+            near = self.rng.choice(_NEIGHBOURS[c.lower()])
+            text = text[:at] + (near.upper() if c.isupper() else near) + text[at + 1:]
+        return pieces[:i] + [(text, False)] + pieces[i + 1:], True
+
+
+def _split_end(pieces: list[_Piece]) -> tuple[list[_Piece], str]:
+    """(pieces, trailing . ? ! of the last piece) with the marks removed from the pieces."""
+    if not pieces or pieces[-1][1]:
+        return pieces, ""
+    text = pieces[-1][0]
+    stripped = text.rstrip(".?!")
+    end = text[len(stripped):]
+    return (pieces[:-1] + [(stripped, False)] if stripped else pieces[:-1]), end
+
+
+def _capitalize(pieces: list[_Piece]) -> list[_Piece]:
+    if not pieces:
+        return pieces
+    text, protected = pieces[0]
+    return [(text[:1].upper() + text[1:], protected)] + pieces[1:]
+
+
+def _keyboard_neighbours() -> dict[str, str]:
+    """Keys next to each letter on a QWERTY keyboard (same row, and the row above and below)."""
+    out: dict[str, str] = {}
+    for r, row in enumerate(_KEY_ROWS):
+        for i, c in enumerate(row):
+            near = [row[j] for j in (i - 1, i + 1) if 0 <= j < len(row)]
+            for other in (r - 1, r + 1):
+                if 0 <= other < len(_KEY_ROWS):
+                    near += [_KEY_ROWS[other][j] for j in (i - 1, i, i + 1) if 0 <= j < len(_KEY_ROWS[other])]
+            out[c] = "".join(near)
+    return out
+
+
+_NEIGHBOURS = _keyboard_neighbours()

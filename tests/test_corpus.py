@@ -1,0 +1,199 @@
+"""The corpus generator: deterministic, held-out phrasings kept apart, every call valid for its tool,
+answers built from the results, and transcripts in the exact format the model trains on."""
+import hashlib
+import re
+
+import pytest
+
+from tinyagent.corpus import (MAX_REQUEST_BYTES, MAX_TRANSCRIPT_BYTES, Example, corpus_stats,
+                              generate_corpus, prompt, render, split_phrasings)
+from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec, parse_call, parse_spec
+
+N_TRAIN, N_VAL, N_HELDOUT = 4000, 400, 400
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(DEFAULT_SPEC_PATH)
+
+
+@pytest.fixture(scope="module")
+def corpus(spec):
+    return generate_corpus(spec, seed=0, n_train=N_TRAIN, n_val=N_VAL, n_heldout=N_HELDOUT)
+
+
+def everything(corpus):
+    return corpus.train + corpus.val + corpus.heldout
+
+
+def digest(corpus) -> str:
+    return hashlib.sha256("".join(render(ex) for ex in everything(corpus)).encode()).hexdigest()
+
+
+def test_same_seed_same_bytes(spec, corpus):
+    again = generate_corpus(spec, seed=0, n_train=N_TRAIN, n_val=N_VAL, n_heldout=N_HELDOUT)
+    assert digest(again) == digest(corpus)
+    other = generate_corpus(spec, seed=1, n_train=N_TRAIN, n_val=N_VAL, n_heldout=N_HELDOUT)
+    assert digest(other) != digest(corpus)
+
+
+GOLDEN_SPEC = """
+[agent]
+name = "golden"
+[synonyms]
+light = ["light", "lamp"]
+[[tools]]
+name = "gpio"
+call = "gpio {pin} {level}"
+args.pin = { type = "int", min = 0, max = 39 }
+args.level = { type = "int", min = 0, max = 1 }
+result.format = "ok"
+[[tools.intents]]
+name = "gpio_set"
+phrasings = ["set pin {pin} to {level}", "pin {pin} {level}", "write {level} to pin {pin}"]
+answers = ["Pin {pin} set to {level}."]
+[[tools]]
+name = "timer"
+call = "timer {seconds}"
+args.seconds = { type = "int", min = 1, max = 86400, unit = "seconds" }
+result.format = "t={t} n={n}"
+result.slots.t = { type = "decimal", min = -20.0, max = 60.0, places = 1 }
+result.slots.n = { type = "int", min = 0, max = 4294967 }
+[[tools.intents]]
+name = "timer"
+phrasings = ["timer {seconds:minutes}", "remind me in {seconds:hours} please", "count {seconds:seconds}"]
+answers = ["Timer set for {seconds:seconds}, {t} and {n}."]
+[[chat]]
+name = "hello"
+phrasings = ["hello", "hi there", "good morning to the {light}"]
+answers = ["Hello!"]
+"""
+
+
+def test_golden_corpus():
+    """Byte-identical on every machine and Python: a small corpus, hashed. Changing the generator on
+    purpose changes every corpus; then update these (and say so in the commit)."""
+    c = generate_corpus(parse_spec(GOLDEN_SPEC), seed=7, n_train=300, n_val=30, n_heldout=30)
+    assert render(c.train[0]) == GOLDEN_FIRST
+    assert digest(c) == GOLDEN_SHA256
+
+
+GOLDEN_FIRST = "yo write 1 to pin 39\n[gpio 39 1]ok\nPin 39 set to 1.\n"
+GOLDEN_SHA256 = "1c151fe49815b2c96c89e04e456488095e501dca25c26b8d3528bc67438c7bbc"
+
+
+def test_render_and_prompt():
+    ex = Example("turn on the light and what's the temp?", (("led on", "on"), ("temp", "23.5")),
+                 "The light is on. It is 23.5 C.", "led_on+temp")
+    assert render(ex) == ("turn on the light and what's the temp?\n[led on]on\n[temp]23.5\n"
+                          "The light is on. It is 23.5 C.\n")
+    assert prompt(ex) == "turn on the light and what's the temp?\n"
+    assert render(Example("hello", (), "Hi!", "greeting")) == "hello\nHi!\n"
+
+
+def test_transcripts_are_well_formed(corpus):
+    for ex in everything(corpus):
+        for text in (ex.request, ex.answer):
+            assert text and not set(text) & set("[]\n{}"), ex
+        assert len(ex.request.encode()) <= MAX_REQUEST_BYTES
+        assert len(render(ex).encode()) <= MAX_TRANSCRIPT_BYTES
+        lines = render(ex).split("\n")
+        assert lines[-1] == "" and len(lines) == len(ex.calls) + 3
+        assert all(re.fullmatch(r"\[[^\[\]]+\][^\[\]]+", line) for line in lines[1:-2])
+
+
+def test_held_out_phrasings_never_train(spec, corpus):
+    train_p, held_p = split_phrasings(spec, seed=0)
+    for intent in spec.intents:
+        assert set(train_p[intent.name]) | set(held_p[intent.name]) == set(intent.phrasings)
+        assert not set(train_p[intent.name]) & set(held_p[intent.name])
+        assert len(held_p[intent.name]) >= 1  # every default intent has 3+ phrasings
+        assert len(held_p[intent.name]) == round(len(intent.phrasings) * 0.2)
+    all_train = {p for ps in train_p.values() for p in ps}
+    all_held = {p for ps in held_p.values() for p in ps}
+    for ex in corpus.train + corpus.val:
+        assert ex.templates and set(ex.templates) <= all_train
+    for ex in corpus.heldout:
+        assert ex.templates and set(ex.templates) <= all_held
+    train_requests = {ex.request for ex in corpus.train}
+    assert not [ex for ex in corpus.heldout if ex.request in train_requests]
+
+
+def test_every_call_is_valid_for_its_tool(spec, corpus):
+    for ex in everything(corpus):
+        intents = [next(i for i in spec.intents if i.name == n) for n in ex.intent.split("+")]
+        tool_intents = [i for i in intents if i.tool]
+        assert len(ex.calls) == len(tool_intents)
+        for (call, result), intent in zip(ex.calls, tool_intents):
+            tool, values = parse_call(spec, call)  # raises on a bad enum word, range or leading zero
+            assert tool.name == intent.tool
+            assert intent.fixed_args.items() <= values.items()
+            assert re.fullmatch(RESULT_FORMATS[tool.name], result), (call, result)
+            for slot, value in intent.fixed_result.items():
+                assert result == value  # led_on -> on, led_off -> off
+
+
+RESULT_FORMATS = {
+    "led": r"on|off", "gpio": r"ok", "timer": r"ok", "uptime": r"0|[1-9][0-9]*",
+    "temp": r"-?(0|[1-9][0-9]?)\.[0-9]",
+    "status": r"led=(on|off) temp=-?(0|[1-9][0-9]?)\.[0-9] up=(0|[1-9][0-9]*)",
+}
+
+
+def test_temperatures_and_uptimes_in_range(corpus):
+    results = [(c, r) for ex in everything(corpus) for c, r in ex.calls]
+    temps = [float(r) for c, r in results if c == "temp"]
+    temps += [float(re.search(r"temp=(\S+)", r).group(1)) for c, r in results if c == "status"]
+    assert -20.0 <= min(temps) < 0 < max(temps) <= 60.0
+    ups = [int(r) for c, r in results if c == "uptime"]
+    assert min(ups) < 10 and 10**6 <= max(ups) <= 4294967  # every digit length appears
+
+
+NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen " \
+               "fifteen sixteen seventeen eighteen nineteen twenty".split()
+UNIT_SECONDS = {"second": 1, "seconds": 1, "sec": 1, "secs": 1, "s": 1, "minute": 60, "minutes": 60,
+                "min": 60, "mins": 60, "hour": 3600, "hours": 3600, "hr": 3600, "hrs": 3600, "h": 3600}
+
+SINGULAR_ONLY = {"second", "minute", "hour", "hr"}
+PLURAL_ONLY = {"seconds", "secs", "minutes", "mins", "hours", "hrs"}
+
+
+def test_timer_units_convert_to_seconds(corpus):
+    timers = [ex for ex in everything(corpus) if ex.intent == "timer"]
+    units_seen = set()
+    for ex in timers:
+        m = re.search(r"\b(\d+|[a-z]+) (%s)\b" % "|".join(UNIT_SECONDS), ex.request.lower())
+        assert m, ex.request
+        n = int(m.group(1)) if m.group(1).isdigit() else NUMBER_WORDS.index(m.group(1))
+        assert ex.calls[0][0] == f"timer {n * UNIT_SECONDS[m.group(2)]}", ex.request
+        assert 1 <= n * UNIT_SECONDS[m.group(2)] <= 86400
+        units_seen.add(UNIT_SECONDS[m.group(2)])
+        assert m.group(2) not in (PLURAL_ONLY if n == 1 else SINGULAR_ONLY), ex.request  # no "1 minutes"
+    assert units_seen == {1, 60, 3600}
+
+
+def test_answers_use_the_values(corpus):
+    for ex in everything(corpus):
+        if ex.intent == "temp":
+            assert ex.calls[0][1] in ex.answer
+        if ex.intent.startswith("gpio"):
+            pin = ex.calls[0][0].split()[1]
+            assert re.search(rf"\b{pin}\b", ex.answer)
+        if ex.intent == "timer":
+            assert ex.calls[0][0].split()[1] in ex.answer
+
+
+def test_stats_are_sane(spec, corpus):
+    s = corpus_stats(corpus)
+    assert s["examples"] == {"train": N_TRAIN, "val": N_VAL, "heldout": N_HELDOUT}
+    assert s["phrasings_shared_train_heldout"] == 0
+    assert s["phrasings"]["heldout"] >= len(spec.intents)
+    assert s["phrasings"]["train"] > 3 * s["phrasings"]["heldout"]
+    assert set(s["per_intent_train"]) == {i.name for i in spec.intents}
+    assert 0.08 < s["chat_fraction"] < 0.16
+    assert 0.06 < s["two_call_fraction"] < 0.14
+    assert 0.04 < s["typo_fraction"] < 0.13
+    assert s["request_bytes"]["max"] <= MAX_REQUEST_BYTES
+    assert 20 < s["transcript_bytes"]["mean"] < s["transcript_bytes"]["max"] <= MAX_TRANSCRIPT_BYTES
+    assert s["distinct_requests"]["train"] > 0.6 * N_TRAIN
+    assert s["vocabulary_words"] > 500
