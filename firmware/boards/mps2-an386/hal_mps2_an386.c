@@ -1,0 +1,129 @@
+/* mps2-an386 HAL: Arm MPS2+ with the AN386 Cortex-M4 image, as QEMU models it.
+ *
+ * Console: CMSDK APB UART0. LED: FPGAIO LED0 (the board's user LEDs). Pins: the four CMSDK AHB GPIO
+ * blocks, 16 pins each (QEMU leaves them unimplemented, so writes are accepted and ignored). Time:
+ * SysTick at the 25 MHz core clock, one interrupt per millisecond. The board has no temperature
+ * sensor, so the temperature is simulated. Exit: Arm semihosting.
+ */
+#include "../cortex-m/cortexm.h"
+#include "ta_hal.h"
+
+#define REG32(addr) (*(volatile uint32_t *)(addr))
+
+#define CORE_CLOCK_HZ 25000000u          /* AN386 SYSCLK */
+#define TICKS_PER_MS (CORE_CLOCK_HZ / 1000u)
+
+#define UART0_BASE 0x40004000u           /* CMSDK APB UART0 */
+#define UART_DATA REG32(UART0_BASE + 0x00u)
+#define UART_STATE REG32(UART0_BASE + 0x04u)
+#define UART_CTRL REG32(UART0_BASE + 0x08u)
+#define UART_BAUDDIV REG32(UART0_BASE + 0x10u)
+#define UART_STATE_TX_FULL 0x1u
+#define UART_STATE_RX_FULL 0x2u
+#define UART_CTRL_TX_RX_EN 0x3u
+#define UART_BAUD 115200u
+
+#define FPGAIO_LED0 REG32(0x40028000u)   /* bits [1:0]: user LEDs 0 and 1 */
+
+#define GPIO_BASE(n) (0x40010000u + 0x1000u * (uint32_t)(n))  /* CMSDK AHB GPIO 0..3 */
+#define GPIO_OUTENSET(n) REG32(GPIO_BASE(n) + 0x10u)
+/* Masked access: writing MASKED(lo/hi byte, bit mask) changes only the bits in the mask. */
+#define GPIO_MASKED_LB(n, m) REG32(GPIO_BASE(n) + 0x400u + ((uint32_t)(m) << 2))
+#define GPIO_MASKED_UB(n, m) REG32(GPIO_BASE(n) + 0x800u + ((uint32_t)(m) >> 8 << 2))
+#define NUM_PINS 64
+
+#define SYST_CSR REG32(0xE000E010u)
+#define SYST_RVR REG32(0xE000E014u)
+#define SYST_CVR REG32(0xE000E018u)
+#define SYST_CSR_ENABLE_TICKINT_CPUCLK 0x7u
+#define SYST_CSR_COUNTFLAG (1u << 16)    /* set each time the counter wraps; cleared by reading */
+
+#define SIM_TEMP_DECICELSIUS 235 /* simulated 23.5 C: the board has no sensor */
+
+static volatile uint32_t ms_ticks;
+static int led_state;
+
+void ta_cm_systick_handler(void) { ms_ticks++; }
+
+void ta_hal_init(void)
+{
+    UART_BAUDDIV = CORE_CLOCK_HZ / UART_BAUD;
+    UART_CTRL = UART_CTRL_TX_RX_EN;
+    SYST_RVR = TICKS_PER_MS - 1u;
+    SYST_CVR = 0u;
+    SYST_CSR = SYST_CSR_ENABLE_TICKINT_CPUCLK;
+    ta_hal_led_set(0);
+}
+
+void ta_hal_exit(int code)
+{
+    /* Count SysTick wraps rather than ms_ticks: in a fault handler the SysTick interrupt cannot run. */
+    for (uint32_t ms = 0; ms < TA_CM_EXIT_LINGER_MS;) {
+        if (SYST_CSR & SYST_CSR_COUNTFLAG) {
+            ms++;
+        }
+    }
+    ta_cm_semihost_exit(code);
+}
+
+int ta_hal_getc(void)
+{
+    while (!(UART_STATE & UART_STATE_RX_FULL)) {
+    }
+    return (int)(UART_DATA & 0xFFu);
+}
+
+void ta_hal_write(const char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        while (UART_STATE & UART_STATE_TX_FULL) {
+        }
+        UART_DATA = (uint8_t)buf[i];
+    }
+}
+
+uint32_t ta_hal_millis(void) { return ms_ticks; }
+
+/* 25 MHz core clock ticks, from the millisecond count and SysTick's down-counter. */
+uint32_t ta_hal_cycles(void)
+{
+    uint32_t ms, left;
+    do {
+        ms = ms_ticks;
+        left = SYST_CVR;
+    } while (ms != ms_ticks);
+    return ms * TICKS_PER_MS + (TICKS_PER_MS - 1u - left);
+}
+
+void ta_hal_led_set(int on)
+{
+    led_state = on ? 1 : 0;
+    FPGAIO_LED0 = (uint32_t)led_state;
+}
+
+int ta_hal_led_get(void) { return led_state; }
+
+int ta_hal_gpio_write(int pin, int level)
+{
+    if (pin < 0 || pin >= NUM_PINS) {
+        return -1;
+    }
+    int block = pin / 16;
+    uint32_t mask = 1u << (pin % 16);
+    GPIO_OUTENSET(block) = mask;
+    uint32_t value = level ? mask : 0u;
+    if (mask & 0xFFu) {
+        GPIO_MASKED_LB(block, mask) = value;
+    } else {
+        GPIO_MASKED_UB(block, mask) = value;
+    }
+    return 0;
+}
+
+int32_t ta_hal_temp_decicelsius(void) { return SIM_TEMP_DECICELSIUS; }
+
+int ta_hal_timer_start(uint32_t seconds)
+{
+    (void)seconds;
+    return 0; /* accepted; nothing in the agent waits for it to fire */
+}

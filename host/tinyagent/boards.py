@@ -1,0 +1,181 @@
+"""Boards are data: one TOML file each in boards/, loaded and validated into a frozen `Board`.
+
+A board file says which compiler and flags build for it, how much flash and RAM the firmware may use,
+what its console is, how to run it here (a host process, a QEMU command line, or not at all) and which
+HAL sources under firmware/boards/ it adds. docs/boards.md describes each board and how to add one.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import bad_input
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BOARDS_DIR = REPO_ROOT / "boards"
+FIRMWARE_DIR = REPO_ROOT / "firmware"
+
+CONSOLE_KINDS = ("pty", "uart", "simcall", "usb-cdc")
+RUN_KINDS = ("process", "qemu", "none")
+LIBCS = ("system", "picolibc", "newlib-nano", "none")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    prefix: str                 # e.g. "arm-none-eabi-"; "" for the host's own compiler
+    cc: str                     # compiler name after the prefix: "gcc", or "cc" on the host
+    cflags: tuple[str, ...]     # everything but the CPU flags, defines and include dirs
+    ldflags: tuple[str, ...]    # link flags; the linker script is added from Board.linker_script
+    libc: str                   # one of LIBCS
+    packages: tuple[str, ...]   # apt packages that provide the compiler and libc
+    proxy: bool = False         # a stand-in compiler: compile objects only, size figures are estimates
+
+    @property
+    def compiler(self) -> str:
+        return self.prefix + self.cc
+
+    @property
+    def size_tool(self) -> str:
+        return self.prefix + "size"
+
+
+@dataclass(frozen=True)
+class Run:
+    kind: str                   # one of RUN_KINDS
+    command: tuple[str, ...]    # argv; "{elf}" is replaced by the built program
+    packages: tuple[str, ...]   # apt packages that provide the emulator
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    arch: str                   # instruction set, e.g. "armv7e-m", "rv32imac", "xtensa-lx106", "host"
+    cpu: str
+    cpu_flags: tuple[str, ...]  # passed to both compile and link
+    flash_bytes: int            # code + constants budget
+    ram_bytes: int              # data + bss + stack budget
+    stack_bytes: int            # of ram_bytes, reserved for the stack (the link checks it is left)
+    psram_bytes: int            # optional external RAM, not part of ram_bytes
+    console: str                # one of CONSOLE_KINDS
+    runs_here: bool             # can this machine run it (host process or emulator)?
+    linker_script: Path | None
+    hal_sources: tuple[Path, ...]
+    toolchain: Toolchain
+    run: Run
+    sdk: str                    # "" for boards built here; "esp-idf" or "pico-sdk" for real boards
+    sdk_target: str
+    source: Path                # the TOML file this came from
+
+
+# field -> (type, required). Optional fields get the default in _DEFAULTS.
+_BOARD_FIELDS: dict[str, tuple[type, bool]] = {
+    "name": (str, True), "description": (str, True), "arch": (str, True), "cpu": (str, True),
+    "cpu_flags": (list, True), "flash_bytes": (int, True), "ram_bytes": (int, True),
+    "stack_bytes": (int, True), "psram_bytes": (int, False), "console": (str, True),
+    "runs_here": (bool, True), "linker_script": (str, True), "hal_sources": (list, True),
+    "sdk": (str, False), "sdk_target": (str, False), "toolchain": (dict, True), "run": (dict, True),
+}
+_TOOLCHAIN_FIELDS: dict[str, tuple[type, bool]] = {
+    "prefix": (str, True), "cc": (str, True), "cflags": (list, True), "ldflags": (list, True),
+    "libc": (str, True), "packages": (list, True), "proxy": (bool, False),
+}
+_RUN_FIELDS: dict[str, tuple[type, bool]] = {
+    "kind": (str, True), "command": (list, False), "packages": (list, False),
+}
+_DEFAULTS: dict[str, Any] = {
+    "psram_bytes": 0, "sdk": "", "sdk_target": "", "proxy": False, "command": [], "packages": [],
+}
+
+
+def _check_table(table: dict, fields: dict[str, tuple[type, bool]], where: str) -> dict:
+    """Unknown, missing and mistyped fields each give one line naming the field and what is allowed."""
+    for key in table:
+        if key not in fields:
+            raise bad_input(f"{where}: unknown field '{key}' (allowed: {', '.join(fields)})")
+    out = {}
+    for key, (kind, required) in fields.items():
+        if key not in table:
+            if required:
+                raise bad_input(f"{where}: missing field '{key}'")
+            out[key] = _DEFAULTS[key]
+            continue
+        value = table[key]
+        # bool is a subclass of int: do not accept true for a byte count
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise bad_input(f"{where}: field '{key}' must be a {kind.__name__}, got {value!r}")
+        if kind is list and not all(isinstance(v, str) for v in value):
+            raise bad_input(f"{where}: field '{key}' must be a list of strings")
+        out[key] = value
+    return out
+
+
+def _one_of(value: str, allowed: tuple[str, ...], field: str, where: str) -> str:
+    if value not in allowed:
+        raise bad_input(f"{where}: {field} '{value}' is not one of {', '.join(allowed)}")
+    return value
+
+
+def _board_from_file(path: Path) -> Board:
+    where = f"boards/{path.name}"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise bad_input(f"{where}: not valid TOML ({e})") from None
+    b = _check_table(raw, _BOARD_FIELDS, where)
+    t = _check_table(b["toolchain"], _TOOLCHAIN_FIELDS, f"{where} [toolchain]")
+    r = _check_table(b["run"], _RUN_FIELDS, f"{where} [run]")
+    if b["name"] != path.stem:
+        raise bad_input(f"{where}: name '{b['name']}' must match the file name '{path.stem}'")
+    for key in ("flash_bytes", "ram_bytes", "stack_bytes", "psram_bytes"):
+        if b[key] < 0:
+            raise bad_input(f"{where}: {key} must not be negative, got {b[key]}")
+    if b["stack_bytes"] >= b["ram_bytes"]:
+        raise bad_input(f"{where}: stack_bytes {b['stack_bytes']} must be less than "
+                        f"ram_bytes {b['ram_bytes']}")
+    _one_of(b["console"], CONSOLE_KINDS, "console", where)
+    _one_of(t["libc"], LIBCS, "libc", f"{where} [toolchain]")
+    _one_of(r["kind"], RUN_KINDS, "kind", f"{where} [run]")
+    if r["kind"] != "none" and "{elf}" not in r["command"]:
+        raise bad_input(f"{where} [run]: command must contain '{{elf}}' where the program goes")
+    if r["kind"] == "qemu" and "pty" not in " ".join(r["command"]):
+        raise bad_input(f"{where} [run]: a qemu command must put the console on a pty (-serial pty)")
+    if b["runs_here"] and r["kind"] == "none":
+        raise bad_input(f"{where}: runs_here is true but [run] kind is 'none'")
+    hal = tuple(REPO_ROOT / s for s in b["hal_sources"])
+    for src in hal:
+        if not src.is_file():
+            raise bad_input(f"{where}: HAL source {src.relative_to(REPO_ROOT)} does not exist")
+    script = REPO_ROOT / b["linker_script"] if b["linker_script"] else None
+    if script is not None and not script.is_file():
+        raise bad_input(f"{where}: linker script {b['linker_script']} does not exist")
+    return Board(
+        name=b["name"], description=b["description"], arch=b["arch"], cpu=b["cpu"],
+        cpu_flags=tuple(b["cpu_flags"]), flash_bytes=b["flash_bytes"], ram_bytes=b["ram_bytes"],
+        stack_bytes=b["stack_bytes"], psram_bytes=b["psram_bytes"], console=b["console"],
+        runs_here=b["runs_here"], linker_script=script, hal_sources=hal,
+        toolchain=Toolchain(
+            prefix=t["prefix"], cc=t["cc"], cflags=tuple(t["cflags"]), ldflags=tuple(t["ldflags"]),
+            libc=t["libc"], packages=tuple(t["packages"]), proxy=t["proxy"]),
+        run=Run(kind=r["kind"], command=tuple(r["command"]), packages=tuple(r["packages"])),
+        sdk=b["sdk"], sdk_target=b["sdk_target"], source=path,
+    )
+
+
+def board_names(boards_dir: Path = BOARDS_DIR) -> list[str]:
+    return sorted(p.stem for p in boards_dir.glob("*.toml"))
+
+
+def load_board(name: str, boards_dir: Path = BOARDS_DIR) -> Board:
+    """The board called `name` (boards/<name>.toml), validated."""
+    path = boards_dir / f"{name}.toml"
+    if "/" in name or "\\" in name or not path.is_file():
+        raise bad_input(f"unknown board '{name}' (known boards: {', '.join(board_names(boards_dir))})")
+    return _board_from_file(path)
+
+
+def list_boards(boards_dir: Path = BOARDS_DIR) -> list[Board]:
+    """Every board file, validated, sorted by name."""
+    return [load_board(n, boards_dir) for n in board_names(boards_dir)]

@@ -1,0 +1,326 @@
+"""Boards: the board files, the real cross-compilers and the real emulators.
+
+Every board that runs here builds firmware/test/echo_main.c and talks to it through a real pty with
+pyserial, one board at a time (each QEMU busy-waits on a core). The lx106's division and multiply
+helpers are checked against Python on the emulated core and, on many more values, on the host.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import random
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tinyagent.boards import REPO_ROOT, list_boards, load_board
+from tinyagent.errors import (EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING,
+                              TinyAgentError)
+from tinyagent.toolchain import compile_and_link, max_stack_bytes
+from tinyagent.transport import open_console
+
+ECHO = REPO_ROOT / "firmware/test/echo_main.c"
+LX106_DIR = REPO_ROOT / "firmware/boards/lx106-sim"
+RUNNABLE = ["host", "mps2-an386", "riscv32-virt", "lx106-sim", "microbit"]
+PROXIES = ["esp32", "esp32s3", "esp32c3", "pico"]
+MASK32, MASK64 = (1 << 32) - 1, (1 << 64) - 1
+
+
+def needs_tools(board_name: str):
+    """Skip (with the reason) when this machine lacks the board's compiler or emulator."""
+    board = load_board(board_name)
+    tools = [board.toolchain.compiler]
+    if board.run.kind == "qemu":
+        tools.append(board.run.command[0])
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"not installed here: {', '.join(missing)}")
+    return board
+
+
+def build(board_name: str, sources: list[Path], out: Path):
+    board = needs_tools(board_name)
+    return board, compile_and_link(board, sources, [], out)
+
+
+# ---- board files ----
+
+def test_unknown_board_is_one_line_listing_the_known_boards():
+    with pytest.raises(TinyAgentError) as e:
+        load_board("arduino-uno")
+    msg = str(e.value)
+    assert e.value.code == EXIT_BAD_INPUT
+    assert "\n" not in msg and "arduino-uno" in msg
+    for name in RUNNABLE + PROXIES:
+        assert name in msg
+
+
+def test_every_board_file_loads_with_its_budgets():
+    boards = {b.name: b for b in list_boards()}
+    assert set(RUNNABLE + PROXIES) <= set(boards)
+    assert boards["mps2-an386"].flash_bytes == 4 << 20 and boards["mps2-an386"].ram_bytes == 4 << 20
+    assert boards["microbit"].flash_bytes == 256 << 10 and boards["microbit"].ram_bytes == 16 << 10
+    assert boards["pico"].flash_bytes == 2 << 20 and not boards["pico"].runs_here
+    for name in RUNNABLE:
+        assert boards[name].runs_here and boards[name].hal_sources
+    for name in PROXIES:
+        assert boards[name].toolchain.proxy and boards[name].run.kind == "none"
+
+
+def _write_board(tmp_path: Path, text: str, name: str = "host") -> Path:
+    (tmp_path / f"{name}.toml").write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize("edit, complaint", [
+    (lambda t: t.replace('cpu = "native"', 'cpu = "native"\ncolour = "red"'), "unknown field 'colour'"),
+    (lambda t: t.replace("ram_bytes = 67108864", 'ram_bytes = "lots"'), "'ram_bytes' must be a int"),
+    (lambda t: t.replace('kind = "process"', 'kind = "ssh"'), "kind 'ssh' is not one of"),
+    (lambda t: t.replace('libc = "system"', 'libc = "system"\nflavour = 1'), "unknown field 'flavour'"),
+    (lambda t: t.replace('console = "pty"', 'console = "telepathy"'), "console 'telepathy'"),
+])
+def test_a_bad_board_file_is_one_clear_line(tmp_path, edit, complaint):
+    text = (REPO_ROOT / "boards/host.toml").read_text()
+    with pytest.raises(TinyAgentError) as e:
+        load_board("host", _write_board(tmp_path, edit(text)))
+    assert complaint in str(e.value) and "\n" not in str(e.value)
+    assert e.value.code == EXIT_BAD_INPUT
+
+
+# ---- the echo program on every board that runs here ----
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_echo_program_talks_through_a_pty(name, tmp_path):
+    board, art = build(name, [ECHO], tmp_path)
+    assert art.elf.is_file() and art.size.text > 0
+    assert art.size.flash <= board.flash_bytes and art.size.ram + board.stack_bytes <= board.ram_bytes
+    with open_console(board, art) as con:
+        assert con.port.startswith("/dev/pts/")
+        con.write_line("hello board")
+        assert con.read_line() == f"tinyagent echo test on {name}"
+        assert con.read_line() == "echo: hello board"
+        con.write_line("!led 1")
+        assert con.read_line() == "led: 1"
+        con.write_line("!led 0")
+        assert con.read_line() == "led: 0"
+        con.write_line("!temp")
+        assert con.read_line() == "temp: 235"
+        con.write_line("!millis")
+        assert re.fullmatch(r"millis: \d+", con.read_line())
+        con.write_line("!exit")
+        assert con.read_line() == "bye"
+        assert con.wait_exit() == 0
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_exit_code_gets_out_of_the_board(name, tmp_path):
+    board, art = build(name, [ECHO], tmp_path)
+    with open_console(board, art) as con:
+        con.write_line("!exit 7")
+        con.read_until("bye\n")
+        assert con.wait_exit() == 7
+
+
+TRAP_PROGRAM = """
+#include "ta_hal.h"
+int main(void)
+{
+    ta_hal_init();
+    while (ta_hal_getc() != '\\n') {
+    }
+    ta_hal_write("trapping\\n", 9);
+    __builtin_trap();
+}
+"""
+
+
+@pytest.mark.parametrize("name", [n for n in RUNNABLE if n != "host"])
+def test_a_crash_is_exit_code_99_not_a_hang(name, tmp_path):
+    (tmp_path / "trap.c").write_text(TRAP_PROGRAM)
+    board, art = build(name, [tmp_path / "trap.c"], tmp_path / "out")
+    with open_console(board, art) as con:
+        con.write_line("go")
+        assert con.read_line() == "trapping"   # the fault handler lets the last output out first
+        assert con.wait_exit() == 99
+
+
+@pytest.mark.parametrize("name", PROXIES)
+def test_real_boards_compile_with_their_proxy_compiler(name, tmp_path):
+    board, art = build(name, [ECHO], tmp_path)
+    assert art.elf is None and art.objects and art.size.text > 0
+
+
+# ---- the lx106's integer helpers ----
+
+def _s(v: int, bits: int) -> int:
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def _tdiv(a: int, b: int) -> int:
+    """C division: the quotient rounds toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+def _check_divmul_line(line: str) -> None:
+    kind, *vals = line.split()
+    v = [int(x, 16) for x in vals]
+    bits = {"w": 32, "d": 64, "m": 32}[kind]
+    mask = (1 << bits) - 1
+    if kind == "m":
+        x, y, up, sp = v
+        assert up == x * y, line
+        assert sp == (_s(x, 32) * _s(y, 32)) & MASK64, line
+        return
+    a, b, q, r, sq, sr = v[:6]
+    assert (q, r) == (a // b, a % b), line
+    sa, sb = _s(a, bits), _s(b, bits)
+    if not (sa == -(1 << (bits - 1)) and sb == -1):   # C leaves MIN / -1 undefined: not tested
+        assert sq == _tdiv(sa, sb) & mask, line
+        assert sr == (sa - _tdiv(sa, sb) * sb) & mask, line
+    if kind == "d":
+        assert v[6] == (a * b) & MASK64, line
+
+
+def test_lx106_division_and_multiply_match_python(tmp_path):
+    board, art = build("lx106-sim", [LX106_DIR / "test_divmul_main.c"], tmp_path)
+    with open_console(board, art) as con:
+        con.write_line("go")
+        lines = con.read_until("done\n", timeout=30).splitlines()[:-1]
+        assert con.wait_exit() == 0
+    assert len(lines) > 1500 and {ln[0] for ln in lines} == {"w", "d", "m"}
+    for line in lines:
+        _check_divmul_line(line)
+
+
+def test_lx106_helpers_on_many_values_on_the_host(tmp_path):
+    """The same C, built for the host, called directly on 20k random operands of every magnitude,
+    including the cases C leaves undefined, where the helpers promise RISC-V-like answers."""
+    if shutil.which("cc") is None:
+        pytest.skip("no host C compiler")
+    lib = tmp_path / "libdivmul.so"
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(lib), str(LX106_DIR / "lx106_libgcc.c")],
+                   check=True)
+    so = ctypes.CDLL(str(lib))
+    u32, s32, u64, s64 = ctypes.c_uint32, ctypes.c_int32, ctypes.c_uint64, ctypes.c_int64
+    sig = {"__udivsi3": (u32, u32), "__umodsi3": (u32, u32), "__divsi3": (s32, s32),
+           "__modsi3": (s32, s32), "__udivdi3": (u64, u64), "__umoddi3": (u64, u64),
+           "__divdi3": (s64, s64), "__moddi3": (s64, s64), "__muldi3": (u64, u64),
+           "__umulsidi3": (u64, u32)}
+    for fn, (ret, arg) in sig.items():
+        getattr(so, fn).restype = ret
+        getattr(so, fn).argtypes = [arg, arg]
+    rng = random.Random(1)
+
+    def operand(bits: int) -> int:
+        return rng.getrandbits(bits) >> rng.randrange(bits)
+
+    for _ in range(20000):
+        a, b = operand(32), operand(32) or 1
+        assert so.__udivsi3(a, b) == a // b and so.__umodsi3(a, b) == a % b
+        sa, sb = _s(a, 32), _s(b, 32)
+        assert so.__divsi3(sa, sb) == _s(_tdiv(sa, sb) & MASK32, 32)
+        assert so.__modsi3(sa, sb) == _s((sa - _tdiv(sa, sb) * sb) & MASK32, 32)
+        assert so.__umulsidi3(a, b) == a * b
+        A, B = operand(64), operand(64) or 1
+        assert so.__udivdi3(A, B) == A // B and so.__umoddi3(A, B) == A % B
+        sA, sB = _s(A, 64), _s(B, 64)
+        assert so.__divdi3(sA, sB) == _s(_tdiv(sA, sB) & MASK64, 64)
+        assert so.__moddi3(sA, sB) == _s((sA - _tdiv(sA, sB) * sB) & MASK64, 64)
+        assert so.__muldi3(A, B) == (A * B) & MASK64
+    # the cases C leaves undefined: what lx106_libgcc.c promises
+    assert so.__udivsi3(5, 0) == MASK32 and so.__umodsi3(5, 0) == 5
+    assert so.__udivdi3(1 << 40, 0) == MASK64 and so.__umoddi3(1 << 40, 0) == 1 << 40
+    assert so.__divsi3(-(1 << 31), -1) == -(1 << 31) and so.__modsi3(-(1 << 31), -1) == 0
+    assert so.__divdi3(-(1 << 63), -1) == -(1 << 63)
+
+
+# ---- stack depth from the call graph ----
+
+KNOWN_STACK_PROGRAM = """
+#define KEEP __attribute__((noipa))
+KEEP static int leaf(volatile char *p) { volatile char buf[200]; buf[0] = p[0]; return buf[0]; }
+KEEP static int mid(int x) { volatile char buf[100]; buf[0] = (char)x; return leaf(buf) + 1; }
+KEEP static int side(int x) { volatile char buf[8]; buf[0] = (char)x; return buf[0] * 3; }
+int main(void) { return mid(1) + side(2); }
+"""
+
+FLAGGED_STACK_PROGRAM = """
+#include <string.h>
+#define KEEP __attribute__((noipa))
+KEEP static int rec(int n) { volatile char b[16]; b[0] = (char)n; return n > 0 ? rec(n - 1) + b[0] : 0; }
+KEEP static int dyn(int n) { volatile char *p = __builtin_alloca(n); p[0] = 1; return p[0]; }
+KEEP static int twice(int x) { return 2 * x; }
+int (*volatile fp)(int) = twice;
+volatile const char *text = "abc";
+int main(void) { return rec(3) + dyn(8) + fp(1) + (int)strlen((const char *)text); }
+"""
+
+
+def _su_frames(out_dir: Path) -> dict[str, int]:
+    """function -> frame bytes, straight from GCC's .su files (file:line:col:function bytes kind)."""
+    frames = {}
+    for su in out_dir.rglob("*.su"):
+        for line in su.read_text().splitlines():
+            where, size, _ = line.split("\t")
+            frames[where.rsplit(":", 1)[1]] = int(size)
+    return frames
+
+
+def test_max_stack_follows_the_deepest_path(tmp_path):
+    (tmp_path / "known.c").write_text(KNOWN_STACK_PROGRAM)
+    _, art = build("mps2-an386", [tmp_path / "known.c"], tmp_path / "out")
+    usage = max_stack_bytes(art.out_dir)
+    frames = _su_frames(art.out_dir)
+    assert usage.path == ("main", "mid", "leaf")
+    assert usage.bytes == frames["main"] + frames["mid"] + frames["leaf"] >= 300
+    assert usage.complete, usage.summary()
+
+
+def test_max_stack_reports_what_it_cannot_bound(tmp_path):
+    (tmp_path / "flagged.c").write_text(FLAGGED_STACK_PROGRAM)
+    _, art = build("mps2-an386", [tmp_path / "flagged.c"], tmp_path / "out")
+    usage = max_stack_bytes(art.out_dir)
+    assert not usage.complete
+    assert usage.recursive == ("rec",) and usage.dynamic == ("dyn",)
+    assert usage.indirect == ("main",) and "strlen" in usage.unknown
+    summary = usage.summary()
+    assert "at least" in summary and "strlen" in summary and "\n" not in summary
+
+
+def test_max_stack_without_call_graph_is_an_error(tmp_path):
+    with pytest.raises(TinyAgentError) as e:
+        max_stack_bytes(tmp_path)
+    assert "-fcallgraph-info" in str(e.value)
+
+
+# ---- build failures ----
+
+def test_too_big_for_the_microbit_does_not_fit(tmp_path):
+    (tmp_path / "big.c").write_text(
+        "volatile unsigned char arena[32768];\nint main(void) { arena[0] = 1; return arena[0]; }\n")
+    with pytest.raises(TinyAgentError) as e:
+        build("microbit", [tmp_path / "big.c"], tmp_path / "out")
+    assert e.value.code == EXIT_DOES_NOT_FIT and "RAM" in str(e.value)
+
+
+def test_missing_compiler_names_the_package(tmp_path):
+    board = load_board("mps2-an386")
+    broken = dataclasses.replace(board, toolchain=dataclasses.replace(board.toolchain, prefix="nope-"))
+    with pytest.raises(TinyAgentError) as e:
+        compile_and_link(broken, [ECHO], [], tmp_path)
+    assert e.value.code == EXIT_TOOL_MISSING
+    assert "nope-gcc" in str(e.value) and "apt-get install gcc-arm-none-eabi" in str(e.value)
+
+
+def test_compiler_error_shows_its_first_error_line(tmp_path):
+    (tmp_path / "bad.c").write_text("int main(void)\n{\n    return undefined_thing;\n}\n")
+    with pytest.raises(TinyAgentError) as e:
+        build("riscv32-virt", [tmp_path / "bad.c"], tmp_path / "out")
+    msg = str(e.value)
+    assert e.value.code == EXIT_BAD_INPUT and "\n" not in msg
+    assert "bad.c" in msg and "undefined_thing" in msg and "error" in msg
+    assert "bad.c:3" in e.value.details
