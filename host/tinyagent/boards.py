@@ -68,6 +68,7 @@ class Board:
     sdk: str                    # "" for boards built here; "esp-idf" or "pico-sdk" for real boards
     sdk_target: str
     source: Path                # the TOML file this came from
+    kernels: str = "portable"   # matvec kernel file: "portable" (any C99 compiler) or "cm4" (Arm DSP extension)
 
 
 # field -> (type, required). Optional fields get the default in _DEFAULTS.
@@ -77,6 +78,7 @@ _BOARD_FIELDS: dict[str, tuple[type, bool]] = {
     "stack_bytes": (int, True), "psram_bytes": (int, False), "console": (str, True),
     "runs_here": (bool, True), "linker_script": (str, True), "hal_sources": (list, True),
     "sdk": (str, False), "sdk_target": (str, False), "toolchain": (dict, True), "run": (dict, True),
+    "kernels": (str, False),
 }
 _TOOLCHAIN_FIELDS: dict[str, tuple[type, bool]] = {
     "prefix": (str, True), "cc": (str, True), "cflags": (list, True), "ldflags": (list, True),
@@ -87,6 +89,7 @@ _RUN_FIELDS: dict[str, tuple[type, bool]] = {
 }
 _DEFAULTS: dict[str, Any] = {
     "psram_bytes": 0, "sdk": "", "sdk_target": "", "proxy": False, "command": [], "packages": [],
+    "kernels": "portable",
 }
 
 
@@ -160,7 +163,7 @@ def _board_from_file(path: Path) -> Board:
             prefix=t["prefix"], cc=t["cc"], cflags=tuple(t["cflags"]), ldflags=tuple(t["ldflags"]),
             libc=t["libc"], packages=tuple(t["packages"]), proxy=t["proxy"]),
         run=Run(kind=r["kind"], command=tuple(r["command"]), packages=tuple(r["packages"])),
-        sdk=b["sdk"], sdk_target=b["sdk_target"], source=path,
+        sdk=b["sdk"], sdk_target=b["sdk_target"], source=path, kernels=b["kernels"],
     )
 
 

@@ -1,0 +1,376 @@
+/* The agent loop and the call grammar: run_turn of agent.py and Grammar of grammar.py, in C. */
+#include "ta_agent.h"
+
+#include "ta_console.h"
+#include "ta_engine.h"
+#include "ta_tokenizer.h"
+
+/* ---- the grammar ------------------------------------------------------------------------------- */
+
+static int is_digits(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The value of n digits, or -1 if it exceeds every int32 bound (the caller checked they are digits). */
+static int64_t digits_value(const uint8_t *p, size_t n)
+{
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        v = v * 10 + (p[i] - '0');
+        if (v > INT32_MAX) {
+            return -1;
+        }
+    }
+    return v;
+}
+
+/* Some integer in lo..hi has the decimal text p as a prefix (grammar._int_prefix_viable). */
+static int int_prefix_viable(const uint8_t *p, size_t n, int32_t lo, int32_t hi)
+{
+    if (n == 0) {
+        return 1;
+    }
+    if (!is_digits(p, n) || (p[0] == '0' && n > 1)) {
+        return 0;
+    }
+    if (n == 1 && p[0] == '0') {
+        return lo <= 0;
+    }
+    int64_t v = digits_value(p, n);
+    if (v < 0) {
+        return 0; /* more than any int32 hi */
+    }
+    /* some integer in [v * 10^k, (v+1) * 10^k - 1] lies within [lo, hi]; v <= hi keeps it in int64 */
+    for (int64_t scale = 1; v * scale <= hi; scale *= 10) {
+        if ((v + 1) * scale - 1 >= lo) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int int_complete(const uint8_t *p, size_t n, int32_t lo, int32_t hi)
+{
+    if (n == 0 || !is_digits(p, n) || (p[0] == '0' && n > 1)) {
+        return 0;
+    }
+    int64_t v = digits_value(p, n);
+    return v >= 0 && v >= lo && v <= hi;
+}
+
+static int word_matches(const char *w, const uint8_t *part, size_t n, int partial)
+{
+    size_t i = 0;
+    while (i < n && w[i] != '\0' && (uint8_t)w[i] == part[i]) {
+        i++;
+    }
+    return i == n && (partial || w[i] == '\0');
+}
+
+static int field_ok(int32_t kind, const char *const *words, int32_t n_words, int32_t lo, int32_t hi,
+                    const uint8_t *part, size_t n, int partial)
+{
+    if (kind == TA_FIELD_INT) {
+        return partial ? int_prefix_viable(part, n, lo, hi) : int_complete(part, n, lo, hi);
+    }
+    for (int32_t i = 0; i < n_words; i++) {
+        if (word_matches(words[i], part, n, partial)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* grammar.Grammar._match: text split at every ' ' must match the tool's name and fields. */
+static int match(const ta_tool_def *t, const uint8_t *text, size_t n, int partial)
+{
+    size_t n_parts = 1;
+    for (size_t i = 0; i < n; i++) {
+        n_parts += text[i] == ' ';
+    }
+    size_t n_fields = 1 + (size_t)t->n_fields;
+    if (n_parts > n_fields || (!partial && n_parts != n_fields)) {
+        return 0;
+    }
+    size_t start = 0;
+    for (size_t k = 0; k < n_parts; k++) {
+        size_t end = start;
+        while (end < n && text[end] != ' ') {
+            end++;
+        }
+        int last = k + 1 == n_parts;
+        int ok;
+        if (k == 0) {
+            ok = field_ok(TA_FIELD_LIT, &t->name, 1, 0, 0, text, end, partial && last);
+        } else {
+            const ta_field *f = &t->fields[k - 1];
+            ok = field_ok(f->kind, f->words, f->n_words, f->lo, f->hi, text + start, end - start, partial && last);
+        }
+        if (!ok) {
+            return 0;
+        }
+        start = end + 1;
+    }
+    return 1;
+}
+
+int ta_call_viable(const uint8_t *text, size_t n)
+{
+    const ta_agent_def *ag = &ta_agent_data;
+    if (n > (size_t)ag->max_call_len) {
+        return 0;
+    }
+    for (int32_t i = 0; i < ag->n_tools; i++) {
+        if (match(&ag->tools[i], text, n, 1)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int ta_call_complete(const uint8_t *text, size_t n)
+{
+    const ta_agent_def *ag = &ta_agent_data;
+    for (int32_t i = 0; i < ag->n_tools; i++) {
+        if (match(&ag->tools[i], text, n, 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- result helpers ---------------------------------------------------------------------------- */
+
+void ta_cat(char *dst, size_t cap, const char *s)
+{
+    size_t n = 0;
+    while (n < cap && dst[n] != '\0') {
+        n++;
+    }
+    while (*s != '\0' && n + 1 < cap) {
+        dst[n++] = *s++;
+    }
+    if (n < cap) {
+        dst[n] = '\0';
+    }
+}
+
+void ta_cat_i32(char *dst, size_t cap, int32_t v)
+{
+    char buf[12];
+    int i = (int)sizeof buf - 1;
+    uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+    buf[i] = '\0';
+    do {
+        buf[--i] = (char)('0' + u % 10u);
+        u /= 10u;
+    } while (u != 0u);
+    if (v < 0) {
+        buf[--i] = '-';
+    }
+    ta_cat(dst, cap, buf + i);
+}
+
+/* ---- the turn ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    uint16_t open, close, newline;   /* the '[' ']' '\n' byte tokens */
+    uint8_t call[TA_CALL_MAX];       /* the call text so far (after '[') */
+    size_t call_len;
+    int in_call;
+} decoder;
+
+/* A token with none of '[' ']' '\n' in its bytes (agent.TokenClasses.plain). */
+static int is_plain(int32_t t)
+{
+    size_t n;
+    const uint8_t *b = ta_token_bytes(t, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] == '[' || b[i] == ']' || b[i] == '\n') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int allowed_in_call(const decoder *dc, int32_t t)
+{
+    if (t == dc->close) {
+        return ta_call_complete(dc->call, dc->call_len);
+    }
+    size_t n;
+    const uint8_t *b = ta_token_bytes(t, &n);
+    if (dc->call_len + n > (size_t)ta_agent_data.max_call_len || !is_plain(t)) {
+        return 0;
+    }
+    uint8_t text[TA_CALL_MAX];
+    for (size_t i = 0; i < dc->call_len; i++) {
+        text[i] = dc->call[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        text[dc->call_len + i] = b[i];
+    }
+    return ta_call_viable(text, dc->call_len + n);
+}
+
+/* agent.choose: the allowed token with the largest logit, the lowest index among equals. Only a token
+ * that beats the best so far is checked, so the (costlier) grammar runs for few tokens. */
+static int32_t choose(const decoder *dc, const int32_t *logits, int can_open)
+{
+    int32_t best = -1;
+    for (int32_t t = 0; t < ta_model_data.vocab; t++) {
+        if (best >= 0 && logits[t] <= logits[best]) {
+            continue;
+        }
+        int ok = dc->in_call ? allowed_in_call(dc, t) : t != dc->close && (t != dc->open || can_open);
+        if (ok) {
+            best = t;
+        }
+    }
+    return best;
+}
+
+/* Splits the complete call text into a ta_call (fields, parsed arguments). */
+static void parse_call(const uint8_t *text, size_t n, ta_call *c)
+{
+    const ta_agent_def *ag = &ta_agent_data;
+    for (size_t i = 0; i < n; i++) {
+        c->text[i] = text[i] == ' ' ? '\0' : (char)text[i];
+    }
+    c->text[n] = '\0';
+    c->tool = 0;
+    for (int32_t i = 0; i < ag->n_tools; i++) {
+        if (match(&ag->tools[i], text, n, 0)) {
+            c->tool = i;
+            break;
+        }
+    }
+    const ta_tool_def *t = &ag->tools[c->tool];
+    const char *p = c->text;
+    c->n_args = t->n_fields;
+    for (int32_t k = 0; k < t->n_fields; k++) {
+        while (*p != '\0') { /* skip the previous field */
+            p++;
+        }
+        p++;
+        const ta_field *f = &t->fields[k];
+        size_t len = 0;
+        while (p[len] != '\0') {
+            len++;
+        }
+        c->word[k] = p;
+        c->arg[k] = 0;
+        if (f->kind == TA_FIELD_INT) {
+            c->arg[k] = (int32_t)digits_value((const uint8_t *)p, len);
+        } else if (f->kind == TA_FIELD_ENUM) {
+            for (int32_t w = 0; w < f->n_words; w++) {
+                if (word_matches(f->words[w], (const uint8_t *)p, len, 0)) {
+                    c->arg[k] = w;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+static void run_tool(const ta_call *c, char *result, size_t cap)
+{
+    result[0] = '\0';
+    ta_status st = ta_tools_dispatch(c, result, cap);
+    if (st != TA_OK && result[0] == '\0') {
+        ta_cat(result, cap, "error: ");
+        ta_cat(result, cap, ta_status_name(st));
+    }
+}
+
+ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t cap)
+{
+    const ta_agent_def *ag = &ta_agent_data;
+    const int32_t ctx = ta_model_data.ctx;
+    const int32_t limit = ctx - ag->reply_reserve;
+    decoder dc;
+    dc.open = ta_byte_token('[');
+    dc.close = ta_byte_token(']');
+    dc.newline = ta_byte_token('\n');
+    dc.call_len = 0;
+    dc.in_call = 0;
+
+    size_t n_ids = 0;
+    ta_status st = cap > 0 ? ta_tokenize(request, n, ids, cap - 1, &n_ids) : TA_ERR_TOO_LONG;
+    if (st == TA_OK) {
+        ids[n_ids++] = dc.newline;
+    }
+    if (st != TA_OK || n_ids > (size_t)(limit > 0 ? limit : 0)) {
+        ta_put("error: request is too long (");
+        ta_put_u32((uint32_t)n_ids);
+        ta_put(" tokens; at most ");
+        ta_put_i32(limit);
+        ta_put(" fit)\n");
+        return TA_ERR_TOO_LONG;
+    }
+
+    const int32_t *logits = 0;
+    int32_t pos = 0;
+    for (size_t i = 0; i < n_ids; i++) {
+        logits = ta_engine_step(ids[i], pos++);
+    }
+    int line_start = 1, n_calls = 0;
+    char result[TA_RESULT_MAX + 1];
+    uint16_t result_ids[TA_RESULT_MAX + 1];
+    while (pos < ctx) { /* a full context ends the turn */
+        int32_t tok = choose(&dc, logits, line_start && n_calls < ag->max_calls);
+        if (tok < 0) {
+            st = TA_ERR_NO_TOKEN; /* cannot happen with a valid grammar: ']' or a byte always fits */
+            break;
+        }
+        if (!dc.in_call && tok == dc.newline) {
+            break; /* the end of the answer: nothing more to feed */
+        }
+        logits = ta_engine_step(tok, pos++);
+        size_t tn;
+        const uint8_t *tb = ta_token_bytes(tok, &tn);
+        if (dc.in_call && tok == dc.close) {
+            ta_call call;
+            parse_call(dc.call, dc.call_len, &call);
+            run_tool(&call, result, sizeof result);
+            n_calls++;
+            ta_put("[");
+            ta_put_bytes(dc.call, dc.call_len);
+            ta_put("] -> ");
+            ta_put(result);
+            ta_put("\n");
+            ta_flush();
+            size_t rn = 0, n_res = 0;
+            while (result[rn] != '\0') {
+                rn++;
+            }
+            if (ta_tokenize((const uint8_t *)result, rn, result_ids, TA_RESULT_MAX, &n_res) == TA_OK) {
+                result_ids[n_res++] = dc.newline;
+            }
+            for (size_t i = 0; i < n_res && pos < ctx; i++) { /* cut where the context ends */
+                logits = ta_engine_step(result_ids[i], pos++);
+            }
+            dc.in_call = 0;
+            dc.call_len = 0;
+            line_start = 1;
+        } else if (dc.in_call) {
+            for (size_t i = 0; i < tn; i++) { /* fits: allowed_in_call checked max_call_len */
+                dc.call[dc.call_len++] = tb[i];
+            }
+        } else if (tok == dc.open) {
+            dc.in_call = 1;
+        } else {
+            line_start = 0;
+            ta_put_bytes(tb, tn);
+            ta_flush();
+        }
+    }
+    ta_put("\n");
+    return st;
+}

@@ -1,0 +1,33 @@
+/* The console: a line reader over ta_hal_getc, the '!' protocol and chat turns (docs/engine.md).
+ *
+ * Output goes through a small buffer, flushed by ta_flush(), before every read, and when full.
+ */
+#ifndef TA_CONSOLE_H
+#define TA_CONSOLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef TA_LINE_MAX
+#define TA_LINE_MAX 768 /* longest input line in bytes: a !run of 128 ids below 1000 needs 517 */
+#endif
+
+/* What the generator knows about this build (defined in the generated ta_model.c). */
+typedef struct {
+    const char *tool_version; /* tinyagent's version */
+    const char *board;        /* the board name it was generated for */
+} ta_build_info;
+
+extern const ta_build_info ta_build;
+
+/* Reads and answers lines until ta_hal_getc reports the console gone (-1), then returns. */
+void ta_console_run(void);
+
+void ta_put(const char *s);
+void ta_put_bytes(const void *p, size_t n);
+void ta_put_i32(int32_t v);
+void ta_put_u32(uint32_t v);
+void ta_put_hex32(uint32_t v); /* 8 lower-case hex digits */
+void ta_flush(void);
+
+#endif /* TA_CONSOLE_H */

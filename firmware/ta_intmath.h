@@ -1,0 +1,149 @@
+/* The integer helpers of docs/integer-contract.md, one for one with host/tinyagent/intmath.py.
+ *
+ * Every function here is integer-only and header-only (static inline), so each kernel and the engine
+ * inline them. Each states its input contract; outside it the result is unspecified (but never
+ * undefined behaviour in C: no signed overflow, no shift of a negative value).
+ */
+#ifndef TA_INTMATH_H
+#define TA_INTMATH_H
+
+#include <stdint.h>
+
+#define TA_EXP_ENTRIES 256 /* softmax exp table: 0 .. 255 steps below the row maximum */
+
+/* C leaves >> of a negative value to the implementation; the contract needs floor (arithmetic)
+ * shifts, which every compiler we target does. This fails to compile where that is not so. */
+typedef char ta_check_arithmetic_shift[((int64_t)-5 >> 1) == -3 ? 1 : -1];
+
+/* floor(v / 2^sh) for 0 <= sh <= 63 (an arithmetic shift; see the check above). */
+static inline int64_t ta_asr64(int64_t v, int sh)
+{
+    return v >> sh;
+}
+
+static inline int8_t ta_sat8(int64_t v)
+{
+    return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+}
+
+static inline int16_t ta_sat16(int64_t v)
+{
+    return (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
+}
+
+static inline int32_t ta_sat32(int64_t v)
+{
+    return (int32_t)(v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : v);
+}
+
+/* round-half-up(x * m / 2^sh) = (x*m + 2^(sh-1)) >> sh in int64.
+ * Contract: x fits int32, 0 <= m < 2^31, 1 <= sh <= 62 (so |x*m| + 2^(sh-1) < 2^63). */
+static inline int64_t ta_mul_shift(int64_t x, int32_t m, int sh)
+{
+    return ta_asr64(x * (int64_t)m + ((int64_t)1 << (sh - 1)), sh);
+}
+
+/* sat8(mul_shift(acc, m, sh)): an int32 accumulator to an int8 activation. Contract: mul_shift's. */
+static inline int8_t ta_requant_i8(int32_t acc, int32_t m, int sh)
+{
+    return ta_sat8(ta_mul_shift(acc, m, sh));
+}
+
+/* sat16(x + sat16(mul_shift(acc, m, sh))): add a layer's output to the int16 residual stream. */
+static inline int16_t ta_residual_add(int16_t x, int32_t acc, int32_t m, int sh)
+{
+    return ta_sat16((int32_t)x + ta_sat16(ta_mul_shift(acc, m, sh)));
+}
+
+/* floor(sqrt(n)) for any uint64 n, by the bitwise (digit-by-digit) method: no division, no float. */
+static inline uint32_t ta_isqrt64(uint64_t n)
+{
+    uint64_t rem = n, root = 0, bit = (uint64_t)1 << 62;
+    while (bit > n) {
+        bit >>= 2;
+    }
+    while (bit != 0) {
+        if (rem >= root + bit) {
+            rem -= root + bit;
+            root = (root >> 1) + bit;
+        } else {
+            root >>= 1;
+        }
+        bit >>= 2;
+    }
+    return (uint32_t)root;
+}
+
+/* y = x * K / sqrt(sum x^2) as int8, K = sqrt(d) / s_out in Q16 (the norm's gain is folded into the
+ * next weights). Contract: 1 <= d <= 2^16, 0 <= k < 2^31. An all-zero x gives an all-zero y. */
+static inline void ta_rmsnorm(int8_t *y, const int16_t *x, int d, int32_t k)
+{
+    uint64_t ss = 0;
+    for (int i = 0; i < d; i++) {
+        ss += (uint64_t)((int32_t)x[i] * (int32_t)x[i]);
+    }
+    uint32_t r = ta_isqrt64(ss);
+    if (r == 0) {
+        for (int i = 0; i < d; i++) {
+            y[i] = 0;
+        }
+        return;
+    }
+    int64_t m = (int64_t)(((uint64_t)(uint32_t)k << 15) / r); /* < 2^46 */
+    for (int i = 0; i < d; i++) {
+        y[i] = ta_sat8(ta_asr64((int64_t)x[i] * m + ((int64_t)1 << 30), 31));
+    }
+}
+
+/* Q15 probabilities p[0..n) (int32, 0 .. 32768) of int32 scores s[0..n).
+ * z_j = min(mul_shift(max - s_j, m, sh), 255); e_j = exp_table[z_j]; p_j = (e_j * (2^30 / sum e) + 2^14) >> 15.
+ * Contract: 1 <= n <= 2^16, |s_j| < 2^30, mul_shift's m and sh; exp_table[0] == 32768 (so sum e >= 2^15).
+ * p may alias s. */
+static inline void ta_softmax_q15(int32_t *p, const int32_t *s, int n, int32_t m, int sh,
+                                  const uint16_t *exp_table)
+{
+    int32_t mx = s[0];
+    for (int j = 1; j < n; j++) {
+        if (s[j] > mx) {
+            mx = s[j];
+        }
+    }
+    uint32_t sum = 0;
+    for (int j = 0; j < n; j++) {
+        int64_t z = ta_mul_shift((int64_t)mx - s[j], m, sh);
+        uint32_t e = exp_table[z < TA_EXP_ENTRIES - 1 ? z : TA_EXP_ENTRIES - 1];
+        p[j] = (int32_t)e;
+        sum += e;
+    }
+    uint32_t inv = ((uint32_t)1 << 30) / sum;
+    for (int j = 0; j < n; j++) {
+        p[j] = (int32_t)(((uint32_t)p[j] * inv + ((uint32_t)1 << 14)) >> 15);
+    }
+}
+
+/* The lowest index among the maxima of v[0..n), n >= 1. */
+static inline int ta_argmax_i32(const int32_t *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++) {
+        if (v[i] > v[best]) {
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* FNV-1a 32 over the little-endian bytes of v[0..n): the logit checksum of the console's !run. */
+static inline uint32_t ta_fnv1a_i32(const int32_t *v, int n)
+{
+    uint32_t h = 0x811C9DC5u;
+    for (int i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)v[i];
+        for (int b = 0; b < 32; b += 8) {
+            h = (h ^ ((u >> b) & 0xFFu)) * 0x01000193u;
+        }
+    }
+    return h;
+}
+
+#endif /* TA_INTMATH_H */

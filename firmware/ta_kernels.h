@@ -1,0 +1,29 @@
+/* The engine's inner loops, behind one small interface so a per-architecture file can replace
+ * ta_kernels.c (ta_kernels_cm4.c for Cortex-M4 SMLAD). Every implementation is bit-exact: these are
+ * plain integer sums, no rounding and no saturation.
+ *
+ * A matvec input is first converted once into the kernel's own form (ta_kx), then reused by every
+ * matvec that reads it (q, k and v share one). The portable form is int16 in natural order: with one
+ * operand already 16-bit, compilers emit 16-bit multiply-add instructions (x86 pmaddwd).
+ */
+#ifndef TA_KERNELS_H
+#define TA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef int16_t ta_kx; /* one element of a prepared input; its order is the implementation's */
+
+/* dst[0..n) = x[0..n) in the kernel's input form. n may be any size >= 1. */
+void ta_kernel_prepare(ta_kx *dst, const int8_t *x, int n);
+
+/* The same for attention probabilities: Q15 values with 0 <= p[i] < 32768 (the engine handles the
+ * one case where a probability is exactly 32768 without a matvec). */
+void ta_kernel_prepare_q15(ta_kx *dst, const int32_t *p, int n);
+
+/* acc[r] = sum_{i < cols} w[r * stride + i] * x[i] for r < rows, int32. w is row-major int8 (weights
+ * in flash, or a KV-cache slice); x was prepared from cols values. Contract: the sum fits int32 (int8
+ * inputs with cols <= 2^16, or probabilities summing to about 2^15). acc must not overlap w or x. */
+void ta_matvec_i8(int32_t *acc, const int8_t *w, size_t stride, const ta_kx *x, int rows, int cols);
+
+#endif /* TA_KERNELS_H */

@@ -1,0 +1,104 @@
+/* The default agent's tool handlers, over the board HAL. They answer as agent.SimHal does, so the
+ * device and the reference agree turn for turn on the host board.
+ *
+ * A handler reads its arguments as text (call->word[i]) or parsed (call->arg[i]: an enum word's
+ * index or an integer's value) and writes one line of result. See docs/engine.md to add your own.
+ */
+#include "ta_agent.h"
+#include "ta_hal.h"
+#include "ta_tools.h"
+
+static int32_t word_int(const char *w)
+{
+    int32_t v = 0;
+    while (*w >= '0' && *w <= '9') {
+        v = v * 10 + (*w++ - '0');
+    }
+    return v;
+}
+
+static int word_is(const char *w, const char *s)
+{
+    while (*w != '\0' && *w == *s) {
+        w++;
+        s++;
+    }
+    return *w == *s;
+}
+
+static void cat_temp(char *result, size_t cap)
+{
+    int32_t t = ta_hal_temp_decicelsius();
+    uint32_t a = t < 0 ? 0u - (uint32_t)t : (uint32_t)t;
+    if (t < 0) {
+        ta_cat(result, cap, "-");
+    }
+    ta_cat_i32(result, cap, (int32_t)(a / 10u));
+    ta_cat(result, cap, ".");
+    ta_cat_i32(result, cap, (int32_t)(a % 10u));
+}
+
+static void cat_uptime(char *result, size_t cap)
+{
+    ta_cat_i32(result, cap, (int32_t)(ta_hal_millis() / 1000u));
+}
+
+/* led on|off|toggle -> the LED's state afterwards */
+ta_status ta_tool_led(const ta_call *call, char *result, size_t cap)
+{
+    const char *w = call->word[0];
+    ta_hal_led_set(word_is(w, "on") ? 1 : word_is(w, "off") ? 0 : !ta_hal_led_get());
+    ta_cat(result, cap, ta_hal_led_get() ? "on" : "off");
+    return TA_OK;
+}
+
+/* gpio PIN LEVEL -> ok */
+ta_status ta_tool_gpio(const ta_call *call, char *result, size_t cap)
+{
+    int32_t pin = word_int(call->word[0]);
+    if (ta_hal_gpio_write(pin, word_int(call->word[1]) != 0) != 0) {
+        ta_cat(result, cap, "error: no pin ");
+        ta_cat_i32(result, cap, pin);
+        return TA_ERR_TOOL;
+    }
+    ta_cat(result, cap, "ok");
+    return TA_OK;
+}
+
+/* temp -> degrees Celsius with one decimal */
+ta_status ta_tool_temp(const ta_call *call, char *result, size_t cap)
+{
+    (void)call;
+    cat_temp(result, cap);
+    return TA_OK;
+}
+
+/* uptime -> whole seconds since start */
+ta_status ta_tool_uptime(const ta_call *call, char *result, size_t cap)
+{
+    (void)call;
+    cat_uptime(result, cap);
+    return TA_OK;
+}
+
+/* timer SECONDS -> ok */
+ta_status ta_tool_timer(const ta_call *call, char *result, size_t cap)
+{
+    if (ta_hal_timer_start((uint32_t)word_int(call->word[0])) != 0) {
+        ta_cat(result, cap, "error: no timer");
+        return TA_ERR_TOOL;
+    }
+    ta_cat(result, cap, "ok");
+    return TA_OK;
+}
+
+/* status -> led=on temp=23.5 up=42 */
+ta_status ta_tool_status(const ta_call *call, char *result, size_t cap)
+{
+    (void)call;
+    ta_cat(result, cap, ta_hal_led_get() ? "led=on temp=" : "led=off temp=");
+    cat_temp(result, cap);
+    ta_cat(result, cap, " up=");
+    cat_uptime(result, cap);
+    return TA_OK;
+}

@@ -1,0 +1,323 @@
+"""`tinyagent build`: generate C for a board, plan its memory, compile, and report.
+
+The memory plan is static. Before compiling, what the model alone needs (weights, tables, tokenizer,
+the arena with its KV cache) is held against the board's budget, and a model that cannot fit fails
+here with a table of what takes the space and what would fit. After compiling, the plan is completed
+from the real objects (code, console buffers, HAL and libc statics) and the deepest stack from GCC's
+call graph, checked again, and compared with the linker's `size`.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .boards import Board, list_boards, load_board
+from .errors import EXIT_DOES_NOT_FIT, TinyAgentError, bad_input
+from .fileio import write_json
+from .memplan import arena_bytes, arena_layout
+from .model import ModelConfig
+
+MANIFEST = "tinyagent-build.json"
+MEMORY_FILE = "memory.json"
+FIRMWARE_NAME = "firmware"
+
+
+@dataclass
+class MemoryPlan:
+    board: str
+    flash_budget: int
+    ram_budget: int
+    flash: dict[str, int] = field(default_factory=dict)  # item -> bytes
+    ram: dict[str, int] = field(default_factory=dict)
+    linker: dict[str, int] = field(default_factory=dict)  # size's text/data/bss, when linked
+    stack_note: str = ""
+    proxy_note: str = ""
+
+    @property
+    def flash_total(self) -> int:
+        return sum(self.flash.values())
+
+    @property
+    def ram_total(self) -> int:
+        return sum(self.ram.values())
+
+    def fits(self) -> bool:
+        return self.flash_total <= self.flash_budget and self.ram_total <= self.ram_budget
+
+    def table(self) -> str:
+        lines = [f"memory plan for {self.board}:"]
+        for kind, items, budget in (("flash", self.flash, self.flash_budget), ("RAM", self.ram, self.ram_budget)):
+            total = sum(items.values())
+            for name, n in items.items():
+                lines.append(f"  {kind:5} {name:34} {n:>10,} B  {100 * n / budget:6.2f}%")
+            mark = "ok" if total <= budget else f"OVER by {total - budget:,} B"
+            lines.append(f"  {kind:5} {'total':34} {total:>10,} B  {100 * total / budget:6.2f}% of "
+                         f"{budget:,} B  {mark}")
+        if self.linker:
+            lk = self.linker
+            lines.append(f"  linker size: text {lk['text']:,} data {lk['data']:,} bss {lk['bss']:,} -> flash "
+                         f"{lk['text'] + lk['data']:,} B, static RAM {lk['data'] + lk['bss']:,} B")
+        for note in (self.stack_note, self.proxy_note):
+            if note:
+                lines.append(f"  {note}")
+        return "\n".join(lines)
+
+
+@dataclass
+class BuildResult:
+    board: str
+    out: Path
+    artifact: Path | None
+    plan: MemoryPlan
+    model_hash: str
+    generated_only: bool = False
+    project: Path | None = None
+
+
+# ---- what the model needs, known before compiling --------------------------------------------------
+
+def model_needs(im, bpe) -> tuple[dict[str, int], dict[str, int]]:
+    """(flash items, RAM items) the model itself needs: exact sizes of the generated arrays."""
+    weights = sum(a.nbytes for k, a in im.tensors.items() if a.dtype.itemsize == 1 and a.ndim == 2)
+    tables = sum(a.nbytes for k, a in im.tensors.items() if not (a.dtype.itemsize == 1 and a.ndim == 2))
+    tok = 2 * 256 + 6 * len(bpe.merges) + sum(len(b) for b in bpe.token_bytes) + 2 * (bpe.vocab_size + 1)
+    layout = arena_layout(im.cfg)
+    kv = sum(b.bytes for b in layout if b.name.endswith("_cache"))
+    return ({"weights (int8)": weights, "quant tables (multipliers, LUTs)": tables, "tokenizer tables": tok},
+            {"KV cache": kv, "activations and scratch": arena_bytes(layout) - kv})
+
+
+def _fit_suggestion(cfg: ModelConfig, board: Board, other_flash: int, other_ram: int) -> str:
+    """What would fit: the longest context with this model, else a smaller model."""
+    weights_ok = other_flash <= board.flash_bytes
+    for ctx in range(cfg.ctx, 7, -8):
+        c = ModelConfig(**{**cfg.to_dict(), "ctx": ctx})
+        if weights_ok and arena_bytes(arena_layout(c)) + other_ram <= board.ram_bytes:
+            return f"this model fits with a context of {ctx} tokens (now {cfg.ctx})"
+    for dim in range(cfg.dim - 16, 15, -16):
+        c = ModelConfig(**{**cfg.to_dict(), "dim": dim, "ctx": 32, "ffn_dim": 2 * dim,
+                           "head_dim": max(8, dim // max(cfg.n_heads, 1))})
+        flash = c.n_params() * 1.1
+        if flash <= board.flash_bytes and arena_bytes(arena_layout(c)) + other_ram <= board.ram_bytes:
+            return (f"a smaller model fits: e.g. dim {dim}, ffn {2 * dim}, context 32 "
+                    f"(~{c.n_params() // 1000}k parameters)")
+    return "no transformer of this shape fits this board's RAM; choose a board with more memory"
+
+
+def _does_not_fit(plan: MemoryPlan, suggestion: str) -> TinyAgentError:
+    over = []
+    if plan.flash_total > plan.flash_budget:
+        over.append(f"flash {plan.flash_total:,} B > {plan.flash_budget:,} B")
+    if plan.ram_total > plan.ram_budget:
+        over.append(f"RAM {plan.ram_total:,} B > {plan.ram_budget:,} B")
+    return TinyAgentError(f"the model does not fit board '{plan.board}': {', '.join(over)}; {suggestion}",
+                          EXIT_DOES_NOT_FIT, details=plan.table())
+
+
+# ---- after compiling: the real objects ---------------------------------------------------------------
+
+_SECTION = re.compile(r"^\.?(text|rodata|data|bss|sdata|sbss|srodata|literal)")
+
+
+def object_sections(board: Board, obj: Path) -> dict[str, int]:
+    """Bytes per kind (text, rodata, data, bss) of one object, from `size -A`."""
+    out = subprocess.run([board.toolchain.size_tool, "-A", str(obj)], capture_output=True, text=True, check=True).stdout
+    kinds = {"text": 0, "rodata": 0, "data": 0, "bss": 0}
+    for line in out.splitlines()[2:]:
+        parts = line.split()
+        if len(parts) < 2 or not parts[1].isdigit():
+            continue
+        m = _SECTION.match(parts[0])
+        if not m:
+            continue
+        k = {"sdata": "data", "sbss": "bss", "srodata": "rodata", "literal": "text"}.get(m.group(1), m.group(1))
+        kinds[k] += int(parts[1])
+    return kinds
+
+
+def measured_plan(board: Board, artifact, stack_bytes: int, stack_note: str) -> MemoryPlan:
+    per = {Path(o).stem: object_sections(board, Path(o)) for o in artifact.objects}
+    model = per.get("ta_model", {})
+    vocab = per.get("ta_vocab", {})
+    tools = per.get("ta_tools", {})
+    code = sum(s["text"] for s in per.values())
+    consts = sum(s["rodata"] + s["data"] for n, s in per.items() if n not in ("ta_model", "ta_vocab", "ta_tools"))
+    plan = MemoryPlan(board.name, board.flash_bytes, board.ram_bytes)
+    plan.flash = {"weights and quant tables": model.get("rodata", 0) + model.get("data", 0),
+                  "tokenizer tables": vocab.get("rodata", 0) + vocab.get("data", 0),
+                  "tool grammar and dispatch": tools.get("rodata", 0) + tools.get("data", 0),
+                  "code (engine, agent, console, HAL)": code,
+                  "other constants (strings)": consts}
+    buffers = sum(s["data"] + s["bss"] for n, s in per.items() if n in ("ta_console", "ta_agent", "ta_tokenizer"))
+    hal = sum(s["data"] + s["bss"] for n, s in per.items()
+              if n not in ("ta_model", "ta_console", "ta_agent", "ta_tokenizer"))
+    plan.ram = {"arena (KV cache, activations)": model.get("bss", 0) + model.get("data", 0),
+                "console and agent buffers": buffers,
+                "HAL, engine and runtime statics": hal,
+                "stack (deepest call path)": stack_bytes}
+    if artifact.elf is not None:
+        sz = artifact.size
+        plan.linker = {"text": sz.text, "data": sz.data, "bss": sz.bss}
+        libc_flash = max(sz.text + sz.data - plan.flash_total, 0)
+        libc_ram = max(sz.data + sz.bss - (plan.ram_total - stack_bytes), 0)
+        plan.flash["libc, startup and alignment"] = libc_flash
+        plan.ram["libc statics and alignment"] = libc_ram
+    plan.stack_note = stack_note
+    return plan
+
+
+# ---- the build --------------------------------------------------------------------------------------
+
+@dataclass
+class BuildInfo:
+    board: Board
+    artifact: Path
+    manifest: dict
+
+
+def load_build(out: str | Path, board: str | None = None) -> BuildInfo:
+    out = Path(out)
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except FileNotFoundError:
+        hint = f"tinyagent build --board {board} --out {out}" if board else "tinyagent build --board B"
+        raise bad_input(f"{out}: no build here (run `{hint}` first)") from None
+    except ValueError:
+        raise bad_input(f"{out / MANIFEST}: corrupt build manifest (rebuild with --replace)") from None
+    if board and manifest.get("board") != board:
+        raise bad_input(f"{out} holds a build for board '{manifest.get('board')}', not '{board}' "
+                        f"(use --board {manifest.get('board')} or another --out)")
+    if not manifest.get("artifact"):
+        raise bad_input(f"{out}: the build for '{manifest.get('board')}' produced no program to run here "
+                        f"(it is a generated SDK project; flash it with `tinyagent flash`)")
+    return BuildInfo(load_board(manifest["board"]), out / manifest["artifact"], manifest)
+
+
+def _check_out_dir(out: Path, board: str, model_hash: str, replace: bool) -> None:
+    if not out.exists() or not any(out.iterdir()):
+        return
+    try:
+        m = json.loads((out / MANIFEST).read_text())
+    except (FileNotFoundError, ValueError):
+        if replace:
+            return
+        raise bad_input(f"{out} is not empty and is not a tinyagent build (choose another --out, or "
+                        f"--replace to overwrite it)") from None
+    if (m.get("model_hash") != model_hash or m.get("board") != board) and not replace:
+        raise bad_input(f"{out} holds a build of model {str(m.get('model_hash'))[:12]} for board "
+                        f"'{m.get('board')}' (this is model {model_hash[:12]} for '{board}'); use "
+                        f"--replace to overwrite it, or another --out")
+
+
+def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | None = None,
+          replace: bool = False, generate_only: bool = False) -> BuildResult:
+    from .generate import generate_sources, model_hash
+    from .intmodel import load_int_model
+    from .spec import load_spec
+    from .tokenizer import load_tokenizer
+    from .toolchain import compile_and_link, max_stack_bytes
+
+    board = load_board(board_name)
+    run, out = Path(run), Path(out)
+    if not (run / "run.json").is_file():
+        raise bad_input(f"{run}: not a run folder (no run.json; train one with `tinyagent train`)")
+    im = load_int_model(run / "int8")
+    bpe = load_tokenizer(run / "tokenizer.json")
+    spec = load_spec(run / "spec.toml")
+    digest = model_hash(im)
+    _check_out_dir(out, board.name, digest, replace)
+
+    # 1. what the model needs, before anything is generated or compiled
+    mflash, mram = model_needs(im, bpe)
+    pre = MemoryPlan(board.name, board.flash_bytes, board.ram_bytes, dict(mflash), dict(mram))
+    if not pre.fits():
+        raise _does_not_fit(pre, _fit_suggestion(im.cfg, board, pre.flash_total - 0, 0))
+
+    if replace and out.exists():
+        shutil.rmtree(out)
+    src_dir = out / "src"
+    sources = generate_sources(im, bpe, spec, board.name, src_dir, user_tools_c=tools_c,
+                               kernels=board.kernels)
+    result = BuildResult(board.name, out, None, pre, digest)
+    manifest = {"board": board.name, "model_hash": digest, "run": str(run), "artifact": None,
+                "tool": "tinyagent"}
+
+    if board.sdk:  # a real board's SDK project (ESP-IDF, pico-sdk, MicroPython)
+        from .sdk_projects import generate_project, proxy_compile, sdk_build
+
+        project = generate_project(board, sources, out / "project", model_info={"hash": digest, "run": str(run)})
+        result.project = out / "project"
+        art = proxy_compile(board, sources, out / "proxy")
+        plan = measured_plan(board, art, 0, "stack: measured by the SDK build (not available here)")
+        plan.proxy_note = getattr(art, "note", "") or f"figures from the proxy compiler {board.toolchain.compiler}"
+        result.plan = plan
+        write_json(out / MEMORY_FILE, _plan_json(plan))
+        write_json(out / MANIFEST, manifest)
+        if not plan.fits():
+            raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, 0, 0))
+        if not generate_only:
+            sdk_build(project)
+        result.generated_only = generate_only
+        return result
+
+    if generate_only:
+        write_json(out / MANIFEST, manifest)
+        result.generated_only = True
+        return result
+
+    # 2. compile, measure the real objects and the deepest stack, check again, link
+    art = compile_and_link(board, sources, [src_dir], out / "obj", name=FIRMWARE_NAME)
+    stack = max_stack_bytes(out / "obj", entry="main")
+    note = f"stack: {stack.summary()}"
+    if stack.bytes > board.stack_bytes:
+        note += f"; exceeds the {board.stack_bytes:,} B the board reserves"
+    plan = measured_plan(board, art, stack.bytes, note)
+    result.plan, result.artifact = plan, art.elf
+    write_json(out / MEMORY_FILE, _plan_json(plan))
+    if not plan.fits() or stack.bytes > board.stack_bytes:
+        raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, plan.flash_total, plan.ram_total - mram["KV cache"]))
+    manifest["artifact"] = str(Path(art.elf).resolve().relative_to(out.resolve()))
+    write_json(out / MANIFEST, manifest)
+    return result
+
+
+def _plan_json(plan: MemoryPlan) -> dict:
+    d = asdict(plan)
+    d.update(flash_total=plan.flash_total, ram_total=plan.ram_total, fits=plan.fits())
+    return d
+
+
+def print_report(r: BuildResult) -> None:
+    import click
+
+    if r.artifact:
+        click.echo(f"built {r.artifact} for {r.board} (model {r.model_hash[:12]})")
+    elif r.project:
+        click.echo(f"generated {r.project} for {r.board} (model {r.model_hash[:12]})")
+    else:
+        click.echo(f"generated sources in {r.out / 'src'} for {r.board} (model {r.model_hash[:12]})")
+    click.echo(r.plan.table())
+
+
+def print_boards(run: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .intmodel import load_int_model
+    from .tokenizer import load_tokenizer
+
+    im = load_int_model(run / "int8")
+    mflash, mram = model_needs(im, load_tokenizer(run / "tokenizer.json"))
+    need_f, need_r = sum(mflash.values()), sum(mram.values())
+    t = Table(title=f"boards (model {run.name}: needs {need_f:,} B flash + {need_r:,} B RAM before code)")
+    for col in ("board", "arch", "flash", "RAM", "runs here", "default model fits"):
+        t.add_column(col)
+    for b in list_boards():
+        fits = need_f <= b.flash_bytes and need_r <= b.ram_bytes
+        t.add_row(b.name, b.arch, f"{b.flash_bytes // 1024:,} KiB", f"{b.ram_bytes // 1024:,} KiB",
+                  "yes" if b.runs_here else "no (SDK project)", "yes" if fits else "no")
+    Console().print(t)
