@@ -24,6 +24,7 @@ from .model import ModelConfig
 MANIFEST = "tinyagent-build.json"
 MEMORY_FILE = "memory.json"
 FIRMWARE_NAME = "firmware"
+RUNTIME_RAM_ESTIMATE = 4096  # console buffers, stack and statics, for suggestions before compiling
 
 
 @dataclass
@@ -97,7 +98,7 @@ def _fit_suggestion(cfg: ModelConfig, board: Board, other_flash: int, other_ram:
     for ctx in range(cfg.ctx, 7, -8):
         c = ModelConfig(**{**cfg.to_dict(), "ctx": ctx})
         if weights_ok and arena_bytes(arena_layout(c)) + other_ram <= board.ram_bytes:
-            return f"this model fits with a context of {ctx} tokens (now {cfg.ctx})"
+            return f"this model would fit with a context of {ctx} tokens (now {cfg.ctx})"
     for dim in range(cfg.dim - 16, 15, -16):
         c = ModelConfig(**{**cfg.to_dict(), "dim": dim, "ctx": 32, "ffn_dim": 2 * dim,
                            "head_dim": max(8, dim // max(cfg.n_heads, 1))})
@@ -235,7 +236,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     mflash, mram = model_needs(im, bpe)
     pre = MemoryPlan(board.name, board.flash_bytes, board.ram_bytes, dict(mflash), dict(mram))
     if not pre.fits():
-        raise _does_not_fit(pre, _fit_suggestion(im.cfg, board, pre.flash_total - 0, 0))
+        raise _does_not_fit(pre, _fit_suggestion(im.cfg, board, pre.flash_total, RUNTIME_RAM_ESTIMATE))
 
     if replace and out.exists():
         shutil.rmtree(out)

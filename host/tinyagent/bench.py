@@ -1,0 +1,414 @@
+"""`tinyagent bench`: speed, instructions, memory, quality and TFLM figures in one JSON (docs/benchmarks.md).
+
+Rows, each measured in this process (one thing at a time, so a busy machine skews them less):
+  host speed     time to first token and tokens/s of the generated C engine (`!run` over its pty), the
+                 numpy integer reference (Reference.step) and the float GPT in torch (no KV cache)
+  instructions   per token inside ta_engine_step, from callgrind on the host build (exact, repeatable),
+                 next to ModelConfig.macs_per_token
+  memory         flash and RAM per board from the memory plan and the linker's `size`
+  quality        evaluate.evaluate rows (trained model only)
+  tflm           tflm_compare.compare_with_tflm on the default int8 folder
+  pipeline       per-stage seconds from run.json, when the run recorded them
+A section that cannot run records {"error": "..."} and the rest go on.
+"""
+from __future__ import annotations
+
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .errors import TinyAgentError
+from .fileio import write_json
+from .model import STUDENT, TINY, ModelConfig
+
+RESULTS_FILE = "bench.json"
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_RUN = REPO / "models" / "default"
+MEMORY_BOARDS = ("host", "mps2-an386", "riscv32-virt", "lx106-sim", "microbit")
+# Other sizes, random weights: speed and memory only (the quality of random weights means nothing).
+WIDE = ModelConfig(dim=128, n_layers=4, n_heads=4, head_dim=32, ffn_dim=256)
+SIZES = {"tiny": TINY, "wide": WIDE}
+RUN_TIMEOUT_S = 600.0  # one `!run` of the full context under callgrind
+
+
+# ---- the machine and the models ------------------------------------------------------------------
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True,
+                                    text=True).stdout.strip())
+    except OSError:
+        commit, dirty = "", False
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
+            "git_commit": commit, "git_dirty": dirty, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def trained(run: Path) -> bool:
+    return (run / "run.json").is_file() and (run / "int8" / "model.int.json").is_file()
+
+
+def random_run(folder: Path, cfg: ModelConfig, like: Path, seed: int = 0):
+    """A run folder with a random (calibrated, exported) model of `cfg`, the spec and tokenizer of `like`.
+    Returns (folder, float GPT). Good for speed and memory rows only."""
+    import torch
+
+    from . import intmodel
+    from .model import GPT
+
+    torch.manual_seed(seed)
+    m = GPT(cfg)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(3.0)  # as tests/conftest.py: attention and norms are not trivial
+    batches = [torch.randint(0, cfg.vocab_size, (4, min(cfg.ctx, 32))) for _ in range(2)]
+    m.qat = intmodel.calibrate(m, batches)
+    m.eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    intmodel.export_int_model(m).save(folder / "int8")
+    for name in ("spec.toml", "tokenizer.json"):
+        shutil.copy(like / name, folder / name)
+    write_json(folder / "run.json", {"format": 1, "note": "random weights, written by tinyagent bench",
+                                     "model": cfg.to_dict()})
+    return folder, m
+
+
+def _template_run(run: Path) -> Path:
+    """A folder with spec.toml and tokenizer.json to borrow for random models."""
+    for cand in (run, *sorted((REPO / "runs").glob("*"))):
+        if (cand / "spec.toml").is_file() and (cand / "tokenizer.json").is_file():
+            return cand
+    raise TinyAgentError("bench: no spec.toml + tokenizer.json to build random models with "
+                         "(train a run first: `tinyagent train`)")
+
+
+# ---- speed ---------------------------------------------------------------------------------------
+
+def _ids(cfg: ModelConfig, n: int, seed: int = 0) -> list[int]:
+    return np.random.default_rng(seed).integers(0, cfg.vocab_size, n).tolist()
+
+
+def time_c_engine(board_name: str, elf: Path, ids: list[int], repeats: int) -> dict:
+    """`!run ids` over the console: first token = first `step 0` line, then steady tokens/s."""
+    from .boards import load_board
+    from .device import ask, sync
+    from .transport import open_console
+
+    best = None
+    with open_console(load_board(board_name), artifact=Path(elf)) as con:
+        sync(con)
+        for _ in range(repeats):
+            # the console may flush all step lines at once, so: one token alone, then all of them
+            t0 = time.perf_counter()
+            ask(con, f"!run {ids[0]}", timeout=RUN_TIMEOUT_S)
+            t1 = time.perf_counter()
+            text = ask(con, "!run " + " ".join(map(str, ids)), timeout=RUN_TIMEOUT_S)
+            t2 = time.perf_counter()
+            if "error" in text:
+                raise TinyAgentError(f"{board_name}: !run refused: {text.strip()[:120]}")
+            r = (t1 - t0, len(ids) / (t2 - t1))
+            best = r if best is None or r[0] < best[0] else best
+    return {"ttft_ms": round(1e3 * best[0], 3), "tokens_per_s": round(best[1], 1),
+            "note": "whole !run round trips over the pty, step lines included"}
+
+
+def time_reference(im, ids: list[int], repeats: int) -> dict:
+    from .reference import Reference
+
+    ttft, rate = [], []
+    for _ in range(repeats):
+        ref = Reference(im)
+        t0 = time.perf_counter()
+        ref.step(ids[0])
+        t1 = time.perf_counter()
+        for t in ids[1:]:
+            ref.step(t)
+        t2 = time.perf_counter()
+        ttft.append(t1 - t0)
+        rate.append((len(ids) - 1) / (t2 - t1))
+    return {"ttft_ms": round(1e3 * min(ttft), 3), "tokens_per_s": round(max(rate), 1)}
+
+
+def time_torch(model, ids: list[int], repeats: int) -> dict:
+    """The float GPT as trained: each token recomputes its whole prefix (the model has no KV cache)."""
+    import torch
+
+    idx = torch.tensor([ids])
+    ttft, rate = [], []
+    with torch.no_grad():
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(idx[:, :1])
+            t1 = time.perf_counter()
+            for i in range(2, len(ids) + 1):
+                model(idx[:, :i])
+            t2 = time.perf_counter()
+            ttft.append(t1 - t0)
+            rate.append((len(ids) - 1) / (t2 - t1))
+    return {"ttft_ms": round(1e3 * min(ttft), 3), "tokens_per_s": round(max(rate), 1),
+            "torch_threads": torch.get_num_threads(), "note": "no KV cache: prefix recomputed per token"}
+
+
+# ---- instructions --------------------------------------------------------------------------------
+
+def callgrind_instructions(elf: Path, ids: list[int], workdir: Path) -> dict:
+    """Instructions executed inside ta_engine_step for `!run ids`, from callgrind (--toggle-collect)."""
+    from .boards import load_board
+    from .device import sync
+    from .transport import open_console
+
+    if not shutil.which("valgrind"):
+        return {"error": "valgrind not installed (apt-get install valgrind)"}
+    out_file = workdir / "callgrind.out"
+    board = load_board("host")
+    grind = replace(board, run=replace(board.run, command=(
+        "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", "--toggle-collect=ta_engine_step",
+        "{elf}")))
+    con = open_console(grind, artifact=Path(elf))
+    try:
+        sync(con)
+        con.write_line("!run " + " ".join(map(str, ids)))
+        con.read_until(f"step {len(ids) - 1} ", timeout=RUN_TIMEOUT_S)
+        con.read_until("\n> ", timeout=RUN_TIMEOUT_S)
+    finally:
+        con._link.close()  # the host program exits when its pty closes; callgrind then writes its file
+        try:
+            con._process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        con.close()
+    text = out_file.read_text() if out_file.is_file() else ""
+    m = re.search(r"^(?:summary|totals):\s+(\d+)", text, re.M)
+    if not m:
+        return {"error": "callgrind wrote no totals (did the program exit cleanly?)"}
+    total = int(m.group(1))
+    return {"instructions_total": total, "tokens": len(ids), "instructions_per_token": round(total / len(ids))}
+
+
+def mean_macs(cfg: ModelConfig, n: int) -> float:
+    return sum(cfg.macs_per_token(p) for p in range(n)) / n
+
+
+# ---- memory --------------------------------------------------------------------------------------
+
+def memory_row(board: str, out: Path, run: Path) -> dict:
+    from .build import build
+
+    try:
+        r = build(board, out, run, replace=True)
+    except TinyAgentError as e:
+        return {"fits": False, "error": str(e).splitlines()[0]}
+    p = r.plan
+    row = {"fits": p.fits(), "flash_plan": p.flash_total, "ram_plan": p.ram_total,
+           "flash_budget": p.flash_budget, "ram_budget": p.ram_budget, "flash": p.flash, "ram": p.ram,
+           "artifact": str(r.artifact) if r.artifact else None}
+    if p.linker:
+        lk = p.linker
+        stack = p.ram.get("stack (deepest call path)", 0)
+        row.update(linker_flash=lk["text"] + lk["data"], linker_static_ram=lk["data"] + lk["bss"],
+                   agree=p.flash_total == lk["text"] + lk["data"] and p.ram_total - stack == lk["data"] + lk["bss"])
+    return row
+
+
+# ---- quality, TFLM, pipeline ---------------------------------------------------------------------
+
+def quality(run: Path, n: int) -> dict:
+    from .evaluate import evaluate
+
+    rep = evaluate(run, n=n, save=False)
+    return {"heldout_examples": rep["heldout_examples"], "stages": rep["stages"]}
+
+
+def tflm(run: Path, n_tokens: int, repeats: int) -> dict:
+    from .tflm_compare import compare_with_tflm
+
+    r = compare_with_tflm(run / "int8", n_tokens=n_tokens, repeats=repeats)
+    return {k: r[k] for k in ("tflm_version", "tokens", "bit_exact", "emulated_exactly", "free_running",
+                              "arena_bytes", "flash_bytes", "time_us_per_token")}
+
+
+def pipeline(run: Path) -> dict:
+    import json
+
+    f = run / "run.json"
+    if not f.is_file():
+        return {"error": f"{f}: no run.json"}
+    stages = json.loads(f.read_text()).get("stages", {})
+    rows = {s: {"status": d.get("status"), "seconds": d.get("seconds"), "steps": d.get("steps", d.get("step"))}
+            for s, d in stages.items()}
+    if not any(r["seconds"] is not None for r in rows.values()):
+        return {"note": "per-stage seconds not recorded in run.json", "stages": rows}
+    return {"stages": rows}
+
+
+# ---- the whole bench -----------------------------------------------------------------------------
+
+def _section(results: dict, name: str, fn, *args):
+    from rich.console import Console
+
+    t0 = time.time()
+    Console(stderr=True).print(f"[bold]bench[/bold]: {name} ...")
+    try:
+        results[name] = fn(*args)
+    except Exception as e:  # noqa: BLE001 -- one failing section must not lose the others
+        results[name] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+    results.setdefault("section_seconds", {})[name] = round(time.time() - t0, 1)
+    return results[name]
+
+
+def run_bench(out: str | Path = "bench/results", quick: bool = False, run: str | Path | None = None,
+              boards: tuple[str, ...] = MEMORY_BOARDS, sizes: dict[str, ModelConfig] | None = None,
+              callgrind: bool = True) -> dict:
+    """Measure everything (module doc), print tables, write out/bench.json; returns the results."""
+    from .checkpoint import load_model
+    from .intmodel import load_int_model
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    run = Path(run) if run else DEFAULT_RUN
+    sizes = SIZES if sizes is None else sizes
+    n_tok = 16 if quick else 64
+    repeats = 1 if quick else 3
+    work = Path(tempfile.mkdtemp(prefix="bench-", dir=out))
+    res: dict = {"machine": machine(), "quick": quick, "tokens_per_run": n_tok}
+
+    models = {}  # name -> (run folder, float GPT or None, trained?)
+    if trained(run):
+        stage = next((s for s in ("pruned", "student") if (run / s / "model.safetensors").is_file()), None)
+        models["default"] = (run, load_model(run / stage).eval() if stage else None, True)
+    else:
+        cfg = STUDENT
+        rf, m = random_run(work / "default-random", cfg, _template_run(run))
+        models["default"] = (rf, m, False)
+        res["default_note"] = f"{run} has no trained int8 model yet: 'default' is a random {cfg.to_dict()}"
+    for name, cfg in sizes.items():
+        rf, m = random_run(work / f"{name}-random", cfg, _template_run(models["default"][0]))
+        models[name] = (rf, m, False)
+    res["models"] = {n: {"run": str(rf), "trained": tr, "config": load_int_model(rf / "int8").cfg.to_dict(),
+                         "params": load_int_model(rf / "int8").cfg.n_params()} for n, (rf, _, tr) in models.items()}
+
+    res["speed"], res["instructions"], res["memory"] = {}, {}, {}
+    for name, (rf, m, _) in models.items():
+        im = load_int_model(rf / "int8")
+        ids = _ids(im.cfg, min(n_tok, im.cfg.ctx))
+        row = res["speed"][name] = {}
+        host = memory_row("host", work / f"build-{name}-host", rf)
+        if host.get("artifact"):
+            _section(row, "c_host", time_c_engine, "host", Path(host["artifact"]), ids, repeats)
+        else:
+            row["c_host"] = {"error": host.get("error", "no host build")}
+        _section(row, "numpy_reference", time_reference, im, ids, repeats)
+        if m is not None:
+            _section(row, "torch_float", time_torch, m, ids, repeats)
+        c, npy, tf = (row.get(k, {}).get("tokens_per_s") for k in ("c_host", "numpy_reference", "torch_float"))
+        row["ratios"] = {"c_over_numpy": round(c / npy, 1) if c and npy else None,
+                         "c_over_torch": round(c / tf, 1) if c and tf else None}
+        # instructions: the whole context, so the mean position is ctx/2 as in macs_per_token's default
+        if callgrind and host.get("artifact"):
+            full = _ids(im.cfg, im.cfg.ctx if not quick else min(im.cfg.ctx, 32), seed=1)
+            ins = _section(res["instructions"], name, callgrind_instructions, Path(host["artifact"]), full,
+                           work / f"build-{name}-host")
+            macs = mean_macs(im.cfg, len(full))
+            ins["macs_per_token"] = round(macs)
+            if "instructions_per_token" in ins:
+                ins["instructions_per_mac"] = round(ins["instructions_per_token"] / macs, 3)
+        if name == "default":
+            res["memory"] = {b: (host if b == "host" else memory_row(b, work / f"build-{name}-{b}", rf))
+                             for b in boards}
+        else:
+            res["memory_" + name] = {"host": host}
+    res["instructions"]["riscv32-virt"] = {
+        "note": "not measured: the console does not print ta_hal_cycles (minstret), and the firmware was "
+                "left unchanged; the -icount clock it would read is only visible through ta_hal_millis"}
+
+    rf_default, _, is_trained = models["default"]
+    if is_trained:
+        _section(res, "quality", quality, rf_default, 20 if quick else 200)
+    else:
+        res["quality"] = {"note": "no trained model: quality needs models/default"}
+    _section(res, "tflm", tflm, rf_default, 8 if quick else 32, 1 if quick else 3)
+    res["pipeline"] = pipeline(run if (run / "run.json").is_file() else REPO / "runs" / "default")
+
+    shutil.rmtree(work, ignore_errors=True)
+    for rows in (res["memory"], *(v for k, v in res.items() if k.startswith("memory_"))):
+        for r in rows.values():
+            r.pop("artifact", None)
+    write_json(out / RESULTS_FILE, res)
+    print_tables(res)
+    return res
+
+
+def print_tables(res: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    m = res["machine"]
+    con.print(f"{m['cpu']} | {m['platform']} | commit {m['git_commit'][:12]}{' (dirty)' if m['git_dirty'] else ''}")
+    if res.get("default_note"):
+        con.print(f"[yellow]{res['default_note']}[/yellow]")
+
+    t = Table(title="host speed (best of runs)")
+    for col in ("model", "params", "engine", "first token ms", "tokens/s"):
+        t.add_column(col, justify="right" if col not in ("model", "engine") else "left")
+    for name, row in res["speed"].items():
+        for eng in ("c_host", "numpy_reference", "torch_float"):
+            r = row.get(eng)
+            if r:
+                t.add_row(name, f"{res['models'][name]['params']:,}", eng, str(r.get("ttft_ms", r.get("error", ""))),
+                          str(r.get("tokens_per_s", "")))
+        t.add_row(name, "", "C / numpy, C / torch", "", f"{row['ratios']['c_over_numpy']}x, {row['ratios']['c_over_torch']}x")
+    con.print(t)
+
+    t = Table(title="instructions per token (host, callgrind, inside ta_engine_step)")
+    for col in ("model", "instr/token", "MACs/token", "instr/MAC"):
+        t.add_column(col, justify="right")
+    for name, r in res["instructions"].items():
+        if name == "section_seconds":
+            continue
+        t.add_row(name, f"{r.get('instructions_per_token', r.get('error', r.get('note', '')))}",
+                  f"{r.get('macs_per_token', '')}", f"{r.get('instructions_per_mac', '')}")
+    con.print(t)
+
+    t = Table(title="memory per board (default model)")
+    for col in ("board", "fits", "flash plan", "flash linker", "RAM plan", "static RAM linker", "agree"):
+        t.add_column(col, justify="right")
+    for b, r in res["memory"].items():
+        if "error" in r:
+            t.add_row(b, "no", r["error"][:90], "", "", "", "")
+        else:
+            t.add_row(b, "yes" if r["fits"] else "no", f"{r['flash_plan']:,}", f"{r.get('linker_flash', 0):,}",
+                      f"{r['ram_plan']:,}", f"{r.get('linker_static_ram', 0):,}", str(r.get("agree")))
+    con.print(t)
+
+    q = res.get("quality", {})
+    if "stages" in q:
+        t = Table(title=f"quality ({q['heldout_examples']} held-out examples)")
+        keys = sorted({k for r in q["stages"].values() for k in r})
+        t.add_column("stage")
+        for k in keys:
+            t.add_column(k, justify="right")
+        for s, r in q["stages"].items():
+            t.add_row(s, *(str(r.get(k, "")) for k in keys))
+        con.print(t)
+    else:
+        con.print(f"quality: {q}")
+    tf = res.get("tflm", {})
+    con.print(f"tflm: {tf if 'error' in tf else {k: tf.get(k) for k in ('bit_exact', 'arena_bytes', 'time_us_per_token')}}")
+    con.print(f"pipeline: {res['pipeline']}")
