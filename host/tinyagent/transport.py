@@ -42,6 +42,8 @@ EXIT_TIMEOUT_S = 10.0          # wait for the program to end by itself (wait_exi
 QUIT_GRACE_S = 2.0             # after asking QEMU to quit or closing the host program's pty
 TERMINATE_GRACE_S = 2.0        # after SIGTERM, before SIGKILL
 SERIAL_POLL_S = 0.05           # one pyserial read; bounds how late a deadline is noticed
+EMULATOR_CHUNK_BYTES = 16      # writes to an emulator go in chunks this size: QEMU's console inputs
+EMULATOR_CHUNK_PAUSE_S = 0.002 # (xtensa simcall, UART FIFOs) have small buffers and dropped bytes under load
 
 DEFAULT_BAUD = 115200
 QEMU_CONTROL_FLAGS = ("-nodefaults", "-display", "none", "-monitor", "stdio", "-S")
@@ -63,6 +65,7 @@ class Console:
         self._process = process
         self._stderr = stderr_file
         self._pending = b""   # read from the port, not yet returned
+        self._qemu = qemu     # an emulator: writes are paced (EMULATOR_CHUNK_BYTES)
         # runs once: from close(), or when the Console is garbage-collected or Python exits
         self._shutdown = weakref.finalize(self, _shutdown, link, process, stderr_file, qemu)
 
@@ -75,9 +78,14 @@ class Console:
 
     # -- I/O --
     def write_line(self, text: str) -> None:
+        data = text.encode("utf-8") + b"\n"
+        chunk = EMULATOR_CHUNK_BYTES if self._qemu else len(data)
         try:
-            self._link.write(text.encode("utf-8") + b"\n")
-            self._link.flush()
+            for i in range(0, len(data), chunk):
+                self._link.write(data[i:i + chunk])
+                self._link.flush()
+                if self._qemu and i + chunk < len(data):
+                    time.sleep(EMULATOR_CHUNK_PAUSE_S)
         except (serial.SerialException, OSError) as e:
             raise self._gone(f"writing {text[:40]!r}", e) from None
 
