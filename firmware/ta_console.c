@@ -345,6 +345,7 @@ static void cmd_run(const uint8_t *args, size_t n, int full_logits)
             ta_put(" ");
             ta_put_hex32(ta_fnv1a_i32(logits, m->vocab));
             ta_put("\n");
+            ta_flush(); /* each step as it is done: the host can time the first token */
         }
     }
     if (full_logits) {
@@ -355,6 +356,13 @@ static void cmd_run(const uint8_t *args, size_t n, int full_logits)
         }
         ta_put("\n");
     }
+}
+
+/* !call <text>: whether the call text (no brackets) is a viable prefix, and a complete call. */
+static void cmd_call(const uint8_t *text, size_t n)
+{
+    ta_put(ta_call_viable(text, n) ? "call viable=1" : "call viable=0");
+    ta_put(ta_call_complete(text, n) ? " complete=1\n" : " complete=0\n");
 }
 
 static void command(uint8_t *s, size_t n)
@@ -384,10 +392,12 @@ static void command(uint8_t *s, size_t n)
         cmd_run(arg, arg_n, 0);
     } else if (word_is(name, name_n, "logits")) {
         cmd_run(arg, arg_n, 1);
+    } else if (word_is(name, name_n, "call")) {
+        cmd_call(arg, arg_n);
     } else {
         ta_put("error: unknown command !");
         ta_put_bytes(name, name_n);
-        ta_put(" (commands: !ping !info !reset !tok !tokx !run !logits)\n");
+        ta_put(" (commands: !ping !info !reset !tok !tokx !run !logits !call)\n");
     }
 }
 

@@ -1,6 +1,7 @@
 /* The console: a line reader over ta_hal_getc, the '!' protocol and chat turns (docs/engine.md).
  *
- * Output goes through a small buffer, flushed by ta_flush(), before every read, and when full.
+ * Output goes through a small buffer, flushed by ta_flush(): before every read, after each `!run` step
+ * and each answer token (so the host sees them as they are made), and when full.
  */
 #ifndef TA_CONSOLE_H
 #define TA_CONSOLE_H

@@ -39,7 +39,7 @@ typedef struct {
     uint32_t bytes;
     int16_t *x;        /* (d,) residual stream */
     int8_t *xn;        /* (d,) norm output */
-    ta_kx *xk;         /* (max(d, a, f),) matvec input in the kernel's form */
+    ta_kx *xk;         /* (max(d, a, f, ctx),) matvec input in the kernel's form */
     int8_t *qo;        /* (a,) q, overwritten head by head with the attention output */
     int8_t *hg;        /* (f,) FFN pre-activation, then its GELU in place */
     int32_t *acc;      /* (max(d, a, f),) matvec accumulators */

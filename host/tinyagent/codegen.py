@@ -20,15 +20,9 @@ if inline int long register restrict return short signed sizeof static struct sw
 volatile while _Bool _Complex _Imaginary""".split())
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-# numpy dtype -> (C type, min, max)
-C_TYPES = {
-    np.dtype(np.int8): ("int8_t", -(2**7), 2**7 - 1),
-    np.dtype(np.uint8): ("uint8_t", 0, 2**8 - 1),
-    np.dtype(np.int16): ("int16_t", -(2**15), 2**15 - 1),
-    np.dtype(np.uint16): ("uint16_t", 0, 2**16 - 1),
-    np.dtype(np.int32): ("int32_t", -(2**31), 2**31 - 1),
-    np.dtype(np.uint32): ("uint32_t", 0, 2**32 - 1),
-}
+# numpy dtype -> C type (the dtype bounds the values, so every value fits)
+C_TYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t", np.dtype(np.int16): "int16_t",
+           np.dtype(np.uint16): "uint16_t", np.dtype(np.int32): "int32_t", np.dtype(np.uint32): "uint32_t"}
 
 
 def check_identifier(name: str, what: str = "name") -> str:
@@ -79,15 +73,13 @@ def c_array(name: str, values: np.ndarray | Sequence[int], dtype=None, shape: tu
     if arr.dtype not in C_TYPES:
         raise ValueError(f"array {name}: dtype {arr.dtype} has no C type (allowed: "
                          f"{', '.join(str(d) for d in C_TYPES)})")
-    ctype, lo, hi = C_TYPES[arr.dtype]
+    ctype = C_TYPES[arr.dtype]
     flat = arr.reshape(-1)
     if flat.size == 0:
         raise ValueError(f"array {name} is empty (C has no zero-length arrays)")
-    if flat.size and (int(flat.min()) < lo or int(flat.max()) > hi):
-        raise ValueError(f"array {name}: values outside {ctype}")
     shape = tuple(arr.shape) if shape is None else shape
     dims = "(" + ", ".join(str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
-    head = f"/* {dims}{' ' + comment if comment else ''} */\n"
+    head = f"/* {dims}{' ' + c_comment_text(comment) if comment else ''} */\n"
     decl = f"{'static ' if static else ''}const {ctype} {name}[{flat.size}]{' ' + attr if attr else ''} = {{\n"
     body = c_values(flat.tolist(), ctype, hex_bytes=arr.dtype == np.uint8)
     return head + decl + body + "\n};\n"

@@ -132,7 +132,7 @@ def _model_header(m: IntModel, digest: str) -> dict:
               ("TA_MODEL_DIM", c.dim, "d: residual width"),
               ("TA_MODEL_N_LAYERS", c.n_layers, ""),
               ("TA_MODEL_N_HEADS", c.n_heads, ""),
-              ("TA_MODEL_HEAD_DIM", c.head_dim, "a = heads * head_dim"),
+              ("TA_MODEL_HEAD_DIM", c.head_dim, "per head; a = heads * head_dim"),
               ("TA_MODEL_FFN_DIM", c.ffn_dim, "f"),
               ("TA_MODEL_PARAMS", c.n_params(), "int8 weights (the scales are extra)"),
               ("TA_MODEL_MACS_PER_TOKEN", c.macs_per_token(), "at position ctx / 2")]
@@ -230,7 +230,7 @@ def _call_doc(form) -> str:
     return codegen.c_comment_text(" ".join(parts))
 
 
-def _check_form(form, call_max: int, fields_max: int) -> None:
+def _check_form(form, fields_max: int) -> None:
     where = f"tool {form.name!r}"
     if len(form.fields) > fields_max:
         raise bad_input(f"{where} has {len(form.fields)} fields after its name (allowed: at most {fields_max})")
@@ -265,7 +265,7 @@ def _tools_source(grammar: Grammar) -> dict:
     kinds = {"lit": "TA_FIELD_LIT", "enum": "TA_FIELD_ENUM", "int": "TA_FIELD_INT"}
     tools = []
     for form in grammar.forms:
-        _check_form(form, call_max, fields_max)
+        _check_form(form, fields_max)
         word_arrays, fields = [], []
         for k, f in enumerate(form.fields):
             words = "0"

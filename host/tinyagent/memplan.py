@@ -21,11 +21,11 @@ class Buffer(NamedTuple):
 def arena_buffers(cfg: ModelConfig) -> list[tuple[str, str, tuple[int, ...]]]:
     """(name, C element type, shape) of every working buffer, in arena order (ta_state's fields)."""
     d, a, f = cfg.dim, cfg.n_heads * cfg.head_dim, cfg.ffn_dim
-    wide = max(d, a, f)  # any matvec's input or output
+    wide = max(d, a, f)  # any matvec's output
     return [
         ("x", "int16_t", (d,)),  # residual stream
         ("xn", "int8_t", (d,)),  # norm output
-        ("xk", "int16_t", (wide,)),  # matvec input in the kernel's form (ta_kx)
+        ("xk", "int16_t", (max(wide, cfg.ctx),)),  # matvec input in the kernel's form (ta_kx); probs too
         ("qo", "int8_t", (a,)),  # q, then the attention output
         ("hg", "int8_t", (f,)),  # FFN pre-activation, then GELU
         ("acc", "int32_t", (wide,)),  # matvec accumulators

@@ -1,0 +1,387 @@
+"""The C engine, agent loop and console (the real firmware over stdin/stdout) against the integer
+reference and agent.run_turn: the same argmax and logit checksum at every step, the same calls and
+answer for every request, and a console that survives any input."""
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from c_harness import expected_steps, start_firmware
+from conftest import make_int_model, sample_texts
+from tinyagent import agent
+from tinyagent.grammar import CallForm, Field, Grammar, grammar_from_spec
+from tinyagent.intmodel import IntModel
+from tinyagent.model import ModelConfig
+from tinyagent.reference import Reference, forward_seq
+from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec
+from tinyagent.tokenizer import from_hf, train_tokenizer
+
+LINE_MAX = 768  # TA_LINE_MAX in firmware/ta_console.h
+
+REQUESTS = ["turn on the light please", "what is the temperature", "set a timer for five minutes",
+            "hello", "status", "could you toggle the led", "gpio pin 3 high", "uptime?", "[led on]",
+            "thanks ]", "é ü 😀 ok"]
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(DEFAULT_SPEC_PATH)
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory, tiny_int, bpe, spec):
+    con = start_firmware(tmp_path_factory.mktemp("tiny"), tiny_int[1], bpe, spec)
+    yield con
+    assert con.close() == 0
+
+
+def run_lines(device, tokens) -> list[str]:
+    return device.ask("!run " + " ".join(map(str, tokens))).decode().splitlines()
+
+
+# ---- engine: step by step against the reference ----------------------------------------------------
+
+configs = st.builds(
+    ModelConfig, vocab_size=st.just(320), ctx=st.integers(2, 40), dim=st.sampled_from([8, 12, 20, 32, 36]),
+    n_layers=st.integers(1, 2), n_heads=st.integers(1, 3), head_dim=st.sampled_from([4, 6, 8, 10, 16]),
+    ffn_dim=st.sampled_from([8, 20, 48, 64]))
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configs, st.integers(0, 2**16), st.floats(1.0, 6.0), st.data())
+def test_random_tiny_models_match_reference(bpe, spec, cfg, seed, gain, data):
+    _, im = make_int_model(cfg, seed=seed, gain=gain)
+    tokens = data.draw(st.lists(st.integers(0, cfg.vocab_size - 1), min_size=1, max_size=cfg.ctx))
+    with tempfile.TemporaryDirectory() as tmp:
+        con = start_firmware(Path(tmp), im, bpe, spec)
+        try:
+            assert run_lines(con, tokens) == expected_steps(im, tokens)
+        finally:
+            con.close()
+
+
+def test_context_longer_than_every_width(tmp_path, bpe, spec):
+    """The attention probabilities are the longest matvec input when ctx > d, a and f."""
+    cfg = ModelConfig(vocab_size=320, ctx=40, dim=8, n_layers=1, n_heads=2, head_dim=4, ffn_dim=8)
+    _, im = make_int_model(cfg, seed=1)
+    tokens = [random.Random(2).randrange(cfg.vocab_size) for _ in range(cfg.ctx)]
+    con = start_firmware(tmp_path, im, bpe, spec)
+    try:
+        assert run_lines(con, tokens) == expected_steps(im, tokens)
+    finally:
+        assert con.close() == 0
+
+
+def test_default_size_model_matches_reference(tmp_path, spec):
+    """ModelConfig() (283k parameters) over a full context, and the full logits of the last step."""
+    bpe512 = from_hf(train_tokenizer(sample_texts(), vocab_size=512))
+    cfg = ModelConfig(vocab_size=bpe512.vocab_size)
+    _, im = make_int_model(cfg, seed=7)
+    tokens = [random.Random(1).randrange(cfg.vocab_size) for _ in range(cfg.ctx)]
+    con = start_firmware(tmp_path, im, bpe512, spec)
+    try:
+        assert run_lines(con, tokens) == expected_steps(im, tokens)
+        last = forward_seq(im, tokens[:50])[-1]
+        reply = con.ask("!logits " + " ".join(map(str, tokens[:50]))).decode()
+        assert reply == "logits " + " ".join(map(str, last.tolist())) + "\n"
+    finally:
+        assert con.close() == 0
+
+
+def test_run_reports_bad_input(device):
+    assert device.ask("!run 1 x") == b"error: !run needs token ids separated by spaces (e.g. !run 12 7 301)\n"
+    assert device.ask("!run 320") == b"error: token 320 is out of range (vocab 320)\n"
+    assert device.ask("!run") == b"error: !run needs 1 to 48 token ids (the context), got 0\n"
+    assert device.ask("!run" + " 1" * 49) == b"error: !run needs 1 to 48 token ids (the context), got 49\n"
+    assert device.ask("!logits 99999999999") == b"error: token 4294967295 is out of range (vocab 320)\n"
+
+
+def test_info_and_reset(device, tiny_int):
+    im = tiny_int[1]
+    info = dict(kv.split("=", 1) for kv in device.ask("!info").decode().split())
+    assert info["board"] == "harness" and info["engine"] == "1"
+    assert info["model"] == (im.hash or __import__("tinyagent.generate").generate.model_hash(im))
+    assert (info["vocab"], info["ctx"], info["dim"], info["layers"]) == ("320", "48", "32", "2")
+    assert (info["heads"], info["head_dim"], info["ffn"], info["tools"]) == ("2", "16", "64", "6")
+    assert int(info["arena"]) > 2 * 2 * 48 * 32
+    assert device.ask("!reset") == b"ok\n"
+    assert device.banner.startswith(b"tinyagent ") and b" on harness, model " in device.banner
+
+
+# ---- the agent loop against agent.run_turn -----------------------------------------------------------
+
+class FrozenClockSimHal(agent.SimHal):
+    """agent.SimHal with its clock stopped at 0 s, like the harness HAL (uptime answers "0")."""
+
+    def __call__(self, tool, args):
+        real = agent.time
+        agent.time = types.SimpleNamespace(monotonic=lambda: self.t0)
+        try:
+            return super().__call__(tool, args)
+        finally:
+            agent.time = real
+
+
+def calling_model(im: IntModel, open_id: int) -> IntModel:
+    """The model rewired so that '[' has the largest logit wherever it is allowed: residual channel 0
+    carries a constant (from the position embedding, untouched by every layer), and only the '['
+    row of the tied embedding reads it. Every turn then makes MAX_CALLS calls, whose text is still
+    the random model's choice under the grammar."""
+    t = {k: v.copy() for k, v in im.tensors.items()}
+    t["tok_emb"][:, 0] = 0
+    t["tok_emb"][open_id, :] = 0
+    t["tok_emb"][open_id, 0] = 127
+    t["logits.sh"][open_id] -= 8  # x256: its (positive) logit outgrows every other
+    t["pos_emb"][:, 0] = 127
+    for li in range(im.cfg.n_layers):
+        t[f"layers.{li}.wo"][0, :] = 0
+        t[f"layers.{li}.w2"][0, :] = 0
+    return IntModel(im.cfg, t, im.scales)
+
+
+def device_turn(device, request: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """(calls, answer) from the device's reply: `[call] -> result` lines, then the answer line."""
+    reply = device.ask(request)
+    assert reply.endswith(b"\n"), reply
+    lines = reply[:-1].split(b"\n")
+    calls = [tuple(line[1:].split(b"] -> ", 1)) for line in lines[:-1]]
+    assert all(line.startswith(b"[") for line in lines[:-1]), reply
+    return calls, lines[-1]
+
+
+def assert_turns_match(device, im, bpe, spec, requests):
+    """Each request on the device and through run_turn. The simulated board lives as long as the
+    device (the LED keeps its state from turn to turn on both)."""
+    tc, grammar = agent.TokenClasses(bpe), grammar_from_spec(spec)
+    engine = Reference(im)
+    if not hasattr(device, "sim"):
+        device.sim = FrozenClockSimHal()
+    turns = []
+    for request in requests:
+        try:
+            turn = agent.run_turn(engine, tc, grammar, device.sim, request, im.cfg.ctx)
+        except agent.RequestTooLong:
+            assert device.ask(request).startswith(b"error: request is too long ("), request
+            continue
+        calls, answer = device_turn(device, request)
+        assert [(c.decode("latin-1"), r.decode()) for c, r in calls] == turn.calls, request
+        assert answer.decode("utf-8", errors="replace") == turn.answer, request
+        turns.append(turn)
+    return turns
+
+
+def test_agent_turns_match_reference(device, tiny_int, bpe, spec):
+    assert_turns_match(device, tiny_int[1], bpe, spec, REQUESTS + ["word " * 40])
+
+
+@pytest.fixture(scope="module")
+def calling(tmp_path_factory, bpe, spec):
+    """A model that opens a call whenever it may: every turn exercises the grammar and MAX_CALLS.
+    (Seed 3 happens to make calls of every tool, with integer arguments of every length.)"""
+    cfg = ModelConfig(vocab_size=320, ctx=96, dim=32, n_layers=2, n_heads=2, head_dim=16, ffn_dim=64)
+    im = calling_model(make_int_model(cfg, seed=3)[1], bpe.byte_to_id[ord("[")])
+    con = start_firmware(tmp_path_factory.mktemp("calling"), im, bpe, spec)
+    yield con, im
+    assert con.close() == 0
+
+
+def test_grammar_calls_match_reference(calling, bpe, spec):
+    con, im = calling
+    turns = assert_turns_match(con, im, bpe, spec, REQUESTS)
+    tools = {call.split(" ")[0] for t in turns for call, _ in t.calls}
+    assert len(tools) >= 4 and "gpio" in tools, tools  # integer arguments too
+    assert max(len(t.calls) for t in turns) == agent.MAX_CALLS
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40))
+def test_random_requests_match_reference(calling, bpe, spec, request):
+    con, im = calling
+    assert_turns_match(con, im, bpe, spec, [request.replace("!", "?")])
+
+
+# ---- a custom grammar: literals, overlapping enum words, integer ranges of every shape ------------
+
+CUSTOM = Grammar([
+    CallForm("set", (Field("lit", ("temp",)), Field("int", (), 5, 120))),
+    CallForm("mode", (Field("enum", ("a", "ab", "abc")),)),
+    CallForm("zero", (Field("int", (), 0, 0),)),
+    CallForm("big", (Field("int", (), 100, 2**31 - 1), Field("enum", ("x", "y")))),
+    CallForm("one", (Field("int", (), 10, 10),)),
+    CallForm("nine", (Field("int", (), 99, 150),)),  # "9" is viable only through 99 itself
+    CallForm("go", ()),
+])
+
+
+def echo_value(form: CallForm, k: int, text: str) -> int:
+    f = form.fields[k]
+    return f.words.index(text) if f.kind == "enum" else int(text) if f.kind == "int" else 0
+
+
+def echo_hal(tool: str, args: list[str]) -> str:
+    """What the echo handlers below answer: the tool and each parsed argument (ta_call.arg)."""
+    form = next(f for f in CUSTOM.forms if f.name == tool)
+    return " ".join([tool] + [str(echo_value(form, k, a)) for k, a in enumerate(args)])
+
+
+ECHO_HANDLER = """
+ta_status ta_tool_{name}(const ta_call *call, char *result, size_t cap)
+{{
+    ta_cat(result, cap, "{name}");
+    for (int32_t i = 0; i < call->n_args; i++) {{
+        ta_cat(result, cap, " ");
+        ta_cat_i32(result, cap, call->arg[i]);
+    }}
+    return TA_OK;
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def custom(tmp_path_factory, bpe):
+    tmp = tmp_path_factory.mktemp("custom")
+    tools_c = tmp / "my_tools.c"
+    tools_c.write_text('#include "ta_tools.h"\n' + "".join(ECHO_HANDLER.format(name=f.name) for f in CUSTOM.forms))
+    cfg = ModelConfig(vocab_size=320, ctx=96, dim=32, n_layers=2, n_heads=2, head_dim=16, ffn_dim=64)
+    im = calling_model(make_int_model(cfg, seed=5)[1], bpe.byte_to_id[ord("[")])
+    con = start_firmware(tmp / "out", im, bpe, CUSTOM, user_tools_c=tools_c)
+    yield con, im
+    assert con.close() == 0
+
+
+call_texts = st.lists(st.sampled_from(["set", "temp", "mode", "a", "b", "c", "zero", "big", "one", "nine", "go", "x", "y",
+                                       " ", "0", "1", "5", "9", "10", "12", "99", "100", "150", "151", "2147483647", "2147483648",
+                                       "00", "s", "t", "e"]), max_size=6).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(call_texts)
+def test_grammar_viable_and_complete_match_python(custom, text):
+    con, _ = custom
+    want = f"call viable={int(CUSTOM.viable(text))} complete={int(CUSTOM.complete(text))}\n"
+    assert con.ask("!call " + text).decode() == want, text
+
+
+def test_grammar_at_range_boundaries(custom):
+    """Every prefix of the numbers around each range's ends, and of every word, after each name."""
+    con, _ = custom
+    texts = set()
+    for form in CUSTOM.forms:
+        head = form.name
+        for f in form.fields:
+            values = [w for w in f.words] if f.kind != "int" else \
+                [str(v) for v in {0, 1, 9, 10, 99, f.lo - 1, f.lo, f.lo + 1, f.hi - 1, f.hi, f.hi + 1} if v >= 0]
+            texts.update(head + " " + v[:k] for v in values for k in range(len(v) + 1))
+            head += " " + values[0] if f.kind != "int" else " " + str(f.lo)
+    for text in sorted(texts):
+        want = f"call viable={int(CUSTOM.viable(text))} complete={int(CUSTOM.complete(text))}\n"
+        assert con.ask("!call " + text).decode() == want, text
+
+
+def test_custom_tools_parse_their_arguments(custom, bpe):
+    """Calls under the custom grammar, dispatched to the user's handlers, match run_turn with echo_hal."""
+    con, im = custom
+    tc = agent.TokenClasses(bpe)
+    for request in REQUESTS:
+        turn = agent.run_turn(Reference(im), tc, CUSTOM, echo_hal, request, im.cfg.ctx)
+        calls, answer = device_turn(con, request)
+        assert [(c.decode("latin-1"), r.decode()) for c, r in calls] == turn.calls, request
+        assert answer.decode("utf-8", errors="replace") == turn.answer, request
+
+
+# ---- the console against junk -------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=2000))
+def test_console_survives_junk(device, junk):
+    device.ask(junk)  # whatever it answers, it answers (ask waits for the prompt after a !ping)
+    assert device.ask("!ping 42") == b"pong 42\n"
+
+
+def test_line_endings(device):
+    assert device.ask(b"!ping 1\r!ping 2\r\n!ping 3\n\r!ping 4", end=b"\r\n") == \
+        b"pong 1\n> pong 2\n> pong 3\n> > pong 4\n"
+    assert device.ask(b"") == b""
+
+
+def test_editing_and_escape_sequences(device):
+    assert device.ask(b"!pinx\x7fg 1") == b"pong 1\n"
+    assert device.ask(b"!pinxx\x08\x08g 2") == b"pong 2\n"
+    assert device.ask("!ping é\x7f3".encode()) == b"pong 3\n"  # DEL erases a whole character
+    assert device.ask(b"\x7f\x7f!ping 4") == b"pong 4\n"
+    assert device.ask(b"!pi\x1b[Dng\x1b[1;5C 5") == b"pong 5\n"  # CSI sequences (arrow keys)
+    assert device.ask(b"!ping\x1bOA 6\x00") == b"pong 6\n"  # SS3, NUL
+    assert device.ask(b"\x1bx!ping 7") == b"pong 7\n"
+
+
+def test_overlong_lines(device):
+    err = b"error: line too long (max %d bytes)\n" % LINE_MAX
+    assert device.ask(b"!ping " + b"x" * (LINE_MAX - 6)) == b"pong " + b"x" * (LINE_MAX - 6) + b"\n"
+    assert device.ask(b"!ping " + b"x" * (LINE_MAX - 5)) == err
+    assert device.ask(b"y" * 5000 + b"\x7f" * 10) == err
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=60).map(lambda b: bytes(c for c in b if c not in b"\r\n\x00\x1b\x08\x7f")))
+def test_utf8_check_matches_python(device, bpe, data):
+    reply = device.ask(b"!tok " + data)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        assert reply == b"error: input is not valid UTF-8\n"
+    else:
+        assert reply == ("tok " + " ".join(map(str, bpe.encode(data)))).rstrip().encode() + b"\n"
+
+
+def test_unknown_command(device):
+    assert device.ask("!frobnicate now") == \
+        b"error: unknown command !frobnicate (commands: !ping !info !reset !tok !tokx !run !logits !call)\n"
+    assert device.ask("!") == b"error: unknown command ! (commands: !ping !info !reset !tok !tokx !run !logits !call)\n"
+    assert device.ask("!ping") == b"pong\n"
+
+
+# ---- the Cortex-M4 kernels, under QEMU --------------------------------------------------------------
+
+@pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
+                    reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_cm4_kernels_bit_exact_under_qemu(tmp_path, bpe, spec):
+    """ta_kernels_cm4.c (SMLAD) on the mps2-an386 board: odd dims leave tails in every kernel loop."""
+    import os
+    import select
+    import subprocess
+    import time
+
+    from tinyagent.boards import load_board
+    from tinyagent.generate import generate_sources
+    from tinyagent.toolchain import compile_and_link
+
+    cfg = ModelConfig(vocab_size=320, ctx=40, dim=36, n_layers=2, n_heads=3, head_dim=10, ffn_dim=50)
+    _, im = make_int_model(cfg, seed=3)
+    board = load_board("mps2-an386")
+    art = compile_and_link(board, generate_sources(im, bpe, spec, board.name, tmp_path, kernels="cm4"),
+                           [tmp_path], tmp_path)
+    tokens = [random.Random(3).randrange(cfg.vocab_size) for _ in range(cfg.ctx)]
+    proc = subprocess.Popen(["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none",
+                             "-semihosting-config", "enable=on,target=native", "-serial", "stdio",
+                             "-kernel", str(art.elf)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        proc.stdin.write(f"\n!run {' '.join(map(str, tokens))}\n!ping 9\n".encode())
+        proc.stdin.flush()
+        out, deadline = b"", time.monotonic() + 60
+        while b"pong 9" not in out and time.monotonic() < deadline:
+            if select.select([proc.stdout], [], [], 1)[0]:
+                out += os.read(proc.stdout.fileno(), 65536)
+    finally:
+        proc.kill()
+        proc.wait()
+    steps = [ln.removeprefix("> ") for ln in out.decode(errors="replace").splitlines() if "step " in ln]
+    assert steps == expected_steps(im, tokens)
+    np.testing.assert_equal(len(steps), cfg.ctx)

@@ -1,0 +1,141 @@
+"""ta_intmath.h and the kernels (ta_kernels.c) against their numpy twins in intmath.py.
+
+A small C program (firmware/test/intmath_main.c) answers one operation per line; hypothesis draws
+the inputs, within each helper's written contract, with the edges (saturation, ties, zero rows,
+odd sizes that leave kernel tails) drawn deliberately.
+"""
+from __future__ import annotations
+
+import math
+import subprocess
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from c_harness import FIRMWARE, build_program
+from tinyagent import intmath as im
+
+I32 = st.integers(-(2**31), 2**31 - 1)
+I64 = st.integers(-(2**63), 2**63 - 1)
+MULT = st.integers(0, 2**31 - 1)  # multipliers: 0 <= m < 2^31
+SHIFT = st.integers(1, 62)
+BATCH = 40  # cases per C round trip
+FAST = settings(max_examples=30, deadline=None)
+
+
+class Calc:
+    def __init__(self, exe):
+        self.proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, *args) -> str:
+        self.proc.stdin.write(" ".join(str(a) for a in args) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, f"intmath_main died on {args[:4]}"
+        return line.strip()
+
+    def ints(self, *args) -> list[int]:
+        return [int(v) for v in self.ask(*args).split()]
+
+
+@pytest.fixture(scope="module")
+def calc(tmp_path_factory):
+    exe = build_program([FIRMWARE / "test" / "intmath_main.c", FIRMWARE / "ta_kernels.c"], [FIRMWARE],
+                        tmp_path_factory.mktemp("intmath") / "intmath")
+    c = Calc(exe)
+    yield c
+    c.proc.stdin.close()
+    assert c.proc.wait(timeout=10) == 0
+
+
+@FAST
+@given(st.lists(st.tuples(I32, MULT, SHIFT), min_size=1, max_size=BATCH))
+def test_mul_shift_requant(calc, cases):
+    for x, m, sh in cases + [(-(2**31), 2**31 - 1, 1), (2**31 - 1, 2**31 - 1, 62), (-1, 1, 1)]:
+        want = int(im.mul_shift(np.int32(x), m, sh))
+        assert calc.ints("mul_shift", x, m, sh) == [want], (x, m, sh)
+        assert calc.ints("requant", x, m, sh) == [int(im.requant_i8(np.int32(x), m, sh))], (x, m, sh)
+
+
+@FAST
+@given(st.lists(st.tuples(st.integers(-(2**15), 2**15 - 1), I32, MULT, SHIFT), min_size=1, max_size=BATCH))
+def test_residual_add(calc, cases):
+    for x, acc, m, sh in cases:
+        want = int(im.residual_add(np.int16(x), np.int32(acc), m, sh))
+        assert calc.ints("residual", x, acc, m, sh) == [want], (x, acc, m, sh)
+
+
+@FAST
+@given(st.lists(I64, min_size=1, max_size=BATCH), st.integers(0, 63))
+def test_saturate_and_shift(calc, values, sh):
+    for v in values + [2**31, -(2**31) - 1, 128, -129, 32768, -32769]:
+        assert calc.ints("sat8", v) == [int(im.sat(np.int64(v), -128, 127, np.int8))]
+        assert calc.ints("sat16", v) == [int(im.sat(np.int64(v), -(2**15), 2**15 - 1, np.int16))]
+        assert calc.ints("sat32", v) == [int(im.sat(np.int64(v), -(2**31), 2**31 - 1, np.int32))]
+        assert calc.ints("asr", v, sh) == [v >> sh]  # Python's >> is floor, as the contract's
+
+
+@FAST
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=BATCH))
+def test_isqrt64(calc, values):
+    edges = [0, 1, 2, 3, 4, 2**64 - 1, (2**32 - 1) ** 2, (2**32 - 1) ** 2 - 1, 2**62, 2**62 - 1]
+    for n in values + edges + [v * v for v in values if v < 2**32]:
+        assert calc.ints("isqrt", n) == [im.isqrt64(n)], n
+
+
+@FAST
+@given(st.integers(1, 130).flatmap(lambda d: st.tuples(
+    st.lists(st.integers(-(2**15), 2**15 - 1), min_size=d, max_size=d),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([0, 1, 2**15 - 1, 7]))))
+def test_rmsnorm(calc, case):
+    x, k, small = case
+    rows = [x, [0] * len(x), [small] + [0] * (len(x) - 1), [-(2**15)] * len(x)]
+    for row in rows:
+        want = im.rmsnorm(np.array(row, dtype=np.int16), k).tolist()
+        assert calc.ints("rmsnorm", k, len(row), *row) == want, (row, k)
+
+
+@FAST
+@given(st.sampled_from([4, 8, 16, 32]),
+       st.integers(1, 70).flatmap(lambda n: st.lists(st.integers(-(2**30) + 1, 2**30 - 1), min_size=n, max_size=n)),
+       st.integers(0, 2**31 - 1), st.integers(1, 62))
+def test_softmax_q15(calc, steps, scores, m, sh):
+    table = im.exp_table(steps)
+    assert calc.ask("exp", *table.tolist()) == "ok"
+    near = [s % 64 for s in scores]  # scores within a few steps of each other: many distinct e_j
+    for row in (scores, near, [scores[0]] * len(scores)):
+        want = im.softmax_q15(np.array(row, dtype=np.int32), m, sh, table).tolist()
+        assert calc.ints("softmax", m, sh, len(row), *row) == want, (row, m, sh)
+
+
+@FAST
+@given(st.lists(st.integers(-3, 3) | I32, min_size=1, max_size=80))
+def test_argmax_and_fnv1a(calc, values):
+    arr = np.array(values, dtype=np.int32)
+    assert calc.ints("argmax", len(values), *values) == [int(np.argmax(arr))]  # lowest index wins a tie
+    assert calc.ask("fnv", len(values), *values) == f"{im.fnv1a32_i32(arr):08x}"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 13), st.integers(1, 70), st.integers(0, 5), st.data())
+def test_matvec_int8_and_q15(calc, rows, cols, pad, data):
+    stride = cols + pad  # a KV-cache slice is a strided matrix
+    w = data.draw(st.lists(st.integers(-128, 127), min_size=rows * stride, max_size=rows * stride))
+    x = data.draw(st.lists(st.integers(-128, 127), min_size=cols, max_size=cols))
+    p = data.draw(st.lists(st.integers(0, 32767), min_size=cols, max_size=cols))
+    W = np.array(w, dtype=np.int64).reshape(rows, stride)[:, :cols]
+    assert calc.ints("matvec", rows, cols, stride, *w, *x) == (W @ np.array(x)).tolist()
+    assert calc.ints("matvec_q15", rows, cols, stride, *w, *p) == (W @ np.array(p)).tolist()
+
+
+def test_matvec_extremes(calc):
+    """Every product at its largest, over the longest rows the engine uses."""
+    rows, cols = 5, 1024
+    for wv, xv in ((-128, -128), (127, -128), (-128, 127)):
+        want = [wv * xv * cols] * rows
+        assert calc.ints("matvec", rows, cols, cols, *([wv] * rows * cols), *([xv] * cols)) == want
+    assert calc.ints("matvec_q15", 1, 2, 2, -128, -128, 32767, 32767) == [-128 * 32767 * 2]
+    assert math.isqrt(2**64 - 1) == 2**32 - 1  # the isqrt edge above relies on it
