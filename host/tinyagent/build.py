@@ -215,7 +215,7 @@ def _check_out_dir(out: Path, board: str, model_hash: str, replace: bool) -> Non
 
 
 def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | None = None,
-          replace: bool = False, generate_only: bool = False) -> BuildResult:
+          replace: bool = False, generate_only: bool = False, micropython: bool = False) -> BuildResult:
     from .generate import generate_sources, model_hash
     from .intmodel import load_int_model
     from .spec import load_spec
@@ -247,19 +247,21 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     manifest = {"board": board.name, "model_hash": digest, "run": str(run), "artifact": None,
                 "tool": "tinyagent"}
 
-    if board.sdk:  # a real board's SDK project (ESP-IDF, pico-sdk, MicroPython)
+    if board.sdk or micropython:  # a real board's SDK project (ESP-IDF, pico-sdk) or the MicroPython module
         from .sdk_projects import generate_project, proxy_compile, sdk_build
 
-        project = generate_project(board, sources, out / "project", model_info={"hash": digest, "run": str(run)})
-        result.project = out / "project"
         art = proxy_compile(board, sources, out / "proxy")
         plan = measured_plan(board, art, 0, "stack: measured by the SDK build (not available here)")
         plan.proxy_note = getattr(art, "note", "") or f"figures from the proxy compiler {board.toolchain.compiler}"
         result.plan = plan
         write_json(out / MEMORY_FILE, _plan_json(plan))
-        write_json(out / MANIFEST, manifest)
         if not plan.fits():
             raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, 0, 0))
+        project = generate_project(board, sources, out / "project",
+                                   model_info={"model_hash": digest, "flash_bytes": art.size.flash},
+                                   kind="micropython" if micropython else None)
+        result.project = out / "project"
+        write_json(out / MANIFEST, manifest)
         if not generate_only:
             sdk_build(project)
         result.generated_only = generate_only

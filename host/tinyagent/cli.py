@@ -133,12 +133,13 @@ def new(name, folder):
 @click.option("--tools", "tools_c", default=None, help="C file with your agent's tool handlers.")
 @click.option("--replace", is_flag=True, help="Replace a build of another model in --out.")
 @click.option("--generate-only", is_flag=True, help="Generate the project; do not compile (SDK boards).")
-def build(board, out, run, tools_c, replace, generate_only):
+@click.option("--micropython", is_flag=True, help="Generate the MicroPython user C module for BOARD.")
+def build(board, out, run, tools_c, replace, generate_only, micropython):
     """Generate C for BOARD, compile it, and report the memory plan against the board's budget."""
     from .build import build as fn, print_report
 
     print_report(fn(board, out or f"build/{board}", _run_dir(run), tools_c=tools_c, replace=replace,
-                    generate_only=generate_only))
+                    generate_only=generate_only, micropython=micropython))
 
 
 @main.command()
@@ -176,7 +177,7 @@ def flash(board, out, port, baud):
     """Write the build to the board (esptool, UF2 copy, or start the emulator)."""
     from .flash import flash as fn
 
-    fn(board, out or f"build/{board}", port=port, baud=baud)
+    click.echo(fn(board, out or f"build/{board}", port=port, baud=baud))
 
 
 @main.command()

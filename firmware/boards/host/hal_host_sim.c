@@ -20,7 +20,7 @@
 
 #include "ta_hal.h"
 
-#define HOST_NUM_PINS 32            /* simulated GPIO pins 0..31 */
+#define HOST_NUM_PINS 40            /* simulated GPIO pins 0..39, the default agent's range */
 #define HOST_TEMP_DECICELSIUS 235   /* simulated sensor: a steady 23.5 C, so runs are reproducible */
 #define HOST_POLL_MS 20             /* how often to look for the other side before it connects */
 #define HOST_EXIT_DRAIN_MS 2000     /* at exit, wait this long at most for the other side to read */

@@ -12,7 +12,7 @@
 #define SYS_WRITE 4
 #define SIM_EAGAIN 11          /* read: the console has nothing yet */
 #define CCOUNT_HZ 40000000u    /* QEMU's lx106 core config: 40 MHz */
-#define NUM_PINS 32
+#define NUM_PINS 40 /* simulated pins 0..39, the default agent's range */
 #define SIM_TEMP_DECICELSIUS 235 /* simulated 23.5 C */
 #define EXIT_LINGER_MS 50      /* pause before exiting so the host reads the last output */
 

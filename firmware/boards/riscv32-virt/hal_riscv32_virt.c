@@ -31,7 +31,7 @@
 #define SIFIVE_TEST_PASS 0x5555u
 #define SIFIVE_TEST_FAIL 0x3333u          /* (code << 16) | FAIL exits QEMU with `code` */
 
-#define NUM_PINS 32
+#define NUM_PINS 40 /* simulated pins 0..39, the default agent's range */
 #define SIM_TEMP_DECICELSIUS 235          /* simulated 23.5 C */
 #define EXIT_LINGER_NS 50000000u          /* wall-clock pause before exiting so the host reads the last output */
 

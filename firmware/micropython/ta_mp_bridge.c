@@ -1,0 +1,125 @@
+/* The compute side of the MicroPython module (no MicroPython headers).
+ *
+ * The engine prints through ta_hal_write (ta_console.c's ta_put and ta_flush); here that output
+ * goes into a buffer instead of a serial port, so one call to ta_mp_turn runs the same turn as the
+ * firmware's console and the binding hands its text back to Python. The module is a board without
+ * devices of its own: its tools are Python functions, so the rest of ta_hal.h below does nothing,
+ * and ta_hal_millis is the binding's (MicroPython's clock).
+ */
+#include "ta_mp_bridge.h"
+
+#include "ta_console.h"
+#include "ta_hal.h"
+
+static char output[TA_MP_OUTPUT_MAX + 1];
+static size_t output_len;
+static size_t answer_start;
+static int truncated;
+static uint16_t ids[TA_LINE_MAX + 1]; /* a request's tokens: never more than its bytes, plus '\n' */
+
+void ta_hal_write(const char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (output_len == TA_MP_OUTPUT_MAX) {
+            truncated = 1;
+            return;
+        }
+        output[output_len++] = buf[i];
+    }
+}
+
+int ta_hal_getc(void)
+{
+    return -1; /* there is no console to read: Python passes each request to ta_mp_turn */
+}
+
+void ta_hal_init(void) {}
+void ta_hal_exit(int code) { (void)code; }
+uint32_t ta_hal_cycles(void) { return 0; }
+void ta_hal_led_set(int on) { (void)on; }
+int ta_hal_led_get(void) { return 0; }
+int ta_hal_gpio_write(int pin, int level) { (void)pin; (void)level; return -1; }
+int32_t ta_hal_temp_decicelsius(void) { return 0; }
+int ta_hal_timer_start(uint32_t seconds) { (void)seconds; return -1; }
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is not one. */
+static size_t utf8_seq(const uint8_t *s, size_t n)
+{
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
+               : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n) {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    return len;
+}
+
+/* Python strings must be UTF-8; a model can emit half of a character. */
+static void make_utf8(void)
+{
+    size_t i = 0;
+    while (i < output_len) {
+        size_t len = utf8_seq((const uint8_t *)output + i, output_len - i);
+        if (len == 0) {
+            output[i] = '?';
+            len = 1;
+        }
+        i += len;
+    }
+}
+
+ta_status ta_mp_turn(const uint8_t *request, size_t n)
+{
+    ta_status st = TA_OK;
+    output_len = 0;
+    truncated = 0;
+    for (size_t i = 0; i < n && st == TA_OK; i++) {
+        if (request[i] == '\n' || request[i] == '\r') {
+            ta_put("error: a request is one line (no line breaks)\n");
+            st = TA_ERR_PARSE;
+        }
+    }
+    if (st == TA_OK && n > TA_LINE_MAX) {
+        ta_put("error: the request is ");
+        ta_put_u32((uint32_t)n);
+        ta_put(" bytes; at most ");
+        ta_put_u32(TA_LINE_MAX);
+        ta_put(" fit\n");
+        st = TA_ERR_TOO_LONG;
+    }
+    if (st == TA_OK) {
+        st = ta_agent_turn(request, n, ids, sizeof ids / sizeof ids[0]);
+    }
+    ta_flush();
+    if (output_len > 0 && output[output_len - 1] == '\n') {
+        output_len--; /* every turn ends with one */
+    }
+    output[output_len] = '\0';
+    make_utf8();
+    answer_start = output_len;
+    while (answer_start > 0 && output[answer_start - 1] != '\n') {
+        answer_start--;
+    }
+    return st;
+}
+
+const char *ta_mp_transcript(size_t *n)
+{
+    *n = output_len;
+    return output;
+}
+
+const char *ta_mp_answer(size_t *n)
+{
+    *n = output_len - answer_start;
+    return output + answer_start;
+}
+
+int ta_mp_truncated(void)
+{
+    return truncated;
+}

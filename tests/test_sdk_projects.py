@@ -1,0 +1,637 @@
+"""Projects for the real boards (ESP32, ESP32-S3, ESP32-C3, Pico) and the MicroPython module.
+
+Neither ESP-IDF, the Pico SDK, MicroPython's source nor a chip is available here, so this checks
+what can be checked without them, with real tools wherever they exist:
+
+- every CMake file runs in the host's `cmake -P` with the SDK's functions replaced by stand-ins
+  that check their arguments (sources that exist, components that exist), so a syntax error or a
+  command that does not exist fails; micropython.mk is read by the host's `make`;
+- sdkconfig.defaults uses only keys that exist in ESP-IDF v5.4 (IDF_V54_KEYS below);
+- the engine and model compile for each board's instruction set with the real cross-compiler and
+  -Werror (and link for the Pico, with picolibc); the HALs compile against stand-in SDK headers that
+  declare only what they call, with the signatures of the SDK versions named in sdk_projects.py;
+- the RP2040 temperature conversion matches the datasheet formula (exact rationals) for every reading;
+- the MicroPython module's compute side runs on the host and agrees with the Python reference agent,
+  includes no MicroPython header, and its binding has the fixed registration sequence; mpy-cross
+  compiles the helper.
+"""
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from tinyagent import sdk_projects as sp
+from tinyagent.agent import TokenClasses, run_turn
+from tinyagent.boards import FIRMWARE_DIR, REPO_ROOT, load_board
+from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAgentError
+from tinyagent.generate import generate_sources
+from tinyagent.grammar import grammar_from_spec
+from tinyagent.reference import Reference
+from tinyagent.spec import load_spec
+
+ESP_BOARDS = ["esp32", "esp32s3", "esp32c3"]
+REAL_BOARDS = [*ESP_BOARDS, "pico"]
+SPEC = load_spec(REPO_ROOT / "agents" / "default.toml")
+
+# Every sdkconfig key the ESP projects may set, all present in ESP-IDF v5.4. Taken from that
+# release's Kconfig files: components/esp_system/Kconfig (ESP_CONSOLE_*, ESP_MAIN_TASK_STACK_SIZE,
+# ESP_TASK_WDT_*), components/esp_system/port/soc/<chip>/Kconfig.cpu (ESP_DEFAULT_CPU_FREQ_MHZ_*),
+# components/esptool_py/Kconfig.projbuild (ESPTOOLPY_FLASHSIZE_*), components/log/Kconfig.level
+# (LOG_DEFAULT_LEVEL_*), components/bootloader/Kconfig.projbuild (BOOTLOADER_LOG_LEVEL_*),
+# components/partition_table/Kconfig.projbuild (PARTITION_TABLE_*), the top-level Kconfig
+# (IDF_TARGET, COMPILER_OPTIMIZATION_*). Chip-specific keys map to the targets that have them.
+IDF_V54_KEYS: dict[str, tuple[str, ...]] = {
+    "CONFIG_IDF_TARGET": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_ESPTOOLPY_FLASHSIZE_4MB": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_ESPTOOLPY_FLASHSIZE_8MB": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_240": ("esp32", "esp32s3"),
+    "CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_160": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_COMPILER_OPTIMIZATION_PERF": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_ESP_CONSOLE_UART_DEFAULT": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_ESP_CONSOLE_UART_BAUDRATE": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_ESP_CONSOLE_SECONDARY_NONE": ("esp32s3", "esp32c3"),   # chips with USB-Serial-JTAG only
+    "CONFIG_LOG_DEFAULT_LEVEL_WARN": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_BOOTLOADER_LOG_LEVEL_WARN": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_ESP_MAIN_TASK_STACK_SIZE": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_ESP_TASK_WDT_CHECK_IDLE_TASK_CPU0": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_PARTITION_TABLE_CUSTOM": ("esp32", "esp32s3", "esp32c3"),
+    "CONFIG_PARTITION_TABLE_CUSTOM_FILENAME": ("esp32", "esp32s3", "esp32c3"),
+}
+# ESP-IDF v5.4 components the HAL and the engine may require (components/<name> in that release).
+IDF_V54_COMPONENTS = {"tinyagent", "tinyagent_hal", "esp_driver_gpio", "esp_driver_uart",
+                      "esp_driver_usb_serial_jtag", "esp_driver_tsens", "esp_timer"}
+
+
+def needs(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"not installed here: {', '.join(missing)}")
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_int, bpe, tmp_path_factory):
+    """board -> the generated engine sources (one tiny model for all boards)."""
+    _, int_model = tiny_int
+    out = tmp_path_factory.mktemp("engine")
+    return {b: generate_sources(int_model, bpe, SPEC, b, out / b) for b in [*REAL_BOARDS, "host"]}
+
+
+@pytest.fixture(scope="module")
+def projects(engine, tmp_path_factory):
+    out = tmp_path_factory.mktemp("projects")
+    made = {b: sp.generate_project(load_board(b), engine[b], out / b, model_info={"agent": "default"})
+            for b in REAL_BOARDS}
+    for b in [*REAL_BOARDS, "host"]:
+        made[f"{b}-mp"] = sp.generate_project(load_board(b), engine[b], out / f"{b}-mp", model_info={},
+                                              kind="micropython")
+    return made
+
+
+# ---- CMake files under stand-ins for the SDKs' functions --------------------------------------------
+
+# Stand-ins for ESP-IDF's and the Pico SDK's CMake functions and for the project commands that
+# `cmake -P` cannot run. Each checks what it is given; anything else the files call must be a
+# command CMake's script mode knows.
+CMAKE_STAND_INS = r"""
+cmake_minimum_required(VERSION 3.16)
+function(_check_files kind)
+  foreach(f ${ARGN})
+    if(NOT IS_ABSOLUTE "${f}")
+      set(f "${CMAKE_CURRENT_LIST_DIR}/${f}")
+    endif()
+    if(NOT EXISTS "${f}")
+      message(FATAL_ERROR "${kind} ${f} does not exist")
+    endif()
+  endforeach()
+endfunction()
+function(project)
+  message(STATUS "project ${ARGN}")
+endfunction()
+function(idf_component_register)
+  cmake_parse_arguments(A "" "" "SRCS;INCLUDE_DIRS;PRIV_INCLUDE_DIRS;REQUIRES;PRIV_REQUIRES" ${ARGN})
+  if(A_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "idf_component_register: unknown arguments ${A_UNPARSED_ARGUMENTS}")
+  endif()
+  _check_files(source ${A_SRCS})
+  _check_files(folder ${A_INCLUDE_DIRS} ${A_PRIV_INCLUDE_DIRS})
+  foreach(r ${A_REQUIRES} ${A_PRIV_REQUIRES})
+    if(NOT r IN_LIST KNOWN_COMPONENTS)
+      message(FATAL_ERROR "idf_component_register: no component ${r}")
+    endif()
+  endforeach()
+  message(STATUS "component SRCS=${A_SRCS}")
+  set(COMPONENT_LIB "__idf_stand_in" PARENT_SCOPE)
+endfunction()
+function(set_source_files_properties file)
+  _check_files(source ${file})
+  message(STATUS "properties ${file} ${ARGN}")
+endfunction()
+function(add_executable target)
+  _check_files(source ${ARGN})
+  message(STATUS "executable ${target}")
+endfunction()
+function(add_library target kind)
+  message(STATUS "library ${target} ${kind}")
+endfunction()
+function(target_sources target scope)
+  _check_files(source ${ARGN})
+  message(STATUS "sources ${ARGN}")
+endfunction()
+function(target_include_directories target scope)
+  _check_files(folder ${ARGN})
+endfunction()
+function(target_link_libraries target)
+  message(STATUS "links ${ARGN}")
+endfunction()
+foreach(f pico_sdk_init pico_enable_stdio_usb pico_enable_stdio_uart pico_set_program_name
+          pico_set_program_description pico_add_extra_outputs)
+  cmake_language(EVAL CODE "function(${f})\n message(STATUS \"${f} \${ARGN}\")\nendfunction()")
+endforeach()
+"""
+
+
+def run_cmake(tmp_path: Path, includes: list[Path], variables: dict[str, str], env=None) -> str:
+    script = tmp_path / "check.cmake"
+    lines = [CMAKE_STAND_INS]
+    lines += [f'set({k} "{v}")' for k, v in variables.items()]
+    lines += [f'include("{p}")' for p in includes]
+    script.write_text("\n".join(lines) + "\n")
+    done = subprocess.run(["cmake", "-P", str(script)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("board", ESP_BOARDS)
+def test_esp_idf_cmake_files_run_under_stand_ins(board, projects, tmp_path):
+    needs("cmake")
+    root = projects[board].root
+    idf = tmp_path / "idf-stand-in" / "tools" / "cmake"
+    idf.mkdir(parents=True)
+    (idf / "project.cmake").write_text("# stand-in for ESP-IDF's project.cmake\n")
+    chip = sp.ESP_CHIPS[board]
+    config = {"KNOWN_COMPONENTS": ";".join(sorted(IDF_V54_COMPONENTS)),
+              "CONFIG_SOC_USB_SERIAL_JTAG_SUPPORTED": "1" if chip.usb_serial_jtag else "",
+              "CONFIG_SOC_TEMP_SENSOR_SUPPORTED": "" if board == "esp32" else "1"}
+    env = {"IDF_PATH": str(tmp_path / "idf-stand-in"), "PATH": "/usr/bin:/bin"}
+    out = run_cmake(tmp_path, [root / "CMakeLists.txt", root / "main" / "CMakeLists.txt",
+                               root / "components" / "tinyagent" / "CMakeLists.txt"], config, env)
+    assert "main=ta_app_main" in out
+    # the HAL component: the sources the chip's configuration selects all exist
+    for usj_console in ("", "1"):
+        out = run_cmake(tmp_path, [root / "components" / "tinyagent_hal" / "CMakeLists.txt"],
+                        {**config, "CONFIG_ESP_CONSOLE_USB_SERIAL_JTAG": usj_console}, env)
+        srcs = re.search(r"component SRCS=(\S+)", out).group(1).split(";")
+        expect = ("console_usb_serial_jtag.c" if usj_console else
+                  "console_dual.c" if chip.usb_serial_jtag else "console_uart.c")
+        assert srcs == ["hal_esp_idf.c", expect, "led_ws2812.c" if chip.led_kind == "ws2812" else "led_gpio.c",
+                        "temp_none.c" if board == "esp32" else "temp_tsens.c"]
+
+
+def test_pico_cmake_files_run_under_stand_ins(projects, tmp_path):
+    needs("cmake")
+    root = projects["pico"].root
+    sdk = tmp_path / "pico-sdk-stand-in"
+    sdk.mkdir()
+    (sdk / "pico_sdk_init.cmake").write_text(f'set(PICO_SDK_VERSION_STRING "{sp.PICO_SDK_VERSION}")\n')
+    env = {"PICO_SDK_PATH": str(sdk), "PATH": "/usr/bin:/bin"}
+    for pico_w in ("", "1"):
+        out = run_cmake(tmp_path, [root / "CMakeLists.txt"], {"PICO_CYW43_SUPPORTED": pico_w}, env)
+        assert ("hal/led_cyw43.c" in out) == bool(pico_w) and ("hal/led_gpio.c" in out) != bool(pico_w)
+        for call in ("pico_sdk_init", "pico_enable_stdio_usb tinyagent;1", "pico_enable_stdio_uart tinyagent;1",
+                     "pico_add_extra_outputs tinyagent"):
+            assert call in out
+    # without the SDK, the import file says what to set
+    script = tmp_path / "no-sdk.cmake"
+    script.write_text(f'include("{root / "pico_sdk_import.cmake"}")\n')
+    done = subprocess.run(["cmake", "-P", str(script)], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    assert done.returncode != 0 and "set PICO_SDK_PATH" in done.stderr
+
+
+@pytest.mark.parametrize("board", [*REAL_BOARDS, "host"])
+def test_micropython_build_files_name_existing_sources(board, projects, tmp_path):
+    needs("cmake", "make")
+    root = projects[f"{board}-mp"].root
+    out = run_cmake(tmp_path, [root / "micropython.cmake"], {})
+    assert "links INTERFACE;usermod_tinyagent" in out
+    makefile = tmp_path / "check.mk"
+    makefile.write_text(f"USERMOD_DIR := {root / 'tinyagent'}\ninclude $(USERMOD_DIR)/micropython.mk\n"
+                        "print:\n\t@echo C=$(SRC_USERMOD_C)\n\t@echo LIB=$(SRC_USERMOD_LIB_C)\n"
+                        "\t@echo FLAGS=$(CFLAGS_USERMOD)\n")
+    done = subprocess.run(["make", "-s", "-f", str(makefile), "print"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    values = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    assert values["C"].split() == [str(root / "tinyagent" / "modtinyagent.c")]
+    lib = values["LIB"].split()
+    assert all(Path(f).is_file() for f in lib) and len(lib) >= 10
+    assert not any(Path(f).name in ("ta_main.c", "ta_tools_default.c") for f in lib)
+
+
+# ---- sdkconfig.defaults ---------------------------------------------------------------------------
+
+def sdkconfig(root: Path) -> dict[str, str]:
+    pairs = [ln.split("=", 1) for ln in (root / "sdkconfig.defaults").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]
+    return {k: v for k, v in pairs}
+
+
+@pytest.mark.parametrize("board", ESP_BOARDS)
+def test_sdkconfig_defaults_use_only_keys_of_the_targeted_idf(board, projects):
+    config = sdkconfig(projects[board].root)
+    for key in config:
+        assert key in IDF_V54_KEYS, f"{key} is not in the ESP-IDF v5.4 key list"
+        assert board in IDF_V54_KEYS[key], f"{key} does not exist for {board}"
+    b = load_board(board)
+    assert config["CONFIG_IDF_TARGET"] == f'"{board}"'
+    assert config[f"CONFIG_ESPTOOLPY_FLASHSIZE_{b.flash_bytes >> 20}MB"] == "y"
+    assert config[f"CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_{sp.ESP_CHIPS[board].cpu_mhz}"] == "y"
+    assert config["CONFIG_ESP_CONSOLE_UART_BAUDRATE"] == "115200"
+    assert config["CONFIG_ESP_MAIN_TASK_STACK_SIZE"] == str(b.stack_bytes)
+    assert "CONFIG_PARTITION_TABLE_CUSTOM" not in config   # a tiny model fits the default 1 MiB app
+
+
+def test_a_model_too_big_for_the_default_app_partition_gets_its_own_table(engine, tmp_path):
+    board = load_board("esp32")
+    big = 2 << 20   # 2 MiB of engine and model
+    project = sp.generate_project(board, engine["esp32"], tmp_path / "p", model_info={"flash_bytes": big})
+    config = sdkconfig(project.root)
+    assert config["CONFIG_PARTITION_TABLE_CUSTOM"] == "y"
+    assert config["CONFIG_PARTITION_TABLE_CUSTOM_FILENAME"] == '"partitions.csv"'
+    rows = [ln.split(",") for ln in (project.root / "partitions.csv").read_text().splitlines()
+            if ln and not ln.startswith("#")]
+    factory = next(r for r in rows if r[0].strip() == "factory")
+    assert int(factory[3], 16) == sp.IDF_APP_OFFSET
+    assert int(factory[3], 16) + int(factory[4], 16) == board.flash_bytes
+
+    # regenerating with a small model drops the table and sets the old sdkconfig aside
+    (project.root / "sdkconfig").write_text("# made by a build\n")
+    sp.generate_project(board, engine["esp32"], project.root, model_info={"flash_bytes": 1000})
+    assert not (project.root / "partitions.csv").exists()
+    assert not (project.root / "sdkconfig").exists() and (project.root / "sdkconfig.old").exists()
+
+    with pytest.raises(TinyAgentError) as e:
+        sp.generate_project(board, engine["esp32"], tmp_path / "q", model_info={"flash_bytes": 5 << 20})
+    assert e.value.code == EXIT_DOES_NOT_FIT and "\n" not in str(e.value) and "esp32" in str(e.value)
+
+
+@pytest.mark.parametrize("board", ESP_BOARDS)
+def test_esp_project_holds_the_chip_data(board, projects):
+    root = projects[board].root
+    chip = sp.ESP_CHIPS[board]
+    config_h = (root / "components" / "tinyagent_hal" / "ta_board_config.h").read_text()
+    assert f"#define TA_ESP_LED_GPIO {chip.led_gpio} " in config_h
+    mask = int(re.search(r"#define TA_ESP_PIN_MASK 0x([0-9a-f]+)ull", config_h).group(1), 16)
+    assert [p for p in range(64) if mask >> p & 1] == list(chip.pins)
+    assert chip.led_gpio not in chip.pins
+    manifest = (root / "components" / "tinyagent_hal" / "idf_component.yml").read_text()
+    assert ("espressif/led_strip" in manifest) == (chip.led_kind == "ws2812")
+    assert sp.read_project_manifest(root)["board"] == board
+    assert projects[board].build_commands == (("idf.py", "build"),)
+
+
+def test_generate_project_refuses_boards_and_kinds_it_cannot_make(engine, tmp_path):
+    with pytest.raises(TinyAgentError) as e:
+        sp.generate_project(load_board("mps2-an386"), engine["host"], tmp_path / "x", model_info={})
+    assert e.value.code == EXIT_BAD_INPUT and "mps2-an386" in str(e.value)
+    with pytest.raises(TinyAgentError) as e:
+        sp.generate_project(load_board("pico"), engine["pico"], tmp_path / "x", model_info={}, kind="esp-idf")
+    assert "pico" in str(e.value) and "esp-idf" in str(e.value)
+
+
+# ---- sdk_build without the SDKs -------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, variable", [("esp32s3", "IDF_PATH"), ("pico", "PICO_SDK_PATH"),
+                                            ("pico-mp", "MICROPY_DIR")])
+def test_sdk_build_without_the_sdk_is_one_line_naming_what_is_missing(name, variable, projects, monkeypatch):
+    for v in ("IDF_PATH", "PICO_SDK_PATH", "MICROPY_DIR"):
+        monkeypatch.delenv(v, raising=False)
+    project = projects[name]
+    with pytest.raises(TinyAgentError) as e:
+        sp.sdk_build(project)
+    msg = str(e.value)
+    assert e.value.code == EXIT_TOOL_MISSING and "\n" not in msg
+    assert variable in msg and "--generate-only" in msg
+    assert sp.sdk_build(project, generate_only=True) is None
+
+
+# ---- compile for the boards' instruction sets -----------------------------------------------------
+
+@pytest.mark.parametrize("board", REAL_BOARDS)
+def test_engine_and_model_compile_for_each_real_board(board, engine, tmp_path):
+    b = load_board(board)
+    needs(b.toolchain.compiler, b.toolchain.size_tool)
+    art = sp.proxy_compile(b, engine[board], tmp_path)
+    assert art.elf is None and art.size.text > 10_000 and art.objects
+    assert ("proxy" in art.note) == (board in ("esp32", "esp32s3"))
+    if board == "pico":   # linked with picolibc for the RP2040's memory: the figures are the ELF's
+        assert art.link_check is not None and art.link_check.is_file()
+        assert art.size.flash < b.flash_bytes and art.size.ram < b.ram_bytes
+
+
+# Stand-ins for the SDK headers the HALs include: only what the HALs call, with the signatures of
+# ESP-IDF v5.4 and Pico SDK 2.1.1 (and espressif/led_strip 2.5). They check our C, not the SDKs.
+IDF_STAND_IN_HEADERS = {
+    "esp_err.h": "typedef int esp_err_t;\n#define ESP_OK 0\n"
+                 "#define ESP_ERROR_CHECK(x) do { esp_err_t e_ = (x); (void)e_; } while (0)\n",
+    "sdkconfig.h": "#define CONFIG_ESP_CONSOLE_UART_NUM 0\n",
+    "freertos/FreeRTOS.h": "#include <stdint.h>\ntypedef uint32_t TickType_t;\n"
+                           "#define pdMS_TO_TICKS(ms) ((TickType_t)(((uint64_t)(ms) * 100u) / 1000u))\n",
+    "esp_cpu.h": "#include <stdint.h>\ntypedef uint32_t esp_cpu_cycle_count_t;\n"
+                 "esp_cpu_cycle_count_t esp_cpu_get_cycle_count(void);\n",
+    "esp_system.h": "void esp_restart(void) __attribute__((noreturn));\n",
+    "esp_timer.h": "#include <stdbool.h>\n#include <stdint.h>\n#include \"esp_err.h\"\n"
+                   "typedef struct esp_timer *esp_timer_handle_t;\ntypedef void (*esp_timer_cb_t)(void *arg);\n"
+                   "typedef struct { esp_timer_cb_t callback; void *arg; int dispatch_method; const char *name;"
+                   " bool skip_unhandled_events; } esp_timer_create_args_t;\n"
+                   "esp_err_t esp_timer_create(const esp_timer_create_args_t *args, esp_timer_handle_t *out);\n"
+                   "esp_err_t esp_timer_start_once(esp_timer_handle_t timer, uint64_t timeout_us);\n"
+                   "esp_err_t esp_timer_stop(esp_timer_handle_t timer);\nint64_t esp_timer_get_time(void);\n",
+    "driver/gpio.h": "#include <stdint.h>\n#include \"esp_err.h\"\n"
+                     "typedef enum { GPIO_NUM_NC = -1, GPIO_NUM_0 = 0, GPIO_NUM_MAX = 49 } gpio_num_t;\n"
+                     "typedef enum { GPIO_MODE_OUTPUT = 2 } gpio_mode_t;\n"
+                     "esp_err_t gpio_reset_pin(gpio_num_t gpio_num);\n"
+                     "esp_err_t gpio_set_direction(gpio_num_t gpio_num, gpio_mode_t mode);\n"
+                     "esp_err_t gpio_set_level(gpio_num_t gpio_num, uint32_t level);\n",
+    "driver/uart.h": "#include <stddef.h>\n#include \"esp_err.h\"\n#include \"freertos/FreeRTOS.h\"\n"
+                     "typedef int uart_port_t;\ntypedef void *QueueHandle_t;\n"
+                     "esp_err_t uart_driver_install(uart_port_t uart_num, int rx_buffer_size, int tx_buffer_size,"
+                     " int queue_size, QueueHandle_t *uart_queue, int intr_alloc_flags);\n"
+                     "int uart_read_bytes(uart_port_t uart_num, void *buf, uint32_t length,"
+                     " TickType_t ticks_to_wait);\n"
+                     "int uart_write_bytes(uart_port_t uart_num, const void *src, size_t size);\n",
+    "driver/usb_serial_jtag.h": "#include <stddef.h>\n#include <stdint.h>\n#include \"esp_err.h\"\n"
+                                "typedef struct { uint32_t tx_buffer_size; uint32_t rx_buffer_size; }"
+                                " usb_serial_jtag_driver_config_t;\n"
+                                "#define USB_SERIAL_JTAG_DRIVER_CONFIG_DEFAULT() (usb_serial_jtag_driver_config_t)"
+                                " { .tx_buffer_size = 256, .rx_buffer_size = 256, }\n"
+                                "esp_err_t usb_serial_jtag_driver_install(usb_serial_jtag_driver_config_t *cfg);\n"
+                                "int usb_serial_jtag_read_bytes(void *buf, uint32_t length,"
+                                " uint32_t ticks_to_wait);\n"
+                                "int usb_serial_jtag_write_bytes(const void *src, size_t size,"
+                                " uint32_t ticks_to_wait);\n",
+    "driver/usb_serial_jtag_vfs.h": "void usb_serial_jtag_vfs_use_driver(void);\n",
+    "driver/temperature_sensor.h": "#include \"esp_err.h\"\n"
+                                   "typedef struct temperature_sensor_obj_t *temperature_sensor_handle_t;\n"
+                                   "typedef struct { int range_min; int range_max; int clk_src; }"
+                                   " temperature_sensor_config_t;\n"
+                                   "#define TEMPERATURE_SENSOR_CONFIG_DEFAULT(min, max) "
+                                   "{ .range_min = min, .range_max = max, .clk_src = 0, }\n"
+                                   "esp_err_t temperature_sensor_install(const temperature_sensor_config_t *cfg,"
+                                   " temperature_sensor_handle_t *out);\n"
+                                   "esp_err_t temperature_sensor_enable(temperature_sensor_handle_t t);\n"
+                                   "esp_err_t temperature_sensor_get_celsius(temperature_sensor_handle_t t,"
+                                   " float *out_celsius);\n",
+    "led_strip.h": "#include <stddef.h>\n#include <stdint.h>\n#include \"esp_err.h\"\n"
+                   "typedef struct led_strip_t *led_strip_handle_t;\n"
+                   "typedef enum { LED_PIXEL_FORMAT_GRB, LED_PIXEL_FORMAT_GRBW, LED_PIXEL_FORMAT_INVALID }"
+                   " led_pixel_format_t;\n"
+                   "typedef enum { LED_MODEL_WS2812, LED_MODEL_SK6812, LED_MODEL_INVALID } led_model_t;\n"
+                   "typedef struct { int strip_gpio_num; uint32_t max_leds; led_pixel_format_t led_pixel_format;"
+                   " led_model_t led_model; struct { uint32_t invert_out: 1; } flags; } led_strip_config_t;\n"
+                   "typedef struct { int clk_src; uint32_t resolution_hz; size_t mem_block_symbols;"
+                   " struct { uint32_t with_dma: 1; } flags; } led_strip_rmt_config_t;\n"
+                   "esp_err_t led_strip_new_rmt_device(const led_strip_config_t *led_config,"
+                   " const led_strip_rmt_config_t *rmt_config, led_strip_handle_t *ret_strip);\n"
+                   "esp_err_t led_strip_set_pixel(led_strip_handle_t strip, uint32_t index, uint32_t red,"
+                   " uint32_t green, uint32_t blue);\n"
+                   "esp_err_t led_strip_refresh(led_strip_handle_t strip);\n"
+                   "esp_err_t led_strip_clear(led_strip_handle_t strip);\n",
+}
+PICO_STAND_IN_HEADERS = {
+    "pico/stdlib.h": "#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n"
+                     "typedef unsigned int uint;\ntypedef uint64_t absolute_time_t;\n"
+                     "typedef int32_t alarm_id_t;\n"
+                     "typedef int64_t (*alarm_callback_t)(alarm_id_t id, void *user_data);\n"
+                     "#define GPIO_OUT 1\n#define PICO_DEFAULT_LED_PIN 25\n"
+                     "bool stdio_init_all(void);\nint getchar_timeout_us(uint32_t timeout_us);\n"
+                     "int putchar_raw(int c);\nvoid stdio_flush(void);\n"
+                     "void gpio_init(uint gpio);\nvoid gpio_set_dir(uint gpio, bool out);\n"
+                     "void gpio_put(uint gpio, bool value);\nabsolute_time_t get_absolute_time(void);\n"
+                     "uint32_t to_ms_since_boot(absolute_time_t t);\n"
+                     "alarm_id_t add_alarm_in_ms(uint32_t ms, alarm_callback_t callback, void *user_data,"
+                     " bool fire_if_past);\nbool cancel_alarm(alarm_id_t alarm_id);\n"
+                     "static inline void tight_loop_contents(void) {}\n"
+                     "void panic(const char *fmt, ...) __attribute__((noreturn));\n",
+    "hardware/adc.h": "#include \"pico/stdlib.h\"\nvoid adc_init(void);\n"
+                      "void adc_set_temp_sensor_enabled(bool enable);\nvoid adc_select_input(uint input);\n"
+                      "uint16_t adc_read(void);\n",
+    "hardware/watchdog.h": "#include <stdint.h>\n"
+                           "void watchdog_reboot(uint32_t pc, uint32_t sp, uint32_t delay_ms);\n",
+    "pico/cyw43_arch.h": "#include \"pico/stdlib.h\"\n#define CYW43_WL_GPIO_LED_PIN 0\n"
+                         "int cyw43_arch_init(void);\nvoid cyw43_arch_gpio_put(uint wl_gpio, bool value);\n",
+}
+
+
+def compile_with_stand_ins(board: str, sources: list[Path], headers: dict[str, str], include: list[Path],
+                           tmp_path: Path) -> None:
+    b = load_board(board)
+    needs(b.toolchain.compiler)
+    stand_ins = tmp_path / "stand-in-headers"
+    for name, text in headers.items():
+        (stand_ins / name).parent.mkdir(parents=True, exist_ok=True)
+        (stand_ins / name).write_text(f"/* stand-in for the SDK's {name} */\n#pragma once\n{text}")
+    for src in sources:
+        cmd = [b.toolchain.compiler, *b.cpu_flags, *b.toolchain.cflags, f"-I{stand_ins}",
+               *[f"-I{d}" for d in include], "-c", str(src), "-o", str(tmp_path / f"{src.stem}.o")]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        assert done.returncode == 0, f"{src.name} for {board}:\n{done.stderr}"
+
+
+@pytest.mark.parametrize("board", ESP_BOARDS)
+def test_esp_idf_hal_compiles_against_stand_in_headers(board, projects, tmp_path):
+    hal = projects[board].root / "components" / "tinyagent_hal"
+    sources = [*sorted(hal.glob("*.c")), projects[board].root / "main" / "app_main.c"]
+    compile_with_stand_ins(board, sources, IDF_STAND_IN_HEADERS,
+                           [hal, projects[board].root / "components" / "tinyagent"], tmp_path)
+
+
+def test_pico_hal_compiles_against_stand_in_headers(projects, tmp_path):
+    hal = projects["pico"].root / "hal"
+    compile_with_stand_ins("pico", sorted(hal.glob("*.c")), PICO_STAND_IN_HEADERS,
+                           [hal, projects["pico"].root / "tinyagent"], tmp_path)
+
+
+def test_rp2040_temperature_in_integers_matches_the_datasheet_formula(tmp_path):
+    needs("cc")
+    lib = tmp_path / "librp2040_temp.so"
+    subprocess.run(["cc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+                    str(sp.PICO_HAL_DIR / "rp2040_temp.c"), "-o", str(lib)], check=True)
+    f = ctypes.CDLL(str(lib)).rp2040_temp_decicelsius
+    f.restype, f.argtypes = ctypes.c_int32, [ctypes.c_uint32, ctypes.c_uint32]
+
+    def expected(raw_sum: int, n: int) -> int:   # 10 * (27 - (V - 0.706) / 0.001721), half away from zero
+        volts_uv = Fraction(raw_sum * 3_300_000, 4096 * n)
+        q = (volts_uv - 706_000) * 10 / 1721
+        rounded = (abs(q) + Fraction(1, 2)).__floor__() * (1 if q >= 0 else -1)
+        return 270 - rounded
+
+    for raw in range(4096):   # one reading, against the rationals and the datasheet's float formula
+        assert f(raw, 1) == expected(raw, 1), raw
+        assert abs(f(raw, 1) / 10 - (27 - (raw * 3.3 / 4096 - 0.706) / 0.001721)) <= 0.05 + 1e-9
+    for raw_sum in range(0, 4096 * 16, 7):   # sums of 16 readings, as the HAL takes them
+        assert f(raw_sum, 16) == expected(raw_sum, 16), raw_sum
+    assert f(0, 0) == 0
+
+
+# ---- the MicroPython module -----------------------------------------------------------------------
+
+def test_micropython_compute_files_include_no_micropython_headers(projects):
+    engine_dir = projects["esp32s3-mp"].root / "tinyagent" / "engine"
+    files = sorted(engine_dir.glob("*.[ch]"))
+    assert {"ta_mp_bridge.c", "ta_tools_mp.c", "ta_model.c"} <= {f.name for f in files}
+    for f in files:
+        includes = re.findall(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', f.read_text(), re.M)
+        assert not [i for i in includes if i.startswith(("py/", "extmod/", "mp"))], f.name
+
+
+def test_micropython_binding_follows_the_module_sequence(projects):
+    text = (projects["pico-mp"].root / "tinyagent" / "modtinyagent.c").read_text()
+    steps = [r"MP_DEFINE_CONST_FUN_OBJ_\d\(\s*tinyagent_ask_obj",
+             r"mp_rom_map_elem_t tinyagent_module_globals_table\[\]",
+             r"MP_DEFINE_CONST_DICT\(\s*tinyagent_module_globals", r"const mp_obj_module_t tinyagent_user_cmodule",
+             r"MP_REGISTER_MODULE\(\s*MP_QSTR_tinyagent\s*,\s*tinyagent_user_cmodule\s*\)"]
+    where = [re.search(s, text) for s in steps]
+    assert all(where), [s for s, m in zip(steps, where) if not m]
+    assert [m.start() for m in where] == sorted(m.start() for m in where)
+    for name in ("ask", "register", "transcript", "tools"):
+        assert f"MP_ROM_QSTR(MP_QSTR_{name})" in text
+
+
+def test_mpy_cross_compiles_the_helper(projects):
+    mpy = (projects["pico-mp"].root / "tinyagent_helper.mpy").read_bytes()
+    assert mpy[:2] == b"M" + bytes([int(sp.MPY_VERSION.split(".")[0])])   # .mpy magic and major version
+    assert b"tinyagent_helper.py" in mpy and len(mpy) > 500   # the source name, not a build path
+
+
+BRIDGE_MAIN = r"""
+/* Test harness: drives ta_mp_turn on the host, with a stand-in for the binding's ta_mp_tool. */
+#include <stdio.h>
+#include <string.h>
+#include "ta_hal.h"
+#include "ta_mp_bridge.h"
+
+static int calls;
+
+/* stand-ins for modtinyagent.c's ta_hal_millis and ta_mp_tool: every tool answers "on" */
+uint32_t ta_hal_millis(void)
+{
+    return 0;
+}
+
+ta_status ta_mp_tool(const ta_call *call, char *result, size_t cap)
+{
+    (void)call;
+    calls++;
+    result[0] = '\0';
+    ta_cat(result, cap, "on");
+    return TA_OK;
+}
+
+int main(int argc, char **argv)
+{
+    /* every generated handler reaches the binding */
+    for (int32_t t = 0; t < ta_agent_data.n_tools; t++) {
+        ta_call call = {0};
+        char result[TA_RESULT_MAX + 1];
+        call.tool = t;
+        if (ta_tools_dispatch(&call, result, sizeof result) != TA_OK || strcmp(result, "on") != 0) {
+            return 2;
+        }
+    }
+    printf("tools %d\n", calls);
+    calls = 0;
+    for (int i = 1; i < argc; i++) {
+        ta_status st = ta_mp_turn((const uint8_t *)argv[i], strlen(argv[i]));
+        size_t n, a;
+        const char *text = ta_mp_transcript(&n);
+        const char *answer = ta_mp_answer(&a);
+        printf("%d %d %d %zu %zu\n", (int)st, calls, ta_mp_truncated(), n, a);
+        fwrite(text, 1, n, stdout);
+        printf("\n\x1e\n");
+        if (strlen(text) != n || answer + a != text + n) {
+            return 1;
+        }
+    }
+    return 0;
+}
+"""
+
+
+def c_constants() -> tuple[dict[str, int], int]:
+    """The runtime's status codes (ta_status.h's TA_STATUS_LIST order) and TA_LINE_MAX."""
+    statuses = re.findall(r"X\((TA_\w+),", (FIRMWARE_DIR / "ta_status.h").read_text())
+    line_max = re.search(r"#define TA_LINE_MAX (\d+)", (FIRMWARE_DIR / "ta_console.h").read_text())
+    return {name: i for i, name in enumerate(statuses)}, int(line_max.group(1))
+
+
+def simple_utf8(data: bytes) -> bytes:
+    """The bridge's UTF-8 repair: a byte that does not start a well-formed sequence becomes '?'."""
+    out, i = bytearray(data), 0
+    while i < len(out):
+        b = out[i]
+        n = 1 if b < 0x80 else 2 if b & 0xE0 == 0xC0 else 3 if b & 0xF0 == 0xE0 else 4 if b & 0xF8 == 0xF0 else 0
+        if n == 0 or i + n > len(out) or any(out[i + k] & 0xC0 != 0x80 for k in range(1, n)):
+            out[i], n = ord("?"), 1
+        i += n
+    return bytes(out)
+
+
+def test_micropython_bridge_runs_the_same_turn_as_the_reference(projects, tiny_int, bpe, tmp_path):
+    needs("cc")
+    engine_dir = projects["host-mp"].root / "tinyagent" / "engine"
+    main = tmp_path / "bridge_main.c"
+    main.write_text(BRIDGE_MAIN)
+    exe = tmp_path / "bridge"
+    cmd = ["cc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{engine_dir}", str(main),
+           *map(str, sorted(engine_dir.glob("*.c"))), "-o", str(exe)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    requests = ["turn on the light", "what is the temperature", "hello", "two\nlines", "x" * 1000]
+    done = subprocess.run([str(exe), *requests], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    first, _, rest = done.stdout.partition(b"\n")
+    assert first == f"tools {len(SPEC.tools)}".encode()
+    turns = rest.split(b"\n\x1e\n")[:-1]
+    assert len(turns) == len(requests)
+
+    _, int_model = tiny_int
+    tc, grammar = TokenClasses(bpe), grammar_from_spec(SPEC)
+    status_of, line_max = c_constants()
+    for request, out in zip(requests, turns):
+        head, _, text = out.partition(b"\n")
+        status, _, truncated, n, a = map(int, head.split())
+        assert len(text) == n and truncated == 0
+        text.decode("utf-8")   # strict: the bridge hands Python valid UTF-8
+        if "\n" in request:
+            assert status == status_of["TA_ERR_PARSE"]
+            assert text == b"error: a request is one line (no line breaks)"
+            continue
+        if len(request) > line_max:
+            assert status == status_of["TA_ERR_TOO_LONG"]
+            assert text == f"error: the request is {len(request)} bytes; at most {line_max} fit".encode()
+            continue
+        turn = run_turn(Reference(int_model), tc, grammar, lambda tool, args: "on", request, int_model.cfg.ctx)
+        lines = [f"[{call}] -> {result}".encode() for call, result in turn.calls]
+        expect_answer = simple_utf8(_answer_bytes(turn, bpe, tc))
+        assert status == status_of["TA_OK"]
+        assert text == b"\n".join([*lines, expect_answer]), (request, text, lines, expect_answer)
+        assert a == len(expect_answer)
+
+
+def _answer_bytes(turn, bpe, tc) -> bytes:
+    """The answer's raw bytes: the generated tokens after the last call, up to the final newline."""
+    out, in_call = b"", False
+    for t in turn.generated:
+        if in_call:
+            in_call = t != tc.close
+        elif t == tc.open:
+            in_call = True
+        elif t != tc.newline:
+            out += bpe.token_bytes[t]
+    return out
