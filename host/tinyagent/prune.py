@@ -1,0 +1,112 @@
+"""Structured pruning: drop whole FFN neurons and attention heads, then recover by distillation.
+
+Importance (the rule; ties keep the lower index):
+  FFN neuron j of a layer:  sum |w1[j, :] * g_ffn| + sum |w2[:, j]|
+  head h of a layer:        sum over wq, wk, wv of |rows of head h * g_attn| + sum |wo[:, columns of head h]|
+i.e. the L1 norm of everything the unit reads and writes, with the preceding RMSNorm gain g folded
+into the input weights as the exported integer model has it. Every layer keeps the same number of
+units, the top round(keep * n) by importance in original order, so the ModelConfig stays uniform and
+the pruned model is an ordinary, smaller GPT. Head size stays fixed.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_model
+from .distill import DistillNet, check_alpha_temperature, distill_objective
+from .errors import bad_input
+from .model import GPT, Block
+from .run import Run, open_run
+from .train import CKPT_EVERY, check_positive, fit, init_dist, stage_args
+
+
+def ffn_importance(blk: Block) -> torch.Tensor:
+    """(ffn_dim,) L1 importance of each FFN neuron."""
+    w1 = blk.w1.weight * blk.ffn_norm.weight[None, :]  # (ffn_dim, dim)
+    return (w1.abs().sum(1) + blk.w2.weight.abs().sum(0)).detach()
+
+
+def head_importance(blk: Block) -> torch.Tensor:
+    """(n_heads,) L1 importance of each attention head."""
+    cfg = blk.cfg
+    g = blk.attn_norm.weight[None, :]
+    imp = sum((lin.weight * g).abs().view(cfg.n_heads, cfg.head_dim, cfg.dim).sum((1, 2))
+              for lin in (blk.wq, blk.wk, blk.wv))  # rows of each head
+    imp = imp + blk.wo.weight.abs().view(cfg.dim, cfg.n_heads, cfg.head_dim).sum((0, 2))  # its columns of wo
+    return imp.detach()
+
+
+def keep_count(n: int, keep: float) -> int:
+    return max(1, min(n, round(n * keep)))
+
+
+def top_units(importance: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the k most important units, in ascending index order (ties: lower index first)."""
+    order = torch.argsort(-importance, stable=True)[:k]
+    return torch.sort(order).values
+
+
+def check_keep(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+        raise bad_input(f"{name} {value!r} is out of range (allowed: 0 < {name} <= 1)")
+
+
+@torch.no_grad()
+def shrink(model: GPT, ffn_keep: float, heads_keep: float) -> tuple[GPT, dict]:
+    """A smaller GPT holding the kept units of `model`, and the kept indices per layer."""
+    check_keep("ffn_keep", ffn_keep)
+    check_keep("heads_keep", heads_keep)
+    cfg = model.cfg
+    nf, nh, hd = keep_count(cfg.ffn_dim, ffn_keep), keep_count(cfg.n_heads, heads_keep), cfg.head_dim
+    small = GPT(replace(cfg, ffn_dim=nf, n_heads=nh))
+    small.tok_emb.weight.copy_(model.tok_emb.weight)
+    small.pos_emb.weight.copy_(model.pos_emb.weight)
+    small.final_norm.weight.copy_(model.final_norm.weight)
+    kept: dict[str, list[list[int]]] = {"ffn": [], "heads": []}
+    for src, dst in zip(model.blocks, small.blocks):
+        f = top_units(ffn_importance(src), nf)
+        h = top_units(head_importance(src), nh)
+        cols = (h[:, None] * hd + torch.arange(hd)[None, :]).flatten()  # the kept heads' channels
+        dst.attn_norm.weight.copy_(src.attn_norm.weight)
+        dst.ffn_norm.weight.copy_(src.ffn_norm.weight)
+        for name in ("wq", "wk", "wv"):
+            getattr(dst, name).weight.copy_(getattr(src, name).weight[cols])
+        dst.wo.weight.copy_(src.wo.weight[:, cols])
+        dst.w1.weight.copy_(src.w1.weight[f])
+        dst.w2.weight.copy_(src.w2.weight[:, f])
+        kept["ffn"].append(f.tolist())
+        kept["heads"].append(h.tolist())
+    return small, kept
+
+
+def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: float | None = None,
+          recover_steps: int | None = None, alpha: float | None = None, temperature: float | None = None,
+          batch: int | None = None, lr: float | None = None, ckpt_every: int | None = None, device: str = "cpu",
+          seed: int | None = None, resume: bool = False, progress: bool = True) -> Path:
+    """Prune `student/` into `pruned/`, then recover it for `recover_steps` by distillation from the
+    teacher. Defaults (None) come from train.DEFAULTS["pruned"].
+    """
+    for name, v in (("ffn_keep", ffn_keep), ("heads_keep", heads_keep)):
+        if v is not None:
+            check_keep(name, v)
+    check_positive(recover_steps=recover_steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
+    check_alpha_temperature(alpha, temperature)
+    dist = init_dist(device)
+    run = run if isinstance(run, Run) else open_run(run, writer=dist.main)
+    if resume and run.done("pruned"):
+        return run.dir("pruned")
+    a = stage_args(run, "pruned", {"ffn_keep": ffn_keep, "heads_keep": heads_keep, "steps": recover_steps,
+                                   "batch": batch, "lr": lr, "seed": seed, "alpha": alpha,
+                                   "temperature": temperature}, resume)
+    student = load_model(run.require("student", "pruning starts from the distilled student"))
+    teacher = load_model(run.require("teacher", "recovery distils from the teacher"), dist.device)
+    small, kept = shrink(student, a["ffn_keep"], a["heads_keep"])
+    net = DistillNet(small, teacher.cfg, hidden=False)
+    fit(run, "pruned", net, distill_objective(teacher, a["alpha"], a["temperature"], 0.0),
+        steps=a["steps"], batch=a["batch"], lr=a["lr"], seed=a["seed"], resume=resume, progress=progress,
+        dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a, publish=lambda n: n.student,
+        extra={"pruned_from": "student", "kept": kept})
+    return run.dir("pruned")

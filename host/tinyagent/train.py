@@ -1,0 +1,469 @@
+"""Training: the shared loop every stage runs, the teacher and scratch stages, and `train`, the chain.
+
+`train(agent, out)` makes a run folder and runs teacher -> scratch -> student (distill.py) -> pruned
+(prune.py) -> int8 (quantize.py). Each stage can also be called on its own on an existing run.
+
+Resume: while a stage runs, `train_state.pt` in its folder holds the weights, optimizer, step and RNG
+state (written every `ckpt_every` steps and on Ctrl-C). The data order is a function of (seed, step)
+alone (data.Batches), so a resumed stage sees exactly the batches an uninterrupted one would.
+
+Distributed: under torchrun (WORLD_SIZE > 1) the net is wrapped in DistributedDataParallel (gloo on
+CPU, nccl on CUDA), each rank takes its slice of every global batch, and only rank 0 writes files.
+"""
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import checkpoint
+from .data import ANSWER, CALL, Batches, TokenData
+from .errors import EXIT_INTERRUPTED, TinyAgentError, bad_input
+from .model import GPT, STUDENT, TEACHER, ModelConfig
+from .run import RUN_FILE, STAGES, Run, create_run, open_run
+
+# Defaults of every stage, tuned so the whole default chain runs in about 15 minutes on a 2-core CPU
+# (docs/training.md has the measurements). A stage argument left as None takes its value from here,
+# or on resume from what the stage was started with.
+DEFAULTS: dict[str, dict] = {
+    "corpus": {"n_train": 20000, "n_val": 1000, "n_heldout": 1000},
+    "teacher": {"steps": 600, "batch": 32, "lr": 2e-3},
+    "student": {"steps": 600, "batch": 32, "lr": 2e-3,
+                "alpha": 0.5,  # weight of the distillation term; 1 - alpha on the hard labels
+                "temperature": 2.0, "hidden_weight": 0.0},
+    "pruned": {"ffn_keep": 0.5, "heads_keep": 1.0, "steps": 200, "batch": 32, "lr": 1e-3,
+               "alpha": 0.5, "temperature": 2.0},
+    "int8": {"steps": 200, "batch": 32, "lr": 3e-4, "alpha": 0.5, "temperature": 2.0},
+}
+DEFAULTS["scratch"] = {k: DEFAULTS["student"][k] for k in ("steps", "batch", "lr")}  # same as distillation
+CKPT_EVERY = 50  # steps between resume checkpoints
+WARMUP_FRACTION = 0.05
+MIN_LR_FRACTION = 0.1  # cosine decay ends at this fraction of the peak
+WEIGHT_DECAY = 0.1  # on matrices only
+GRAD_CLIP = 1.0
+SMALL_MODEL_PARAMS = 100_000  # below this, train on one thread (see set_threads)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Process group
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: str = "cpu"
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank if `flag` is true on any (keeps ranks in step when one is interrupted)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([int(flag)], device=self.device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item())
+
+
+def init_dist(device: str = "cpu") -> Dist:
+    """Join the torchrun process group if there is one (idempotent); pick threads and device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise bad_input(f"device {device!r} is not supported (allowed: cpu, cuda, cuda:N)")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise bad_input(f"device {device!r} requested but torch sees no CUDA device (allowed here: cpu)")
+    if world > 1:
+        if device.startswith("cuda"):
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            torch.cuda.set_device(device)
+        if not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+            # Without this, a gloo process hangs at interpreter exit.
+            atexit.register(torch.distributed.destroy_process_group)
+    return Dist(rank, world, device)
+
+
+def set_threads(cfg: ModelConfig, dist: Dist) -> None:
+    """One thread for tiny models (their ops are too small to split, and a busy machine makes OpenMP's
+    spinning threads wait on each other); otherwise the cores, shared between local ranks."""
+    small = cfg.n_params() < SMALL_MODEL_PARAMS
+    torch.set_num_threads(1 if small else max(1, min(8, (os.cpu_count() or 1) // dist.world)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Losses and metrics
+# ---------------------------------------------------------------------------------------------------
+
+def masked_ce(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the positions whose target the model generates."""
+    ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(mask)
+    return (ce * mask).sum() / mask.sum().clamp(min=1)
+
+
+def ce_objective(net: nn.Module, x, y, mask) -> tuple[torch.Tensor, dict]:
+    loss = masked_ce(net(x), y, mask)
+    return loss, {"loss": loss.item()}
+
+
+@torch.no_grad()
+def evaluate(model: GPT, data: TokenData, batch: int = 64) -> dict:
+    """Teacher-forced scores on the generated positions. Since each call's result is fed back as in
+    the corpus, greedy decoding reproduces an example's transcript up to a point exactly when every
+    generated token up to there is the argmax, so:
+      tool_calls  share of examples whose calls come out right under greedy decoding: every call
+                  token (brackets included) is the argmax, and the answer does not start with '['
+      answers     share whose answer comes out word for word (templates are sampled, so < 1 even
+                  for a perfect model)
+      exact       share whose whole reply comes out word for word
+    plus loss and token_acc over all generated tokens.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    order = torch.argsort(data.lengths)
+    tot = {"loss": 0.0, "tokens": 0.0, "hit": 0.0, "tool_calls": 0.0, "answers": 0.0, "exact": 0.0}
+    for i in range(0, len(data), batch):
+        x, y, role = (t.to(device) for t in data.batch(order[i:i + batch]))
+        logits = model(x)
+        pred = logits.argmax(-1)
+        gen, call, ans = role > 0, role == CALL, role == ANSWER
+        miss = pred != y
+        ans_start = ans & ~torch.cat([torch.zeros_like(ans[:, :1]), ans[:, :-1]], 1)
+        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
+        tot["loss"] += float(ce[gen].sum())
+        tot["tokens"] += float(gen.sum())
+        tot["hit"] += float((~miss & gen).sum())
+        calls_ok = ~(miss & call).any(1) & ~(ans_start & (pred == data.open_id)).any(1)
+        tot["tool_calls"] += float(calls_ok.sum())
+        tot["answers"] += float((~(miss & ans).any(1)).sum())
+        tot["exact"] += float((~(miss & gen).any(1)).sum())
+    model.train()
+    n, t = max(len(data), 1), max(tot["tokens"], 1)
+    return {"loss": round(tot["loss"] / t, 4), "token_acc": round(tot["hit"] / t, 4),
+            **{k: round(tot[k] / n, 4) for k in ("tool_calls", "answers", "exact")}}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------------
+
+def lr_at(step: int, steps: int, peak: float) -> float:
+    warm = max(1, int(steps * WARMUP_FRACTION))
+    if step < warm:
+        return peak * (step + 1) / warm
+    t = (step - warm) / max(1, steps - warm)
+    return peak * (MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _optimizer(net: nn.Module, lr: float) -> torch.optim.Optimizer:
+    params = [p for p in net.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": WEIGHT_DECAY},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
+
+
+class StepProgress:
+    """A rich progress bar over training steps: steps done, running loss, it/s, time left."""
+
+    def __init__(self, name: str, total: int, start: int = 0, enabled: bool = True):
+        self.enabled = enabled
+        if not enabled:
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} it/s"),
+                                 TimeElapsedColumn(), TimeRemainingColumn())
+        self.task = self.progress.add_task(name, total=total, completed=start, loss="-", rate="-")
+        self.ema: float | None = None  # smoothed loss
+        self.rate: float | None = None  # smoothed steps per second
+        self.t = time.monotonic()
+
+    def __enter__(self):
+        if self.enabled:
+            self.progress.start()
+        return self
+
+    def advance(self, loss: float) -> None:
+        if not self.enabled:
+            return
+        self.ema = loss if self.ema is None else 0.9 * self.ema + 0.1 * loss
+        now = time.monotonic()
+        rate, self.t = 1.0 / max(now - self.t, 1e-9), now
+        self.rate = rate if self.rate is None else 0.9 * self.rate + 0.1 * rate
+        self.progress.update(self.task, advance=1, loss=f"{self.ema:.3f}", rate=f"{self.rate:.1f}")
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.progress.stop()
+
+
+class _Interrupt:
+    """Turns the first Ctrl-C into a flag the loop checks between steps; a second one aborts at once."""
+
+    def __init__(self):
+        self.hit = False
+        self._old = None
+
+    def __enter__(self):
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._old = None
+        return self
+
+    def _handle(self, *_):
+        if self.hit:
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict]]
+
+
+def fit(run: Run, stage: str, net: nn.Module, objective: Objective, *, steps: int, batch: int, lr: float,
+        seed: int, resume: bool, progress: bool, dist: Dist, ckpt_every: int, args: dict,
+        publish: Callable[[nn.Module], GPT] = lambda n: n, extra: dict | None = None,
+        info: dict | None = None) -> GPT:
+    """Train `net` for `steps` steps on the run's training split and publish the result as `stage`.
+
+    `net` holds every trainable parameter (the model, plus e.g. distillation projections); `publish`
+    picks the GPT to save out of it. `extra` goes into the checkpoint's config.json, `info` into the
+    stage's entry in run.json. Returns the GPT, trained.
+    """
+    folder = run.dir(stage)
+    state = checkpoint.load_state(folder) if resume and run.stage(stage)["status"] == "running" else None
+    if state is None and dist.main:
+        checkpoint.clear_state(folder)
+    dist.barrier()
+    run.begin(stage, args, fresh=state is None, **(info or {}))
+    model = publish(net)
+    set_threads(model.cfg, dist)
+    net.to(dist.device)
+    opt = _optimizer(net, lr)
+    step, curve = 0, []
+    if state is not None:
+        try:
+            net.load_state_dict(state["net"])
+            opt.load_state_dict(state["optim"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise bad_input(f"{folder / checkpoint.STATE}: does not fit this stage's model ({checkpoint.first_line(e)}); "
+                            "delete it to restart the stage") from None
+        step, curve = int(state["step"]), list(state.get("curve", []))
+        torch.set_rng_state(state["rng"])
+        run.update(stage, resumed_from=step)
+    batches = Batches(run.data(model.cfg.ctx).train, batch, seed, dist.rank, dist.world)
+    ddp = net if dist.world == 1 else torch.nn.parallel.DistributedDataParallel(net)
+
+    def save_state() -> None:
+        if dist.main:
+            checkpoint.save_state(folder, {"step": step, "net": net.state_dict(), "optim": opt.state_dict(),
+                                           "rng": torch.get_rng_state(), "curve": curve,
+                                           "data": {"seed": seed, "batch": batch}})
+        run.update(stage, step=step)
+
+    t0, window = time.monotonic(), []
+    bar = StepProgress(f"{stage:8s}", steps, start=step, enabled=progress and dist.main)
+    with bar, _Interrupt() as intr:
+        net.train()
+        while step < steps:
+            if dist.any(intr.hit):
+                save_state()
+                raise TinyAgentError(f"interrupted at step {step}/{steps} of stage '{stage}'; "
+                                     f"a checkpoint is saved, resume to continue", EXIT_INTERRUPTED)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, steps, lr)
+            x, y, mask = (t.to(dist.device) for t in batches.get(step))
+            loss, logs = objective(ddp, x, y, mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP)
+            opt.step()
+            step += 1
+            window.append(logs["loss"])
+            if step % 10 == 0 or step == steps:
+                curve.append([step, round(sum(window) / len(window), 4)])
+                window = []
+            bar.advance(logs["loss"])
+            if step % ckpt_every == 0 and step < steps:
+                save_state()
+    seconds = round(time.monotonic() - t0, 1)
+    if dist.main:
+        splits = run.data(model.cfg.ctx)
+        metrics = {"val": evaluate(model, splits.val), "heldout": evaluate(model, splits.heldout)}
+        checkpoint.save_model(folder, model.cpu(), stage=stage, step=step, extra=extra)
+        model.to(dist.device)
+        checkpoint.clear_state(folder)
+        # Seconds of the last session only; a resumed stage reports the part it ran.
+        run.update(stage, status="done", step=step, steps=steps, seconds=seconds, params=model.cfg.n_params(),
+                   curve=curve, metrics=metrics)
+    dist.barrier()
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------
+# Argument resolution (None = default, or on resume the value the stage was started with)
+# ---------------------------------------------------------------------------------------------------
+
+def resolve(given: dict, defaults: dict, stored: dict | None, where: str) -> dict:
+    out = {}
+    for k, v in given.items():
+        base = stored[k] if stored and k in stored else defaults.get(k)
+        if v is not None and stored and k in stored and v != stored[k]:
+            raise bad_input(f"{where} was started with {k}={stored[k]!r}; resume continues with the same "
+                            f"arguments (got {k}={v!r})")
+        out[k] = base if v is None else v
+    return out
+
+
+def stage_args(run: Run, stage: str, given: dict, resume: bool) -> dict:
+    entry = run.stage(stage)
+    stored = entry.get("args") if resume and entry["status"] in ("running", "done") else None
+    return resolve(given, {"seed": 0, **DEFAULTS[stage]}, stored, f"stage '{stage}' of {run.path}")
+
+
+def check_positive(**values) -> None:
+    for k, v in values.items():
+        if v is not None and not v > 0:
+            raise bad_input(f"{k} {v!r} must be positive (allowed: > 0)")
+
+
+def default_model(run: Run, role: str) -> dict:
+    """The teacher or student config the run was started with (model.TEACHER / STUDENT if none)."""
+    stored = run.info.get("args", {}).get(f"{role}_cfg")
+    return stored or (TEACHER if role == "teacher" else STUDENT).to_dict()
+
+
+def model_cfg(run: Run, cfg: ModelConfig | dict) -> ModelConfig:
+    """The config with the vocabulary the run's tokenizer actually has."""
+    cfg = ModelConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg
+    return replace(cfg, vocab_size=run.info["vocab_size"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stages: teacher/ and scratch/ (plain next-token training on the generated positions)
+# ---------------------------------------------------------------------------------------------------
+
+def train_stage(run: str | Path | Run, stage: str = "teacher", *, cfg: ModelConfig | None = None,
+                steps: int | None = None, batch: int | None = None, lr: float | None = None,
+                ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None,
+                resume: bool = False, progress: bool = True) -> Path:
+    """Train a model from random init on the hard labels: the teacher, or the scratch student."""
+    if stage not in ("teacher", "scratch"):
+        raise bad_input(f"stage {stage!r} is not trained from scratch (allowed: teacher, scratch)")
+    dist = init_dist(device)
+    run = run if isinstance(run, Run) else open_run(run, writer=dist.main)
+    if resume and run.done(stage):
+        return run.dir(stage)
+    check_positive(steps=steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
+    a = stage_args(run, stage, {"steps": steps, "batch": batch, "lr": lr, "seed": seed,
+                                "model": cfg.to_dict() if cfg else None},
+                   resume)
+    a["model"] = a["model"] or default_model(run, "teacher" if stage == "teacher" else "student")
+    torch.manual_seed(a["seed"])
+    model = GPT(model_cfg(run, a["model"]))
+    fit(run, stage, model, ce_objective, steps=a["steps"], batch=a["batch"], lr=a["lr"], seed=a["seed"],
+        resume=resume, progress=progress, dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a)
+    return run.dir(stage)
+
+
+def train(agent: str | Path, out: str | Path, *, steps: int | None = None, batch: int | None = None,
+          lr: float | None = None, device: str = "cpu", seed: int | None = None, resume: bool = False,
+          teacher_cfg: ModelConfig | None = None, student_cfg: ModelConfig | None = None,
+          until: str = "int8", progress: bool = True,
+          distill_steps: int | None = None, alpha: float | None = None, temperature: float | None = None,
+          hidden_weight: float | None = None, ffn_keep: float | None = None, heads_keep: float | None = None,
+          recover_steps: int | None = None, qat_steps: int | None = None,
+          n_train: int | None = None, n_val: int | None = None, n_heldout: int | None = None,
+          ckpt_every: int | None = None) -> Path:
+    """Make the run folder `out` from the agent spec and run the chain up to and including `until`.
+
+    Defaults (None) come from DEFAULTS; teacher_cfg defaults to model.TEACHER, student_cfg to
+    model.STUDENT. `steps` is the teacher's, `distill_steps` the student's and scratch's, `batch` and
+    `lr` apply to teacher, scratch and student. With resume=True, `out` must be a run folder: finished
+    stages are kept, the running one continues from its checkpoint, and the arguments are the stored
+    ones (an explicit argument that differs is rejected).
+    """
+    from .distill import check_alpha_temperature, distill
+    from .prune import check_keep, prune
+    from .quantize import quantize
+
+    if until not in STAGES:
+        raise bad_input(f"until={until!r} is not a stage (allowed: {', '.join(STAGES)})")
+    for name, v in (("ffn_keep", ffn_keep), ("heads_keep", heads_keep)):
+        if v is not None:
+            check_keep(name, v)
+    check_alpha_temperature(alpha, temperature, hidden_weight)
+    check_positive(steps=steps, batch=batch, lr=lr, distill_steps=distill_steps, recover_steps=recover_steps,
+                   qat_steps=qat_steps, n_train=n_train, n_val=n_val, n_heldout=n_heldout, ckpt_every=ckpt_every)
+    given = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "distill_steps": distill_steps,
+             "alpha": alpha, "temperature": temperature, "hidden_weight": hidden_weight, "ffn_keep": ffn_keep,
+             "heads_keep": heads_keep, "recover_steps": recover_steps, "qat_steps": qat_steps,
+             "n_train": n_train, "n_val": n_val, "n_heldout": n_heldout,
+             "teacher_cfg": teacher_cfg.to_dict() if teacher_cfg else None,
+             "student_cfg": student_cfg.to_dict() if student_cfg else None}
+    t, s = DEFAULTS["teacher"], DEFAULTS["student"]
+    defaults = {**t, **DEFAULTS["corpus"], "seed": 0, "distill_steps": s["steps"], "alpha": s["alpha"],
+                "temperature": s["temperature"], "hidden_weight": s["hidden_weight"],
+                "ffn_keep": DEFAULTS["pruned"]["ffn_keep"], "heads_keep": DEFAULTS["pruned"]["heads_keep"],
+                "recover_steps": DEFAULTS["pruned"]["steps"], "qat_steps": DEFAULTS["int8"]["steps"],
+                "teacher_cfg": TEACHER.to_dict(), "student_cfg": STUDENT.to_dict()}
+    dist = init_dist(device)
+    out = Path(out)
+    # A run killed while it was being created has no run.json yet: resuming it starts it over.
+    if resume and (out / RUN_FILE).exists():
+        run = open_run(out, writer=dist.main)
+        a = resolve(given, defaults, run.info["args"], f"run {out}")
+    else:
+        if not resume and out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise bad_input(f"{out} already exists and is not empty (pass resume=True to continue it, "
+                            "or choose a new folder)")
+        a = resolve(given, defaults, None, "train")
+        tc, sc = ModelConfig.from_dict(a["teacher_cfg"]), ModelConfig.from_dict(a["student_cfg"])
+        if (tc.ctx, tc.vocab_size) != (sc.ctx, sc.vocab_size):
+            raise bad_input(f"teacher and student must share ctx and vocab_size (teacher {tc.ctx}/{tc.vocab_size}, "
+                            f"student {sc.ctx}/{sc.vocab_size})")
+        run = None
+        if dist.main:
+            run = create_run(agent, out, seed=a["seed"], n_train=a["n_train"], n_val=a["n_val"],
+                             n_heldout=a["n_heldout"], vocab_size=tc.vocab_size, ctx=tc.ctx, args=a)
+        dist.barrier()
+        if run is None:
+            run = open_run(out, writer=False)
+    common = {"device": device, "resume": resume, "progress": progress, "ckpt_every": ckpt_every}
+    last = STAGES.index(until)
+    train_stage(run, "teacher", cfg=ModelConfig.from_dict(a["teacher_cfg"]), steps=a["steps"], batch=a["batch"],
+                lr=a["lr"], seed=a["seed"], **common)
+    if last >= STAGES.index("scratch"):
+        train_stage(run, "scratch", cfg=ModelConfig.from_dict(a["student_cfg"]), steps=a["distill_steps"],
+                    batch=a["batch"], lr=a["lr"], seed=a["seed"], **common)
+    if last >= STAGES.index("student"):
+        distill(run, steps=a["distill_steps"], alpha=a["alpha"], temperature=a["temperature"],
+                hidden_weight=a["hidden_weight"], batch=a["batch"], lr=a["lr"],
+                student_cfg=ModelConfig.from_dict(a["student_cfg"]), seed=a["seed"], scratch=False, **common)
+    if last >= STAGES.index("pruned"):
+        prune(run, ffn_keep=a["ffn_keep"], heads_keep=a["heads_keep"], recover_steps=a["recover_steps"],
+              alpha=a["alpha"], temperature=a["temperature"], batch=a["batch"], seed=a["seed"], **common)
+    if last >= STAGES.index("int8"):
+        quantize(run, qat_steps=a["qat_steps"], alpha=a["alpha"], temperature=a["temperature"],
+                 batch=a["batch"], seed=a["seed"], **common)
+    return out

@@ -1,0 +1,98 @@
+"""The shipped model on every board that runs here: build, chat through a real pty (pyserial), and
+the on-device conformance check (bit-exact against the integer reference); the board that is too
+small fails its build with the memory report; bad builds and outputs get one line each."""
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tinyagent.build import build
+from tinyagent.cli import DEFAULT_RUN, main
+from tinyagent.conformance import conformance
+from tinyagent.device import chat
+from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, TinyAgentError
+
+RUNNABLE = ["host", "mps2-an386", "riscv32-virt", "lx106-sim"]
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("builds")
+    return {b: build(b, root / b, DEFAULT_RUN) for b in RUNNABLE}
+
+
+@pytest.mark.parametrize("board", RUNNABLE)
+def test_build_reports_a_plan_that_fits(builds, board):
+    r = builds[board]
+    assert r.artifact is not None and r.artifact.exists()
+    assert r.plan.fits() and r.plan.ram["stack (deepest call path)"] > 0
+    saved = json.loads((r.out / "memory.json").read_text())
+    assert saved["fits"] and saved["flash_total"] == r.plan.flash_total
+    # the plan accounts for what the linker placed; where --gc-sections drops unused code (lx106)
+    # the per-object plan is the larger, never the smaller
+    lk = r.plan.linker
+    assert lk["text"] + lk["data"] <= r.plan.flash_total <= 1.02 * (lk["text"] + lk["data"])
+
+
+@pytest.mark.parametrize("board", RUNNABLE)
+def test_conformance_is_bit_exact(builds, board):
+    res = conformance(board=board, out=str(builds[board].out))
+    failed = [c for c in res.checks if not c.ok]
+    assert not failed, failed[:3]
+    kinds = {c.kind for c in res.checks}
+    assert kinds == {"model", "logits", "tokenizer", "conversation"}
+    assert max(c.steps for c in res.checks if c.kind == "logits") == 128  # the whole context
+
+
+def test_chat_on_the_default_board_calls_the_tools(builds):
+    out = io.StringIO()
+    chat(board="mps2-an386", out=str(builds["mps2-an386"].out),
+         stdin=io.StringIO("turn on the light\nwhat is the temperature?\nturn the led off\nhello\n"), stdout=out)
+    text = out.getvalue()
+    # the calls the shipped model gets right; its answers do not yet copy numbers reliably (docs/training.md)
+    assert "[led on] -> on" in text and "[temp] -> 23.5" in text and "[led off] -> off" in text
+    assert "> hello\nHello!" in text
+
+
+def test_reference_chat_matches_the_device(builds):
+    requests = "turn the led off\nhello\nset gpio 5 high\n"
+    dev, ref = io.StringIO(), io.StringIO()
+    chat(board="host", out=str(builds["host"].out), stdin=io.StringIO(requests), stdout=dev)
+    chat(board="reference", run=DEFAULT_RUN, stdin=io.StringIO(requests), stdout=ref)
+    assert dev.getvalue() == ref.getvalue()
+
+
+def test_microbit_does_not_fit_and_says_why(tmp_path):
+    with pytest.raises(TinyAgentError) as e:
+        build("microbit", tmp_path / "mb", DEFAULT_RUN)
+    assert e.value.code == EXIT_DOES_NOT_FIT
+    msg = str(e.value)
+    assert "microbit" in msg and "16,384 B" in msg and ("context of" in msg or "smaller model" in msg)
+    assert "KV cache" in e.value.details and "weights" in e.value.details
+    assert not (tmp_path / "mb" / "tinyagent-build.json").exists()
+
+
+def test_build_refuses_another_models_folder(builds, tmp_path):
+    out = tmp_path / "other"
+    out.mkdir()
+    (out / "tinyagent-build.json").write_text(json.dumps({"board": "host", "model_hash": "0" * 64}))
+    with pytest.raises(TinyAgentError, match="holds a build of model 000000000000") as e:
+        build("host", out, DEFAULT_RUN)
+    assert e.value.code == EXIT_BAD_INPUT
+    assert build("host", out, DEFAULT_RUN, replace=True).artifact.exists()
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["build", "--board", "nosuch"], 2, ["nosuch", "mps2-an386"]),
+    (["chat", "--board", "host", "--out", "/nonexistent/x"], 2, ["no build here"]),
+    (["chat", "--port", "/dev/ttyNOSUCH"], 3, ["/dev/ttyNOSUCH"]),
+    (["prune", "--run", "/nonexistent", "--ffn-keep", "0"], 2, ["0"]),
+    (["test", "--out", "/nonexistent/y"], 2, ["no build here"]),
+])
+def test_cli_bad_input_is_one_line(args, code, words):
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == code, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("tinyagent: error:"), r.output
+    assert all(w in lines[0] for w in words), lines[0]

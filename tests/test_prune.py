@@ -1,0 +1,91 @@
+"""Structured pruning: smaller shapes, the stated L1 importance order, exact copies, bad ratios."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tinyagent import prune as P
+from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
+from tinyagent.model import GPT, ModelConfig
+
+CFG = ModelConfig(vocab_size=64, ctx=16, dim=16, n_layers=2, n_heads=4, head_dim=4, ffn_dim=12)
+
+
+def model(seed: int = 0) -> GPT:
+    torch.manual_seed(seed)
+    m = GPT(CFG)
+    with torch.no_grad():  # non-trivial norm gains, so the folded-gain rule matters
+        for b in m.blocks:
+            b.attn_norm.weight.uniform_(0.5, 1.5)
+            b.ffn_norm.weight.uniform_(0.5, 1.5)
+    return m
+
+
+def test_shapes_are_smaller_and_uniform():
+    small, kept = P.shrink(model(), ffn_keep=0.5, heads_keep=0.5)
+    assert (small.cfg.ffn_dim, small.cfg.n_heads, small.cfg.head_dim) == (6, 2, 4)
+    for b in small.blocks:
+        assert b.w1.weight.shape == (6, 16) and b.w2.weight.shape == (16, 6)
+        assert b.wq.weight.shape == (8, 16) and b.wo.weight.shape == (16, 8)
+    assert [len(k) for k in kept["ffn"]] == [6, 6] and [len(k) for k in kept["heads"]] == [2, 2]
+    assert small.cfg.n_params() < CFG.n_params()
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in model().parameters())
+    small(torch.randint(0, 64, (2, 9)))
+
+
+def test_importance_rule_and_order():
+    m = model()
+    blk = m.blocks[0]
+    with torch.no_grad():
+        # By hand: L1 of the neuron's w1 row (norm gain folded in) plus its w2 column.
+        want_ffn = (blk.w1.weight * blk.ffn_norm.weight).abs().sum(1) + blk.w2.weight.abs().sum(0)
+        g = blk.attn_norm.weight
+        want_heads = torch.stack([
+            sum((w.weight[h * 4:(h + 1) * 4] * g).abs().sum() for w in (blk.wq, blk.wk, blk.wv))
+            + blk.wo.weight[:, h * 4:(h + 1) * 4].abs().sum() for h in range(4)])
+    assert torch.allclose(P.ffn_importance(blk), want_ffn)
+    assert torch.allclose(P.head_importance(blk), want_heads)
+    _, kept = P.shrink(m, ffn_keep=0.5, heads_keep=0.5)
+    assert kept["ffn"][0] == sorted(torch.argsort(want_ffn, descending=True)[:6].tolist())
+    assert kept["heads"][0] == sorted(torch.argsort(want_heads, descending=True)[:2].tolist())
+    # Every kept unit is at least as important as every dropped one.
+    dropped = [i for i in range(12) if i not in kept["ffn"][0]]
+    assert want_ffn[kept["ffn"][0]].min() >= want_ffn[dropped].max()
+
+
+def test_dead_units_prune_without_changing_the_output():
+    """Units whose output weights are zero contribute nothing: pruning exactly them is lossless."""
+    m = model()
+    with torch.no_grad():
+        for b in m.blocks:
+            b.w1.weight[[1, 4, 5, 7, 9, 11]] *= 1e-3  # the importance rule must rank these last
+            b.w2.weight[:, [1, 4, 5, 7, 9, 11]] = 0
+            b.wo.weight[:, 4:12] = 0  # heads 1 and 2 write nothing
+            b.wq.weight[4:12] *= 1e-3
+    small, kept = P.shrink(m, ffn_keep=0.5, heads_keep=0.5)
+    assert kept["ffn"] == [[0, 2, 3, 6, 8, 10]] * 2 and kept["heads"] == [[0, 3]] * 2
+    x = torch.randint(0, 64, (3, 12))
+    assert torch.allclose(m(x), small(x), atol=1e-5)
+
+
+def test_keep_all_is_identity():
+    m = model()
+    small, _ = P.shrink(m, 1.0, 1.0)
+    x = torch.randint(0, 64, (2, 8))
+    assert torch.equal(m(x), small(x))
+
+
+@pytest.mark.parametrize("ratio", [0.0, -0.5, 1.5, float("nan")])
+def test_bad_ratio_rejected_and_nothing_written(tmp_path, ratio):
+    (tmp_path / "run.json").write_text(json.dumps({"format": 1, "stages": {}}))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for kw in ({"ffn_keep": ratio}, {"heads_keep": ratio}):
+        with pytest.raises(TinyAgentError) as e:
+            P.prune(tmp_path, **kw, progress=False)
+        msg = str(e.value)
+        assert e.value.code == EXIT_BAD_INPUT and "\n" not in msg
+        assert repr(ratio) in msg and "0 <" in msg and "<= 1" in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert json.loads((tmp_path / "run.json").read_text()) == {"format": 1, "stages": {}}

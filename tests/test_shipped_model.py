@@ -1,0 +1,45 @@
+"""The shipped default model (models/default): its held-out quality is re-checked with the integer
+reference, and the QAT float forward agrees with the reference it was exported to."""
+import numpy as np
+import torch
+
+from tinyagent.cli import DEFAULT_RUN
+from tinyagent.data import encode_examples
+from tinyagent.evaluate import evaluate, heldout_examples
+from tinyagent.intmodel import load_int_model
+from tinyagent.quantize import load_qat_model
+from tinyagent.reference import forward_seq
+from tinyagent.run import open_run
+
+N_HELDOUT = 150  # a fixed slice of the held-out phrasings: the full set is in eval.json and bench
+# A regression floor at the shipped model's measured level (64.7% on 300 held-out examples), NOT the
+# target: the target is 95%, which the shipped model does not reach yet (it is undertrained; see
+# docs/training.md). Raise this when a better model is shipped.
+SHIPPED_ACCURACY_FLOOR = 0.58
+
+
+def test_int8_heldout_tool_call_accuracy():
+    rep = evaluate(DEFAULT_RUN, n=N_HELDOUT, stages=("int8",), save=False)["stages"]["int8"]
+    assert rep["n"] == N_HELDOUT
+    assert rep["tool_call_accuracy"] >= SHIPPED_ACCURACY_FLOOR, rep
+    assert rep["argument_accuracy"] >= SHIPPED_ACCURACY_FLOOR, rep
+
+
+def test_qat_forward_agrees_with_the_reference():
+    model = load_qat_model(DEFAULT_RUN / "int8")
+    im = load_int_model(DEFAULT_RUN / "int8")
+    run = open_run(DEFAULT_RUN, writer=False)
+    _, examples = heldout_examples(run, 40)
+    data = encode_examples(examples, run.tokenizer(), im.cfg.ctx)
+    same = total = 0
+    for i in range(len(data)):
+        toks = data.tokens[i, : int(data.lengths[i]) - 1]
+        with torch.no_grad():
+            f = model(toks[None])[0].numpy()
+        q = forward_seq(im, toks.numpy())
+        same += int((f.argmax(-1) == q.argmax(-1)).sum())
+        total += len(toks)
+        # logits in the same units: the QAT model rounds as the reference does, so they sit close
+        # (measured: a median gap of 12 units where logits reach ~8,200, i.e. 0.15%)
+        assert np.median(np.abs(f / model.qat.logits - q)) <= 0.005 * np.abs(q).max()
+    assert same / total >= 0.99, same / total

@@ -1,0 +1,296 @@
+"""Data preparation, the training chain on a tiny config, resume after a real kill, and input errors."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tinyagent import checkpoint
+from tinyagent.corpus import generate_corpus, render
+from tinyagent.data import ANSWER, CALL, Batches, encode_examples
+from tinyagent.distill import distill, layer_pairs
+from tinyagent.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, TinyAgentError
+from tinyagent.model import TINY
+from tinyagent.quantize import load_qat_model
+from tinyagent.run import open_run
+from tinyagent.spec import load_spec
+from tinyagent.tokenizer import train_tokenizer
+from tinyagent.train import evaluate, train
+
+SPEC = Path(__file__).resolve().parents[1] / "agents" / "default.toml"
+SMALL = dict(n_train=500, n_val=100, n_heldout=100, teacher_cfg=TINY, student_cfg=TINY, batch=16)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return generate_corpus(load_spec(SPEC), seed=0, n_train=300, n_val=20, n_heldout=20)
+
+
+@pytest.fixture(scope="module")
+def tok(corpus):
+    return train_tokenizer([render(ex) for ex in corpus.train], vocab_size=400)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """The whole default chain, on TINY models and a small corpus."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    train(SPEC, out, steps=200, lr=6e-3, distill_steps=150, recover_steps=30, qat_steps=30, ckpt_every=100,
+          progress=False, **SMALL)
+    return out
+
+
+# ---- data -------------------------------------------------------------------------------------------
+
+def test_tokens_match_whole_transcript_encoding(corpus, tok):
+    data = encode_examples(corpus.train, tok, ctx=127, render=render)
+    assert data.n_dropped == 0 and len(data) == len(corpus.train)
+    for i, ex in enumerate(corpus.train[:100]):
+        n = int(data.lengths[i])
+        assert data.tokens[i, :n].tolist() == tok.encode(render(ex)).ids
+        assert data.tokens[i, n:].eq(tok.token_to_id("Ċ")).all()  # padded with '\n'
+
+
+def test_loss_mask_covers_exactly_the_reply(corpus, tok):
+    data = encode_examples(corpus.train, tok, ctx=127)
+    for i, ex in enumerate(corpus.train[:100]):
+        x, y, role = data.batch(torch.tensor([i]))
+        assert torch.equal(x[0, 1:], y[0, :-1])
+        decode = lambda m: tok.decode(y[0][m[0]].tolist(), skip_special_tokens=False)  # noqa: E731
+        assert decode(role > 0) == "".join(f"[{c}]" for c, _ in ex.calls) + ex.answer + "\n"
+        assert decode(role == CALL) == "".join(f"[{c}]" for c, _ in ex.calls)
+        assert decode(role == ANSWER) == ex.answer + "\n"  # the final '\n' ends the turn and is learned
+        assert role.shape[1] == int(data.lengths[i]) - 1  # trimmed: no position is pure padding
+
+
+def test_too_long_examples_are_dropped_and_counted(corpus, tok):
+    data = encode_examples(corpus.train, tok, ctx=20)
+    assert data.n_dropped > 0 and len(data) + data.n_dropped == len(corpus.train)
+    assert data.lengths.max() <= 21
+
+
+def test_batches_are_deterministic_and_cover_each_epoch(corpus, tok):
+    data = encode_examples(corpus.train, tok, ctx=127)
+    a, b = Batches(data, 16, seed=3), Batches(data, 16, seed=3)
+    steps = [40, 3, 17, 0, 40]  # any order, as a resumed run asks
+    assert all(torch.equal(a.indices(s), b.indices(s)) for s in steps)
+    epoch = torch.cat([a.indices(s) for s in range(a.per_epoch)])
+    assert len(set(epoch.tolist())) == a.per_epoch * 16
+    r0, r1 = Batches(data, 16, seed=3, rank=0, world=2), Batches(data, 16, seed=3, rank=1, world=2)
+    assert torch.equal(torch.cat([r0.indices(5), r1.indices(5)]), a.indices(5))
+    assert not torch.equal(Batches(data, 16, seed=4).indices(0), a.indices(0))
+
+
+class FakeOracle(torch.nn.Module):
+    """FAKE model for testing evaluate(): it looks each input row up in `data` and predicts, at every
+    position, the token `answers` holds for that row (data.tokens itself: a perfect model)."""
+
+    def __init__(self, data, answers: torch.Tensor):
+        super().__init__()
+        self.data, self.answers = data, answers
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # evaluate() reads the device from a parameter
+
+    def forward(self, x):
+        T = x.shape[1]
+        rows = [int((self.data.tokens[:, :T] == r).all(1).nonzero()[0, 0]) for r in x]
+        return torch.nn.functional.one_hot(self.answers[rows, 1:T + 1], 512).float() * 20
+
+
+def test_evaluate_scores_tool_calls_answers_and_exact(corpus, tok):
+    data = encode_examples(corpus.val, tok, ctx=127)
+    n, with_calls = len(data), sum(1 for ex in corpus.val if ex.calls)
+    assert 0 < with_calls < n
+    perfect = evaluate(FakeOracle(data, data.tokens), data, batch=7)
+    assert perfect["token_acc"] == perfect["tool_calls"] == perfect["answers"] == perfect["exact"] == 1.0
+
+    wrong_call = data.tokens.clone()  # one wrong token inside the first call of each example with calls
+    wrong_answer_start = data.tokens.clone()  # a call ('[') where the answer should start
+    for i, ex in enumerate(corpus.val):
+        role = data.role[i]
+        if ex.calls:
+            wrong_call[i, int((role == CALL).nonzero()[1, 0])] = 0
+        wrong_answer_start[i, int((role == ANSWER).nonzero()[0, 0])] = data.open_id
+    s = evaluate(FakeOracle(data, wrong_call), data)
+    assert s["tool_calls"] == round((n - with_calls) / n, 4) and s["answers"] == 1.0
+    assert s["exact"] == s["tool_calls"]
+    s = evaluate(FakeOracle(data, wrong_answer_start), data)
+    assert s["tool_calls"] == 0.0 and s["answers"] == 0.0 and s["exact"] == 0.0
+
+
+def test_layer_pairs_match_depth_fractions():
+    assert layer_pairs(3, 4) == [(1, 1), (2, 3), (3, 4)]
+    assert layer_pairs(2, 2) == [(1, 1), (2, 2)]
+
+
+# ---- the chain ----------------------------------------------------------------------------------------
+
+def test_chain_writes_every_stage_and_learns(chain):
+    info = json.loads((chain / "run.json").read_text())
+    assert all(info["stages"][s]["status"] == "done" for s in ("teacher", "scratch", "student", "pruned", "int8"))
+    for f in ("spec.toml", "tokenizer.json"):
+        assert (chain / f).is_file()
+    corpus = info["corpus"]["train"]
+    assert corpus["examples"] + corpus["dropped_too_long"] == 500 and corpus["examples"] > 450
+    for stage in ("teacher", "scratch"):
+        curve = info["stages"][stage]["curve"]
+        assert curve[-1][1] < 0.6 * curve[0][1], (stage, curve)
+    for stage in ("teacher", "scratch", "student", "pruned"):
+        m = checkpoint.load_model(chain / stage)
+        assert not (chain / stage / checkpoint.STATE).exists()
+        assert m.cfg.vocab_size == info["vocab_size"]
+    assert checkpoint.load_model(chain / "pruned").cfg.ffn_dim == TINY.ffn_dim // 2
+    assert info["stages"]["pruned"]["params"] < info["stages"]["student"]["params"]
+    q = load_qat_model(chain / "int8")
+    assert q.qat is not None and q.cfg.ffn_dim == TINY.ffn_dim // 2
+    assert (chain / "int8" / "model.int.safetensors").is_file()
+    assert info["stages"]["int8"]["int_model_sha256"]
+
+
+def test_distill_with_hidden_matching(chain, tmp_path):
+    """Distillation with hidden-state matching runs and trains its projections."""
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(chain, run)
+    distill(run, steps=20, hidden_weight=1.0, scratch=False, progress=False, batch=16)
+    info = json.loads((run / "run.json").read_text())
+    assert info["stages"]["student"]["args"]["hidden_weight"] == 1.0
+    assert info["stages"]["pruned"]["status"] == "pending"  # redoing student makes pruned stale
+    assert checkpoint.load_model(run / "student").cfg == checkpoint.load_model(chain / "student").cfg
+
+
+# ---- resume ---------------------------------------------------------------------------------------------
+
+CHILD = textwrap.dedent("""
+    import sys
+    from tinyagent.model import TINY
+    from tinyagent.train import evaluate, train
+    train(sys.argv[1], sys.argv[2], steps=int(sys.argv[3]), until="teacher", ckpt_every=20, progress=False,
+          n_train=500, n_val=100, n_heldout=100, teacher_cfg=TINY, student_cfg=TINY, batch=16)
+""")
+
+
+def _step(run: Path) -> int:
+    try:
+        return json.loads((run / "run.json").read_text())["stages"]["teacher"].get("step", 0)
+    except (FileNotFoundError, KeyError):
+        return 0
+
+
+def test_resume_after_sigkill(tmp_path):
+    steps = 300
+    out = tmp_path / "killed"
+    state = out / "teacher" / checkpoint.STATE
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(SPEC), str(out), str(steps)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (state.exists() and _step(out) > 0):
+            assert child.poll() is None, child.stderr.read().decode()
+            assert time.monotonic() < deadline, "no checkpoint within 60 s"
+            time.sleep(0.005)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    killed_at = json.loads((out / "run.json").read_text())["stages"]["teacher"]
+    assert killed_at["status"] == "running" and 0 < killed_at["step"] < steps
+
+    train(SPEC, out, resume=True, until="teacher", progress=False)
+    info = json.loads((out / "run.json").read_text())["stages"]["teacher"]
+    assert info["status"] == "done" and info["step"] == steps
+    assert info["resumed_from"] >= killed_at["step"] and info["resumed_from"] % 20 == 0
+    assert info["curve"][0][0] == 10  # the curve from before the kill was kept
+    resumed = checkpoint.load_model(out / "teacher")
+
+    # An uninterrupted run ends with the same weights: the resumed one lost nothing.
+    fresh = tmp_path / "fresh"
+    train(SPEC, fresh, steps=steps, until="teacher", ckpt_every=20, progress=False, **SMALL)
+    ref = checkpoint.load_model(fresh / "teacher")
+    for (k, a), b in zip(ref.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), k
+
+
+def test_ctrl_c_saves_a_checkpoint_and_raises(tmp_path):
+    out = tmp_path / "run"
+    stop = threading.Event()
+
+    def press_ctrl_c_once_training():  # the first checkpoint shows the loop (and its handler) is running
+        while not stop.wait(0.005):
+            if (out / "teacher" / checkpoint.STATE).exists():
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+
+    threading.Thread(target=press_ctrl_c_once_training, daemon=True).start()
+    try:
+        with pytest.raises(TinyAgentError) as e:
+            train(SPEC, out, steps=100_000, until="teacher", ckpt_every=50, progress=False, **SMALL)
+    finally:
+        stop.set()
+    assert e.value.code == EXIT_INTERRUPTED and "interrupted at step" in str(e.value)
+    state = checkpoint.load_state(out / "teacher")
+    entry = json.loads((out / "run.json").read_text())["stages"]["teacher"]
+    assert entry["status"] == "running" and state["step"] == entry["step"] > 0
+
+
+# ---- input errors ------------------------------------------------------------------------------------------
+
+def one_line(e: pytest.ExceptionInfo) -> str:
+    assert isinstance(e.value, TinyAgentError) and e.value.code == EXIT_BAD_INPUT
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+def test_not_a_run_folder(tmp_path):
+    with pytest.raises(TinyAgentError) as e:
+        distill(tmp_path, progress=False)
+    assert "not a run folder" in one_line(e)
+    with pytest.raises(TinyAgentError) as e:
+        open_run(tmp_path / "missing")
+    assert "not a run folder" in one_line(e)
+
+
+def test_missing_previous_stage(chain, tmp_path):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(chain, run)
+    info = json.loads((run / "run.json").read_text())
+    info["stages"]["teacher"] = {"status": "pending"}
+    (run / "run.json").write_text(json.dumps(info))
+    with pytest.raises(TinyAgentError) as e:
+        distill(run, scratch=False, progress=False)
+    assert "'teacher' has not finished" in one_line(e)
+
+
+def test_corrupt_checkpoint_in_a_run(chain, tmp_path):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(chain, run)
+    w = run / "teacher" / checkpoint.WEIGHTS
+    w.write_bytes(w.read_bytes()[:1000])
+    with pytest.raises(TinyAgentError) as e:
+        distill(run, scratch=False, progress=False, steps=5)
+    assert "corrupt or truncated" in one_line(e)
+
+
+def test_bad_arguments(chain, tmp_path):
+    with pytest.raises(TinyAgentError) as e:
+        train(SPEC, tmp_path / "a", until="float", progress=False)
+    assert "float" in one_line(e) and "int8" in str(e.value)
+    with pytest.raises(TinyAgentError) as e:
+        train(SPEC, chain, progress=False)  # exists, no resume
+    assert "already exists" in one_line(e)
+    with pytest.raises(TinyAgentError) as e:
+        train(SPEC, chain, resume=True, steps=999, progress=False)
+    assert "steps=200" in one_line(e)
+    with pytest.raises(TinyAgentError) as e:
+        train(SPEC, tmp_path / "b", steps=0, progress=False)
+    assert "steps 0" in one_line(e)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
