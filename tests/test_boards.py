@@ -37,7 +37,7 @@ def needs_tools(board_name: str):
         tools.append(board.run.command[0])
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        pytest.skip(f"not installed here: {', '.join(missing)}")
+        pytest.fail(f"not installed here: {', '.join(missing)}" + " (setup.sh installs it)")
     return board
 
 
@@ -200,7 +200,7 @@ def test_lx106_helpers_on_many_values_on_the_host(tmp_path):
     """The same C, built for the host, called directly on 20k random operands of every magnitude,
     including the cases C leaves undefined, where the helpers promise RISC-V-like answers."""
     if shutil.which("cc") is None:
-        pytest.skip("no host C compiler")
+        pytest.fail("no host C compiler" + " (setup.sh installs it)")
     lib = tmp_path / "libdivmul.so"
     subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(lib), str(LX106_DIR / "lx106_libgcc.c")],
                    check=True)

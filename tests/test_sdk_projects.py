@@ -71,7 +71,7 @@ IDF_V54_COMPONENTS = {"tinyagent", "tinyagent_hal", "esp_driver_gpio", "esp_driv
 def needs(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        pytest.skip(f"not installed here: {', '.join(missing)}")
+        pytest.fail(f"not installed here: {', '.join(missing)}" + " (setup.sh installs it)")
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ ECHO = REPO_ROOT / "firmware/test/echo_main.c"
 def host_echo(tmp_path_factory):
     board = load_board("host")
     if shutil.which(board.toolchain.compiler) is None:
-        pytest.skip("no host C compiler")
+        pytest.fail("no host C compiler" + " (setup.sh installs it)")
     return board, compile_and_link(board, [ECHO], [], tmp_path_factory.mktemp("host-echo"))
 
 
@@ -152,7 +152,7 @@ def test_a_board_that_does_not_run_here(host_echo):
 def test_qemu_that_fails_to_start_says_why(host_echo, tmp_path):
     board = load_board("mps2-an386")
     if shutil.which(board.run.command[0]) is None:
-        pytest.skip("qemu-system-arm is not installed")
+        pytest.fail("qemu-system-arm is not installed" + " (setup.sh installs it)")
     bad = dataclasses.replace(board, run=dataclasses.replace(
         board.run, command=tuple("no-such-machine" if a == "mps2-an386" else a for a in board.run.command)))
     elf = tmp_path / "any.elf"
@@ -174,7 +174,7 @@ def test_missing_emulator_names_the_package(tmp_path):
 def test_closing_a_qemu_console_ends_qemu(tmp_path):
     board = load_board("riscv32-virt")
     if shutil.which(board.run.command[0]) is None or shutil.which(board.toolchain.compiler) is None:
-        pytest.skip("riscv32 toolchain or QEMU not installed")
+        pytest.fail("riscv32 toolchain or QEMU not installed" + " (setup.sh installs it)")
     art = compile_and_link(board, [ECHO], [], tmp_path)
     con = open_console(board, art)
     con.write_line("hi")
