@@ -358,6 +358,34 @@ static void cmd_run(const uint8_t *args, size_t n, int full_logits)
     }
 }
 
+/* !bench <ids>: the steps of !run without their lines, timed with ta_hal_cycles() (whose unit is the
+ * board's: boards/<board>.toml [run] counter). The last step's argmax and hash let the host check that
+ * the same work was done as by !run. */
+static void cmd_bench(const uint8_t *args, size_t n)
+{
+    const ta_model *m = &ta_model_data;
+    size_t count = parse_ids(args, n, "!bench");
+    if (count == 0) {
+        return;
+    }
+    ta_engine_reset();
+    const int32_t *logits = 0;
+    uint32_t start = ta_hal_cycles();
+    for (size_t i = 0; i < count; i++) {
+        logits = ta_engine_step(ids[i], (int32_t)i);
+    }
+    uint32_t cycles = ta_hal_cycles() - start; /* unsigned: right across one wrap of the counter */
+    ta_put("bench steps=");
+    ta_put_u32((uint32_t)count);
+    ta_put(" cycles=");
+    ta_put_u32(cycles);
+    ta_put(" argmax=");
+    ta_put_i32(ta_argmax_i32(logits, m->vocab));
+    ta_put(" hash=");
+    ta_put_hex32(ta_fnv1a_i32(logits, m->vocab));
+    ta_put("\n");
+}
+
 /* !call <text>: whether the call text (no brackets) is a viable prefix, and a complete call. */
 static void cmd_call(const uint8_t *text, size_t n)
 {
@@ -394,10 +422,12 @@ static void command(uint8_t *s, size_t n)
         cmd_run(arg, arg_n, 1);
     } else if (word_is(name, name_n, "call")) {
         cmd_call(arg, arg_n);
+    } else if (word_is(name, name_n, "bench")) {
+        cmd_bench(arg, arg_n);
     } else {
         ta_put("error: unknown command !");
         ta_put_bytes(name, name_n);
-        ta_put(" (commands: !ping !info !reset !tok !tokx !run !logits !call)\n");
+        ta_put(" (commands: !ping !info !reset !tok !tokx !run !logits !call !bench)\n");
     }
 }
 

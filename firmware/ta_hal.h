@@ -26,7 +26,8 @@ uint32_t ta_hal_cycles(void);    /* a free-running cycle or instruction counter,
 void    ta_hal_led_set(int on);          /* 1 = on, 0 = off */
 int     ta_hal_led_get(void);
 int     ta_hal_gpio_write(int pin, int level); /* 0 ok, -1 the pin does not exist on this board */
-int32_t ta_hal_temp_decicelsius(void);   /* on-chip (or simulated) temperature in 0.1 C */
+int32_t ta_hal_temp_decicelsius(void);   /* on-chip (or simulated) temperature in 0.1 C, or: */
+#define TA_HAL_NO_TEMP INT32_MIN         /* the board has no sensor (the tool then reports "n/a") */
 int     ta_hal_timer_start(uint32_t seconds); /* one-shot timer; 0 ok, -1 unavailable */
 
 #endif /* TA_HAL_H */

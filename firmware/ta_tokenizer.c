@@ -3,9 +3,9 @@
 
 #define NO_MERGE 0xFFFFFFFFu
 
-static int is_split_byte(uint8_t b)
+static int is_split_byte(const ta_vocab *v, uint8_t b)
 {
-    return b == '\n' || b == '[' || b == ']';
+    return v->split[b >> 3] >> (b & 7) & 1;
 }
 
 /* Index of the merge of (left, right) in the sorted tables, or -1. */
@@ -62,8 +62,8 @@ ta_status ta_tokenize(const uint8_t *text, size_t n, uint16_t *ids, size_t cap, 
     *n_ids = 0;
     while (i < n) {
         size_t end = i + 1;
-        if (!is_split_byte(text[i])) {
-            while (end < n && !is_split_byte(text[end])) {
+        if (!is_split_byte(v, text[i])) {
+            while (end < n && !is_split_byte(v, text[end])) {
                 end++;
             }
         }

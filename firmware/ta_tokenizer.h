@@ -1,7 +1,8 @@
 /* The device tokenizer: byte-level BPE with exactly the rules of host/tinyagent/tokenizer.py.
  *
- * 1. Split the bytes into pieces: '\n', '[' and ']' are each a piece of their own; every maximal run
- *    of other bytes is a piece.
+ * 1. Split the bytes into pieces: each split byte (the vocab's `split` table: '\n', '[', ']' and the
+ *    digits for a tokenizer tinyagent trains) is a piece of its own; every maximal run of other
+ *    bytes is a piece.
  * 2. Each piece starts as one token per byte.
  * 3. Repeatedly merge the adjacent pair with the lowest merge rank (the leftmost among equal ranks),
  *    until no adjacent pair has a merge.
@@ -18,6 +19,7 @@
 typedef struct {
     int32_t vocab;
     const uint16_t *byte_to_id;     /* (256,) the byte tokens */
+    const uint8_t *split;           /* (32,) bit b set: byte b is a piece of its own (rule 1) */
     int32_t n_merges;
     const uint32_t *merge_keys;     /* (n_merges,) left << 16 | right, ascending (binary search) */
     const uint16_t *merge_rank;     /* (n_merges,) lower merges first */

@@ -29,6 +29,10 @@ static int word_is(const char *w, const char *s)
 static void cat_temp(char *result, size_t cap)
 {
     int32_t t = ta_hal_temp_decicelsius();
+    if (t == TA_HAL_NO_TEMP) {
+        ta_cat(result, cap, "n/a");
+        return;
+    }
     uint32_t a = t < 0 ? 0u - (uint32_t)t : (uint32_t)t;
     if (t < 0) {
         ta_cat(result, cap, "-");

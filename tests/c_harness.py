@@ -83,8 +83,9 @@ class Console:
     """The firmware's console over pipes. `ask` sends one line (or any bytes) and returns the reply:
     everything printed up to the next prompt, found by following it with a `!ping <nonce>`."""
 
-    def __init__(self, exe: Path):
-        self.proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    def __init__(self, exe: Path, env: dict[str, str] | None = None):
+        self.proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     env={**os.environ, **(env or {})})
         self.nonce = 0
         self.banner = self.ask(b"")  # the first line makes the firmware greet
 

@@ -1,21 +1,37 @@
-"""`tinyagent bench --quick` on a tiny random model: the JSON has every section (no timing assertions)."""
+"""`tinyagent bench --quick` on a tiny random model: the JSON has every section; `!bench` on the
+host and the emulated boards counts more for more tokens (no timing assertions)."""
 import json
 import shutil
+from pathlib import Path
 
-from tinyagent.bench import RESULTS_FILE, run_bench
+import pytest
+
+from tinyagent.bench import RESULTS_FILE, bench_steps, board_instructions, mean_macs, run_bench
+from tinyagent.boards import load_board
+from tinyagent.build import build
+from tinyagent.device import ask, sync
 from tinyagent.model import ModelConfig
+from tinyagent.transport import open_console
 
 SECTIONS = {"machine", "models", "speed", "instructions", "memory", "quality", "tflm", "pipeline"}
 
 
-def test_quick_bench_writes_every_section(tmp_path, bpe, tiny_int):
-    from pathlib import Path
+def _tiny_run(folder: Path, bpe, tiny_int) -> Path:
+    """A run folder holding the tiny random model, the test tokenizer and the default agent spec."""
+    tiny_int[1].save(folder / "int8")
+    bpe.save(folder / "tokenizer.json")
+    shutil.copy(Path(__file__).resolve().parents[1] / "agents" / "default.toml", folder / "spec.toml")
+    (folder / "run.json").write_text(json.dumps({"format": 1, "stages": {}}))
+    return folder
 
-    run = tmp_path / "run"
-    tiny_int[1].save(run / "int8")
-    bpe.save(run / "tokenizer.json")
-    shutil.copy(Path(__file__).resolve().parents[1] / "agents" / "default.toml", run / "spec.toml")
-    (run / "run.json").write_text(json.dumps({"format": 1, "stages": {}}))
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, bpe, tiny_int):
+    return _tiny_run(tmp_path_factory.mktemp("run"), bpe, tiny_int)
+
+
+def test_quick_bench_writes_every_section(tmp_path, bpe, tiny_int):
+    run = _tiny_run(tmp_path / "run", bpe, tiny_int)
     other = ModelConfig(vocab_size=320, ctx=32, dim=16, n_layers=1, n_heads=1, head_dim=16, ffn_dim=32)
 
     run_bench(tmp_path / "out", quick=True, run=run, boards=("host",), sizes={"other": other}, callgrind=False)
@@ -26,3 +42,38 @@ def test_quick_bench_writes_every_section(tmp_path, bpe, tiny_int):
     assert set(res["speed"]) == {"default", "other"}
     assert "tokens_per_s" in res["speed"]["default"]["numpy_reference"]
     assert res["memory"]["host"]["fits"]
+
+
+@pytest.mark.parametrize("board", ["host", "riscv32-virt", "mps2-an386", "lx106-sim"])
+def test_bench_command_counts_more_for_more_tokens(tmp_path, tiny_run, tiny_int, board):
+    """`!bench` prints a well-formed line, does the work `!run` does (same last step) and counts more
+    for 12x the tokens; where the count is instructions (QEMU -icount) it is repeatable and grows at
+    least in proportion (attention grows with the position)."""
+    ctx = tiny_int[1].cfg.ctx
+    ids = [(7 * i + 3) % tiny_int[1].cfg.vocab_size for i in range(ctx)]
+    b = load_board(board)
+    built = build(board, tmp_path / board, tiny_run)
+    with open_console(b, artifact=built.artifact) as con:
+        sync(con)
+        short, full, again = bench_steps(con, ids[:4]), bench_steps(con, ids), bench_steps(con, ids[:4])
+        last = ask(con, "!run " + " ".join(map(str, ids))).splitlines()[-1]
+        refused = ask(con, "!bench 99999")
+    assert (short["steps"], full["steps"]) == (4, ctx)
+    assert last == f"step {ctx - 1} {full['argmax']} {full['hash']}"
+    assert 0 < short["cycles"] < full["cycles"]
+    assert refused.startswith("error: token 99999 is out of range")
+    if b.run.counter == "instructions":
+        assert full["cycles"] >= ctx / 4 * short["cycles"]
+        assert abs(again["cycles"] - short["cycles"]) <= 2  # a timer interrupt, the counter's unit
+
+
+def test_board_instructions_row(tmp_path, tiny_run, tiny_int):
+    """The bench's per-board row: instructions from the board file's counter_scale, next to MACs."""
+    cfg = tiny_int[1].cfg
+    ids = list(range(1, 9))
+    built = build("mps2-an386", tmp_path / "mps2", tiny_run)
+    row = board_instructions("mps2-an386", built.artifact, ids, mean_macs(cfg, len(ids)))
+    assert row["counter"] == "instructions" and row["counter_scale"] == 40
+    assert row["instructions_total"] == 40 * row["cycles_total"] > 0
+    assert row["instructions_per_token"] == round(row["instructions_total"] / 8)
+    assert row["instructions_per_mac"] == round(row["instructions_per_token"] / mean_macs(cfg, 8), 3)

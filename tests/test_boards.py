@@ -81,6 +81,8 @@ def _write_board(tmp_path: Path, text: str, name: str = "host") -> Path:
     (lambda t: t.replace('kind = "process"', 'kind = "ssh"'), "kind 'ssh' is not one of"),
     (lambda t: t.replace('libc = "system"', 'libc = "system"\nflavour = 1'), "unknown field 'flavour'"),
     (lambda t: t.replace('console = "pty"', 'console = "telepathy"'), "console 'telepathy'"),
+    (lambda t: t.replace('counter = "ns"', 'counter = "cycles"'), "counter 'cycles' is not one of"),
+    (lambda t: t.replace('counter = "ns"', 'counter = "ns"\ncounter_scale = 0'), "counter_scale must be at least 1"),
 ])
 def test_a_bad_board_file_is_one_clear_line(tmp_path, edit, complaint):
     text = (REPO_ROOT / "boards/host.toml").read_text()
@@ -88,6 +90,13 @@ def test_a_bad_board_file_is_one_clear_line(tmp_path, edit, complaint):
         load_board("host", _write_board(tmp_path, edit(text)))
     assert complaint in str(e.value) and "\n" not in str(e.value)
     assert e.value.code == EXIT_BAD_INPUT
+
+
+def test_an_instruction_counter_needs_icount(tmp_path):
+    text = (REPO_ROOT / "boards/riscv32-virt.toml").read_text().replace('"-icount", "shift=0",', "")
+    with pytest.raises(TinyAgentError) as e:
+        load_board("riscv32-virt", _write_board(tmp_path, text, "riscv32-virt"))
+    assert "needs -icount" in str(e.value) and "\n" not in str(e.value)
 
 
 # ---- the echo program on every board that runs here ----
@@ -151,6 +160,58 @@ def test_a_crash_is_exit_code_99_not_a_hang(name, tmp_path):
 def test_real_boards_compile_with_their_proxy_compiler(name, tmp_path):
     board, art = build(name, [ECHO], tmp_path)
     assert art.elf is None and art.objects and art.size.text > 0
+
+
+COUNT_PROGRAM = """
+#include "ta_hal.h"
+
+/* n iterations of two instructions: decrement, branch back while not zero */
+static void spin(uint32_t n)
+{
+#if defined(__arm__)
+    __asm__ volatile("1: subs %0, %0, #1\\n bne 1b" : "+r"(n) : : "cc");
+#else /* RISC-V and Xtensa spell it the same way */
+    __asm__ volatile("1: addi %0, %0, -1\\n bnez %0, 1b" : "+r"(n));
+#endif
+}
+
+int main(void)
+{
+    ta_hal_init();
+    while (ta_hal_getc() != '\\n') {
+    }
+    for (uint32_t n = 1000000u; n <= 2000000u; n += 1000000u) {
+        uint32_t t0 = ta_hal_cycles();
+        spin(n);
+        uint32_t d = ta_hal_cycles() - t0;
+        char buf[12];
+        int i = 11;
+        buf[i] = '\\n';
+        do {
+            buf[--i] = (char)('0' + d % 10u);
+            d /= 10u;
+        } while (d != 0u);
+        ta_hal_write(buf + i, (size_t)(12 - i));
+    }
+    ta_hal_exit(0);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("name", [n for n in RUNNABLE if load_board(n).run.counter == "instructions"])
+def test_cycle_counter_counts_instructions_as_the_board_file_says(name, tmp_path):
+    """Loops of 2 and 4 million instructions, timed with ta_hal_cycles under the board's own run
+    command: one unit is counter_scale instructions ([run] in boards/<name>.toml)."""
+    (tmp_path / "count.c").write_text(COUNT_PROGRAM)
+    board, art = build(name, [tmp_path / "count.c"], tmp_path / "out")
+    with open_console(board, art) as con:
+        con.write_line("go")
+        counts = [int(con.read_line(timeout=30)) * board.run.counter_scale for _ in range(2)]
+        assert con.wait_exit() == 0
+    for count, instructions in zip(counts, (2_000_000, 4_000_000)):
+        assert abs(count - instructions) <= instructions / 1000, (counts, board.run.counter_scale)
+    assert abs(counts[1] - counts[0] - 2_000_000) <= 2_000  # the fixed overhead cancels
 
 
 # ---- the lx106's integer helpers ----

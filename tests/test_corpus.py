@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tinyagent.corpus import (MAX_REQUEST_BYTES, MAX_TRANSCRIPT_BYTES, Example, corpus_stats,
-                              generate_corpus, prompt, render, split_phrasings)
+                              generate_corpus, phrasing_words, prompt, render, split_phrasings)
 from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec, parse_call, parse_spec
 
 N_TRAIN, N_VAL, N_HELDOUT = 4000, 400, 400
@@ -79,7 +79,7 @@ def test_golden_corpus():
 
 
 GOLDEN_FIRST = "yo write 1 to pin 39\n[gpio 39 1]ok\nPin 39 set to 1.\n"
-GOLDEN_SHA256 = "1c151fe49815b2c96c89e04e456488095e501dca25c26b8d3528bc67438c7bbc"
+GOLDEN_SHA256 = "e6d3f46ddcb8d2c1e589bd68ab1c12bc75b54c5a44abea2d1ac07af3b1ff627a"
 
 
 def test_render_and_prompt():
@@ -108,7 +108,11 @@ def test_held_out_phrasings_never_train(spec, corpus):
         assert set(train_p[intent.name]) | set(held_p[intent.name]) == set(intent.phrasings)
         assert not set(train_p[intent.name]) & set(held_p[intent.name])
         assert len(held_p[intent.name]) >= 1  # every default intent has 3+ phrasings
-        assert len(held_p[intent.name]) == round(len(intent.phrasings) * 0.2)
+        assert len(held_p[intent.name]) <= round(len(intent.phrasings) * 0.2)
+        train_words = set().union(*map(phrasing_words, train_p[intent.name]))
+        for p in held_p[intent.name]:  # new sentences, but of words the intent's training uses
+            assert phrasing_words(p) <= train_words, (intent.name, p)
+    assert sum(map(len, held_p.values())) >= 0.15 * sum(len(i.phrasings) for i in spec.intents)
     all_train = {p for ps in train_p.values() for p in ps}
     all_held = {p for ps in held_p.values() for p in ps}
     for ex in corpus.train + corpus.val:

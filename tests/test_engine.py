@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from c_harness import expected_steps, start_firmware
+from c_harness import Console, expected_steps, start_firmware
 from conftest import make_int_model, sample_texts
 from tinyagent import agent
 from tinyagent.grammar import CallForm, Field, Grammar, grammar_from_spec
@@ -201,6 +201,19 @@ def test_grammar_calls_match_reference(calling, bpe, spec):
     assert max(len(t.calls) for t in turns) == agent.MAX_CALLS
 
 
+def test_board_without_temperature_sensor(calling, bpe, spec):
+    """TA_HAL_NO_TEMP (an ESP32 or ESP8266 has no sensor): temp and status say "n/a", as SimHal does."""
+    con, im = calling
+    bare = Console(Path(con.proc.args[0]), env={"TA_TEST_TEMP": "none"})
+    bare.sim = FrozenClockSimHal(temp_deci=None)
+    try:
+        turns = assert_turns_match(bare, im, bpe, spec, REQUESTS)
+    finally:
+        assert bare.close() == 0
+    results = [r for t in turns for c, r in t.calls if c.split(" ")[0] in ("temp", "status")]
+    assert results and all("n/a" in r for r in results), results
+
+
 @settings(max_examples=12, deadline=None)
 @given(st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40))
 def test_random_requests_match_reference(calling, bpe, spec, request):
@@ -343,8 +356,8 @@ def test_utf8_check_matches_python(device, bpe, data):
 
 def test_unknown_command(device):
     assert device.ask("!frobnicate now") == \
-        b"error: unknown command !frobnicate (commands: !ping !info !reset !tok !tokx !run !logits !call)\n"
-    assert device.ask("!") == b"error: unknown command ! (commands: !ping !info !reset !tok !tokx !run !logits !call)\n"
+        b"error: unknown command !frobnicate (commands: !ping !info !reset !tok !tokx !run !logits !call !bench)\n"
+    assert device.ask("!") == b"error: unknown command ! (commands: !ping !info !reset !tok !tokx !run !logits !call !bench)\n"
     assert device.ask("!ping") == b"pong\n"
 
 

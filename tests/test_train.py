@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,7 +158,6 @@ def test_chain_writes_every_stage_and_learns(chain):
 
 def test_distill_with_hidden_matching(chain, tmp_path):
     """Distillation with hidden-state matching runs and trains its projections."""
-    import shutil
     run = tmp_path / "run"
     shutil.copytree(chain, run)
     distill(run, steps=20, hidden_weight=1.0, scratch=False, progress=False, batch=16)
@@ -258,7 +258,6 @@ def test_not_a_run_folder(tmp_path):
 
 
 def test_missing_previous_stage(chain, tmp_path):
-    import shutil
     run = tmp_path / "run"
     shutil.copytree(chain, run)
     info = json.loads((run / "run.json").read_text())
@@ -270,7 +269,6 @@ def test_missing_previous_stage(chain, tmp_path):
 
 
 def test_corrupt_checkpoint_in_a_run(chain, tmp_path):
-    import shutil
     run = tmp_path / "run"
     shutil.copytree(chain, run)
     w = run / "teacher" / checkpoint.WEIGHTS

@@ -2,7 +2,8 @@
  * stdin/stdout, for the engine, tokenizer, agent and console tests (tests/test_engine.py ...).
  *
  * It simulates the board agent.SimHal is: a steady 23.5 C, and every pin the default agent can name
- * (0..39). Its clock is frozen at 0 so that `uptime` and `status` answers are reproducible. The
+ * (0..39), or with TA_TEST_TEMP=none in the environment a board with no temperature sensor. Its
+ * clock is frozen at 0 so that `uptime` and `status` answers are reproducible. The
  * device path over a real pseudo-terminal is the host board's (firmware/boards/host/hal_host_sim.c).
  */
 #include <stdio.h>
@@ -49,7 +50,11 @@ int ta_hal_gpio_write(int pin, int level)
     return pin >= 0 && pin < HARNESS_NUM_PINS ? 0 : -1;
 }
 
-int32_t ta_hal_temp_decicelsius(void) { return HARNESS_TEMP_DECICELSIUS; }
+int32_t ta_hal_temp_decicelsius(void)
+{
+    const char *t = getenv("TA_TEST_TEMP");
+    return t != NULL && t[0] == 'n' ? TA_HAL_NO_TEMP : HARNESS_TEMP_DECICELSIUS;
+}
 
 int ta_hal_timer_start(uint32_t seconds)
 {

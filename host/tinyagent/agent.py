@@ -123,15 +123,18 @@ def run_turn(engine: Engine, tc: TokenClasses, grammar: Grammar, hal: Hal, reque
 class SimHal:
     """The simulated board the reference talks to; the same behaviour as firmware/boards/host/hal_host_sim.c."""
 
-    TEMP_DECI = 235  # 23.5 C
+    TEMP_DECI: int | None = 235  # 23.5 C; None: a board with no sensor (TA_HAL_NO_TEMP)
 
-    def __init__(self):
+    def __init__(self, temp_deci: int | None = TEMP_DECI):
+        self.TEMP_DECI = temp_deci
         self.led = False
         self.pins: dict[int, int] = {}
         self.t0 = time.monotonic()
 
     def _temp(self) -> str:
         t = self.TEMP_DECI
+        if t is None:
+            return "n/a"
         return f"{'-' if t < 0 else ''}{abs(t) // 10}.{abs(t) % 10}"
 
     def __call__(self, tool: str, args: list[str]) -> str:

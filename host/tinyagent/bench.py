@@ -4,6 +4,8 @@ Rows, each measured in this process (one thing at a time, so a busy machine skew
   host speed     time to first token and tokens/s of the generated C engine (`!run` over its pty), the
                  numpy integer reference (Reference.step) and the float GPT in torch (no KV cache)
   instructions   per token inside ta_engine_step, from callgrind on the host build (exact, repeatable),
+                 and per token on each emulated board, from the console's `!bench` (ta_hal_cycles across
+                 the steps, in instructions under QEMU -icount: the board file's [run] counter), each
                  next to ModelConfig.macs_per_token
   memory         flash and RAM per board from the memory plan and the linker's `size`
   quality        evaluate.evaluate rows (trained model only)
@@ -205,6 +207,56 @@ def mean_macs(cfg: ModelConfig, n: int) -> float:
     return sum(cfg.macs_per_token(p) for p in range(n)) / n
 
 
+def _count_ids(cfg: ModelConfig, quick: bool) -> list[int]:
+    """The ids every instruction count runs: the whole context (mean position ctx/2, as in
+    macs_per_token's default), or its first 32 with --quick."""
+    return _ids(cfg, cfg.ctx if not quick else min(cfg.ctx, 32), seed=1)
+
+
+_BENCH_RE = re.compile(r"bench steps=(\d+) cycles=(\d+) argmax=(-?\d+) hash=([0-9a-f]{8})")
+
+
+def bench_steps(console, ids: list[int], timeout: float = RUN_TIMEOUT_S) -> dict:
+    """`!bench ids` on a synced console: {"steps", "cycles" (ta_hal_cycles units), "argmax", "hash"}
+    of the last step (docs/engine.md)."""
+    from .device import ask
+
+    text = ask(console, "!bench " + " ".join(map(str, ids)), timeout=timeout).strip()
+    m = _BENCH_RE.fullmatch(text)
+    if not m:
+        raise TinyAgentError(f"{console.name}: !bench gave {text[:120]!r}, not 'bench steps=N cycles=N ...' "
+                             f"(is the firmware older than the !bench command?)")
+    return {"steps": int(m.group(1)), "cycles": int(m.group(2)), "argmax": int(m.group(3)), "hash": m.group(4)}
+
+
+def board_instructions(board_name: str, elf: Path, ids: list[int], macs: float) -> dict:
+    """`!bench ids` on a board that runs here. In instructions when its board file says ta_hal_cycles
+    counts them under its run command ([run] counter = "instructions", counter_scale per unit);
+    otherwise the raw units, with a note saying what they are."""
+    from .boards import load_board
+    from .device import sync
+    from .transport import open_console
+
+    board = load_board(board_name)
+    with open_console(board, artifact=Path(elf)) as con:
+        sync(con)
+        b = bench_steps(con, ids)
+    if b["steps"] != len(ids):
+        raise TinyAgentError(f"{board_name}: !bench ran {b['steps']} steps, not {len(ids)}")
+    row = {"board": board_name, "counter": board.run.counter, "counter_scale": board.run.counter_scale,
+           "tokens": len(ids), "cycles_total": b["cycles"], "last_step": [b["argmax"], b["hash"]],
+           "macs_per_token": round(macs)}
+    if board.run.counter != "instructions":
+        row["cycles_per_token"] = round(b["cycles"] / len(ids))
+        row["note"] = f"ta_hal_cycles here counts '{board.run.counter}', not instructions (boards/{board_name}.toml)"
+        return row
+    total = b["cycles"] * board.run.counter_scale
+    row.update(instructions_total=total, instructions_per_token=round(total / len(ids)),
+               instructions_per_mac=round(total / len(ids) / macs, 3),
+               resolution_instructions=board.run.counter_scale)
+    return row
+
+
 # ---- memory --------------------------------------------------------------------------------------
 
 def memory_row(board: str, out: Path, run: Path) -> dict:
@@ -276,6 +328,7 @@ def run_bench(out: str | Path = "bench/results", quick: bool = False, run: str |
               boards: tuple[str, ...] = MEMORY_BOARDS, sizes: dict[str, ModelConfig] | None = None,
               callgrind: bool = True) -> dict:
     """Measure everything (module doc), print tables, write out/bench.json; returns the results."""
+    from .boards import load_board
     from .checkpoint import load_model
     from .intmodel import load_int_model
 
@@ -321,7 +374,7 @@ def run_bench(out: str | Path = "bench/results", quick: bool = False, run: str |
                          "c_over_torch": round(c / tf, 1) if c and tf else None}
         # instructions: the whole context, so the mean position is ctx/2 as in macs_per_token's default
         if callgrind and host.get("artifact"):
-            full = _ids(im.cfg, im.cfg.ctx if not quick else min(im.cfg.ctx, 32), seed=1)
+            full = _count_ids(im.cfg, quick)
             ins = _section(res["instructions"], name, callgrind_instructions, Path(host["artifact"]), full,
                            work / f"build-{name}-host")
             macs = mean_macs(im.cfg, len(full))
@@ -333,9 +386,18 @@ def run_bench(out: str | Path = "bench/results", quick: bool = False, run: str |
                              for b in boards}
         else:
             res["memory_" + name] = {"host": host}
-    res["instructions"]["riscv32-virt"] = {
-        "note": "not measured: the console does not print ta_hal_cycles (minstret), and the firmware was "
-                "left unchanged; the -icount clock it would read is only visible through ta_hal_millis"}
+    # the default model on each emulated board, with the callgrind row's ids
+    cfg = load_int_model(models["default"][0] / "int8").cfg
+    full = _count_ids(cfg, quick)
+    for b in boards:
+        if load_board(b).run.kind != "qemu":
+            continue
+        built = res["memory"].get(b, {})
+        if built.get("artifact"):
+            _section(res["instructions"], b, board_instructions, b, Path(built["artifact"]), full,
+                     mean_macs(cfg, len(full))).setdefault("board", b)
+        else:
+            res["instructions"][b] = {"board": b, "error": f"not built: {built.get('error', 'no program')}"}
 
     rf_default, _, is_trained = models["default"]
     if is_trained:
@@ -376,14 +438,18 @@ def print_tables(res: dict) -> None:
         t.add_row(name, "", "C / numpy, C / torch", "", f"{row['ratios']['c_over_numpy']}x, {row['ratios']['c_over_torch']}x")
     con.print(t)
 
-    t = Table(title="instructions per token (host, callgrind, inside ta_engine_step)")
-    for col in ("model", "instr/token", "MACs/token", "instr/MAC"):
+    t = Table(title="instructions per token (host: callgrind inside ta_engine_step; "
+                    "emulated boards: !bench under QEMU -icount, default model)")
+    for col in ("board", "model", "instr/token", "MACs/token", "instr/MAC"):
         t.add_column(col, justify="right")
     for name, r in res["instructions"].items():
         if name == "section_seconds":
             continue
-        t.add_row(name, f"{r.get('instructions_per_token', r.get('error', r.get('note', '')))}",
-                  f"{r.get('macs_per_token', '')}", f"{r.get('instructions_per_mac', '')}")
+        where, model = (r["board"], "default") if "board" in r else ("host x86-64 (callgrind)", name)
+        what = r.get("instructions_per_token", str(r.get("error", r.get("note", "")))[:90])
+        if "cycles_per_token" in r:
+            what = f"{r['cycles_per_token']} {r['counter']} units (not instructions)"
+        t.add_row(where, model, str(what), f"{r.get('macs_per_token', '')}", f"{r.get('instructions_per_mac', '')}")
     con.print(t)
 
     t = Table(title="memory per board (default model)")

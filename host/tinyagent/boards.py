@@ -19,6 +19,10 @@ FIRMWARE_DIR = REPO_ROOT / "firmware"
 
 CONSOLE_KINDS = ("pty", "uart", "simcall", "usb-cdc")
 RUN_KINDS = ("process", "qemu", "none")
+# What ta_hal_cycles() counts when the board runs here ([run] counter): executed instructions (QEMU with
+# -icount), ticks of an emulated clock that follows the host's wall clock (a time, not work done),
+# nanoseconds of the process's CPU time (the host board), or nothing (it returns 0).
+COUNTERS = ("instructions", "clock", "ns", "none")
 LIBCS = ("system", "picolibc", "newlib-nano", "none")
 
 
@@ -46,6 +50,8 @@ class Run:
     kind: str                   # one of RUN_KINDS
     command: tuple[str, ...]    # argv; "{elf}" is replaced by the built program
     packages: tuple[str, ...]   # apt packages that provide the emulator
+    counter: str = "none"       # what ta_hal_cycles() counts under `command`: one of COUNTERS
+    counter_scale: int = 1      # how many of those one ta_hal_cycles() unit is (e.g. 40 instructions)
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,11 @@ _TOOLCHAIN_FIELDS: dict[str, tuple[type, bool]] = {
 }
 _RUN_FIELDS: dict[str, tuple[type, bool]] = {
     "kind": (str, True), "command": (list, False), "packages": (list, False),
+    "counter": (str, False), "counter_scale": (int, False),
 }
 _DEFAULTS: dict[str, Any] = {
     "psram_bytes": 0, "sdk": "", "sdk_target": "", "proxy": False, "command": [], "packages": [],
-    "kernels": "portable",
+    "kernels": "portable", "counter": "none", "counter_scale": 1,
 }
 
 
@@ -145,6 +152,13 @@ def _board_from_file(path: Path) -> Board:
         raise bad_input(f"{where} [run]: command must contain '{{elf}}' where the program goes")
     if r["kind"] == "qemu" and "pty" not in " ".join(r["command"]):
         raise bad_input(f"{where} [run]: a qemu command must put the console on a pty (-serial pty)")
+    _one_of(r["counter"], COUNTERS, "counter", f"{where} [run]")
+    if r["counter_scale"] < 1:
+        raise bad_input(f"{where} [run]: counter_scale must be at least 1 (how many {r['counter']} one "
+                        f"ta_hal_cycles unit is), got {r['counter_scale']}")
+    if r["kind"] == "qemu" and r["counter"] == "instructions" and "-icount" not in r["command"]:
+        raise bad_input(f"{where} [run]: counter 'instructions' needs -icount in the qemu command "
+                        f"(without it the board's clocks follow the host's)")
     if b["runs_here"] and r["kind"] == "none":
         raise bad_input(f"{where}: runs_here is true but [run] kind is 'none'")
     hal = tuple(REPO_ROOT / s for s in b["hal_sources"])
@@ -162,7 +176,8 @@ def _board_from_file(path: Path) -> Board:
         toolchain=Toolchain(
             prefix=t["prefix"], cc=t["cc"], cflags=tuple(t["cflags"]), ldflags=tuple(t["ldflags"]),
             libc=t["libc"], packages=tuple(t["packages"]), proxy=t["proxy"]),
-        run=Run(kind=r["kind"], command=tuple(r["command"]), packages=tuple(r["packages"])),
+        run=Run(kind=r["kind"], command=tuple(r["command"]), packages=tuple(r["packages"]),
+                counter=r["counter"], counter_scale=r["counter_scale"]),
         sdk=b["sdk"], sdk_target=b["sdk_target"], source=path, kernels=b["kernels"],
     )
 

@@ -32,6 +32,7 @@ P_CLOSER = 0.15  # "... please" "..., thanks"
 P_DROP_END = 0.3  # drop the phrasing's final . ? !
 P_ADD_END = 0.2  # add . or ! where the phrasing has none
 P_SECOND_TYPO = 0.25  # of requests with a typo, share with two
+SAY_MAX = 120  # the largest number a request says in a unit bigger than its arg's ("120 minutes")
 P_CANONICAL_UNIT = 0.7  # "minutes" rather than "min"/"mins"
 P_SMALL_NUMBER = 0.7  # numbers in requests: mostly everyday sizes (1..60), else any in range
 SMALL_SPAN = 60
@@ -66,10 +67,20 @@ def prompt(ex: Example) -> str:
     return ex.request + "\n"
 
 
+def phrasing_words(phrasing: str) -> set[str]:
+    """The words a phrasing writes itself (not its {slots}), lowercased."""
+    return set(re.findall(r"[a-z]+", re.sub(r"\{[^}]*\}", " ", phrasing).lower()))
+
+
 def split_phrasings(spec: AgentSpec, seed: int = 0) -> tuple[dict[str, tuple[str, ...]],
                                                              dict[str, tuple[str, ...]]]:
-    """(train phrasings, held-out phrasings) per intent name. An intent with 3+ phrasings keeps at
-    least one apart; fewer than 3 and all of them train (one left is too few to learn from)."""
+    """(train phrasings, held-out phrasings) per intent name. An intent with 3+ phrasings keeps
+    `heldout_fraction` of them apart (at least one); fewer than 3 and all of them train.
+
+    A held-out phrasing is a new sentence made of words the intent's training phrasings use: one whose
+    key word appears nowhere else ("clear pin 5" as the only phrasing with "clear") could not be
+    learned from anything, so it is not eligible while an eligible one is left. The held-out score
+    then measures generalisation to new wordings, not guessing of unseen vocabulary."""
     rng = random.Random(f"tinyagent/split/{seed}")
     frac = spec.style.heldout_fraction
     train: dict[str, tuple[str, ...]] = {}
@@ -77,7 +88,19 @@ def split_phrasings(spec: AgentSpec, seed: int = 0) -> tuple[dict[str, tuple[str
     for intent in spec.intents:
         n = len(intent.phrasings)
         n_held = max(1, round(n * frac)) if n >= 3 and frac > 0 else 0
-        held = rng.sample(range(n), n_held)
+        words = [phrasing_words(p) for p in intent.phrasings]
+        held: list[int] = []
+
+        def covered(hold: list[int]) -> bool:
+            seen = set().union(*(words[i] for i in range(n) if i not in hold))
+            return all(words[i] <= seen for i in hold)
+
+        for i in rng.sample(range(n), n):
+            if len(held) < n_held and covered(held + [i]):
+                held.append(i)
+        if n_held and not held:  # nothing is fully covered: hold out the least novel phrasing
+            held = [min(rng.sample(range(n), n), key=lambda i: len(words[i] - set().union(
+                *(words[j] for j in range(n) if j != i))))]
         train[intent.name] = tuple(p for i, p in enumerate(intent.phrasings) if i not in held)
         heldout[intent.name] = tuple(p for i, p in enumerate(intent.phrasings) if i in held)
     return train, heldout
@@ -238,7 +261,8 @@ class _Generator:
         f_arg, f_show = UNITS[arg.unit], UNITS[unit]
         if f_show >= f_arg:
             k = f_show // f_arg
-            shown = int(fixed) // k if fixed is not None else self.request_int(*unit_range(arg, unit))
+            lo, hi = unit_range(arg, unit)  # people say "90 minutes", not "1175 minutes"
+            shown = int(fixed) // k if fixed is not None else self.request_int(lo, min(hi, max(lo, SAY_MAX)))
             value = shown * k
         else:
             value = int(fixed) if fixed is not None else self.request_int(arg.min, arg.max)

@@ -203,8 +203,13 @@ def _vocab_source(bpe: BPE) -> dict:
         raise bad_input("tokenizer has a pair with two merges (not a BPE this tinyagent understands)")
     blob = b"".join(bpe.token_bytes)
     offsets = np.cumsum([0] + [len(t) for t in bpe.token_bytes]).astype(np.uint32)
+    split = np.zeros(32, dtype=np.uint8)
+    for b in bpe.split_bytes:
+        split[b >> 3] |= 1 << (b & 7)
     tables = [codegen.c_array("byte_to_id", np.array(bpe.byte_to_id, dtype=np.uint16),
-                              comment="byte -> its single-byte token")]
+                              comment="byte -> its single-byte token"),
+              codegen.c_array("split", split, comment="bit b: byte b is a piece of its own ("
+                              + " ".join(repr(chr(b))[1:-1] for b in bpe.split_bytes) + ")")]
     if merges:
         tables += [
             codegen.c_array("merge_keys", np.array(keys, dtype=np.uint32),

@@ -1,8 +1,11 @@
 """Byte-level BPE, trained with HF `tokenizers`, kept simple enough for the device to mirror exactly.
 
 The rules (the device's tokenizer in firmware/ta_tokenizer.c follows them, and tests hold it to HF):
-1. Split the input bytes into pieces: each of the bytes '\\n', '[' and ']' is a piece of its own; every
-   maximal run of other bytes is a piece. There is no regex pre-tokenizer.
+1. Split the input bytes into pieces: each split byte is a piece of its own; every maximal run of
+   other bytes is a piece. There is no regex pre-tokenizer. The split bytes are '\\n', '[', ']' and
+   the ten digits (so numbers are always spelled digit by digit, which a small model copies and
+   converts far more reliably than arbitrary merged chunks like "gpio 3"); tokenizer.json records
+   them as one isolated `Split` per byte, and the device gets them as a 256-bit table.
 2. Each piece starts as one token per byte (the 256 byte tokens).
 3. Repeatedly merge the adjacent pair with the lowest merge rank; among equal ranks, the leftmost.
    Stop when no adjacent pair has a merge.
@@ -19,7 +22,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from .errors import bad_input
 from .fileio import write_text
 
-SPLIT_BYTES = b"\n[]"
+SPLIT_BYTES = b"\n[]0123456789"
 DEFAULT_VOCAB = 512
 
 
@@ -40,12 +43,13 @@ def _bytes_to_unicode() -> dict[int, str]:
 BYTE_TO_CHAR = _bytes_to_unicode()
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB) -> Tokenizer:
+def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB,
+                    split_bytes: bytes = SPLIT_BYTES) -> Tokenizer:
     if not 257 <= vocab_size <= 4096:
         raise bad_input(f"vocab size {vocab_size} is out of range (allowed: 257..4096)")
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(c, "isolated") for c in ("\n", "[", "]")]
+        [pre_tokenizers.Split(chr(c), "isolated") for c in split_bytes]
         + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -62,6 +66,7 @@ class BPE:
     merges: list[tuple[int, int, int]]  # (left id, right id, merged id), in rank order
     token_bytes: list[bytes]  # id -> bytes
     json_text: str  # the HF tokenizer.json it came from
+    split_bytes: bytes = SPLIT_BYTES  # rule 1's bytes, from the json's pre_tokenizer
 
     @property
     def vocab_size(self) -> int:
@@ -74,7 +79,7 @@ class BPE:
         data = text.encode("utf-8") if isinstance(text, str) else text
         rank = {(a, b): (r, m) for r, (a, b, m) in enumerate(self.merges)}
         out: list[int] = []
-        for piece in split_pieces(data):
+        for piece in split_pieces(data, self.split_bytes):
             ids = [self.byte_to_id[b] for b in piece]
             while len(ids) > 1:
                 best = None
@@ -96,10 +101,10 @@ class BPE:
         write_text(path, self.json_text)
 
 
-def split_pieces(data: bytes) -> list[bytes]:
+def split_pieces(data: bytes, split_bytes: bytes = SPLIT_BYTES) -> list[bytes]:
     pieces, start = [], 0
     for i, b in enumerate(data):
-        if b in SPLIT_BYTES:
+        if b in split_bytes:
             if i > start:
                 pieces.append(data[start:i])
             pieces.append(data[i:i + 1])
@@ -109,9 +114,28 @@ def split_pieces(data: bytes) -> list[bytes]:
     return pieces
 
 
+def _split_bytes(pre: dict | None) -> bytes:
+    """Rule 1's bytes from a tokenizer.json pre_tokenizer: isolated single-byte Splits, then ByteLevel
+    without its regex. Anything else is a tokenizer the device could not mirror."""
+    steps = (pre or {}).get("pretokenizers", [pre] if pre else [])
+    out = bytearray()
+    for st in steps:
+        pat = st.get("pattern", {}).get("String", "") if st.get("type") == "Split" else ""
+        if st.get("type") == "Split" and len(pat.encode()) == 1 and st.get("behavior") == "Isolated" \
+                and not st.get("invert"):
+            out += pat.encode()
+        elif st.get("type") == "ByteLevel" and not st.get("use_regex", True) and not st.get("add_prefix_space"):
+            continue
+        else:
+            raise ValueError(f"pre-tokenizer {json.dumps(st)[:60]} is not one the device mirrors "
+                             "(allowed: isolated one-byte Split, ByteLevel without regex)")
+    return bytes(out)
+
+
 def from_hf(tok: Tokenizer) -> BPE:
     js = tok.to_str()
-    model = json.loads(js)["model"]
+    full = json.loads(js)
+    model = full["model"]
     vocab: dict[str, int] = model["vocab"]
     char_to_byte = {c: b for b, c in BYTE_TO_CHAR.items()}
     token_bytes = [b""] * len(vocab)
@@ -122,7 +146,7 @@ def from_hf(tok: Tokenizer) -> BPE:
         a, b = m.split(" ") if isinstance(m, str) else m
         merges.append((vocab[a], vocab[b], vocab[a + b]))
     byte_to_id = [vocab[BYTE_TO_CHAR[b]] for b in range(256)]
-    return BPE(byte_to_id, merges, token_bytes, js)
+    return BPE(byte_to_id, merges, token_bytes, js, _split_bytes(full.get("pre_tokenizer")))
 
 
 def load_tokenizer(path: str | Path) -> BPE:

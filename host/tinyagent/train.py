@@ -35,14 +35,14 @@ from .run import RUN_FILE, STAGES, Run, create_run, open_run
 # (docs/training.md has the measurements). A stage argument left as None takes its value from here,
 # or on resume from what the stage was started with.
 DEFAULTS: dict[str, dict] = {
-    "corpus": {"n_train": 20000, "n_val": 1000, "n_heldout": 1000},
-    "teacher": {"steps": 600, "batch": 32, "lr": 2e-3},
-    "student": {"steps": 600, "batch": 32, "lr": 2e-3,
+    "corpus": {"n_train": 100000, "n_val": 1000, "n_heldout": 1000},
+    "teacher": {"steps": 3000, "batch": 32, "lr": 3e-3},
+    "student": {"steps": 10000, "batch": 32, "lr": 3e-3,
                 "alpha": 0.5,  # weight of the distillation term; 1 - alpha on the hard labels
                 "temperature": 2.0, "hidden_weight": 0.0},
-    "pruned": {"ffn_keep": 0.5, "heads_keep": 1.0, "steps": 200, "batch": 32, "lr": 1e-3,
+    "pruned": {"ffn_keep": 0.5, "heads_keep": 1.0, "steps": 1500, "batch": 32, "lr": 1e-3,
                "alpha": 0.5, "temperature": 2.0},
-    "int8": {"steps": 200, "batch": 32, "lr": 3e-4, "alpha": 0.5, "temperature": 2.0},
+    "int8": {"steps": 1000, "batch": 32, "lr": 3e-4, "alpha": 0.5, "temperature": 2.0},
 }
 DEFAULTS["scratch"] = {k: DEFAULTS["student"][k] for k in ("steps", "batch", "lr")}  # same as distillation
 CKPT_EVERY = 50  # steps between resume checkpoints
@@ -266,8 +266,8 @@ def fit(run: Run, stage: str, net: nn.Module, objective: Objective, *, steps: in
             net.load_state_dict(state["net"])
             opt.load_state_dict(state["optim"])
         except (RuntimeError, ValueError, KeyError) as e:
-            raise bad_input(f"{folder / checkpoint.STATE}: does not fit this stage's model ({checkpoint.first_line(e)}); "
-                            "delete it to restart the stage") from None
+            raise bad_input(f"{folder / checkpoint.STATE}: does not fit this stage's model "
+                            f"({checkpoint.first_line(e)}); delete it to restart the stage") from None
         step, curve = int(state["step"]), list(state.get("curve", []))
         torch.set_rng_state(state["rng"])
         run.update(stage, resumed_from=step)

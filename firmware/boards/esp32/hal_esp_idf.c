@@ -16,9 +16,6 @@
 #include "esp_system.h"
 #include "esp_timer.h"
 
-#ifndef TA_HAL_NO_TEMP
-#define TA_HAL_NO_TEMP INT32_MIN /* "no temperature sensor", until ta_hal.h names it */
-#endif
 
 #define CONSOLE_POLL_MS 50u /* how often a waiting read looks at the timer flag */
 #define US_PER_S 1000000ull

@@ -2,8 +2,9 @@
  *
  * Console: the simulator's simcall interface (read fd 0 / write fd 1), which QEMU connects to the
  * first serial chardev; simcall needs QEMU's -semihosting. Time: the CCOUNT cycle counter, which
- * QEMU advances at the core's clock rate. The machine has no LED, pins or sensor: those are
- * simulated state. Exit: simcall exit.
+ * QEMU advances at the core's clock rate (40 MHz) of its virtual clock; the board runs with -icount
+ * shift=0, which makes that 1 ns per instruction, so one CCOUNT tick is 25 instructions. The machine
+ * has no LED, pins or sensor: those are simulated state. Exit: simcall exit.
  */
 #include "ta_hal.h"
 

@@ -2,8 +2,10 @@
  *
  * Console: CMSDK APB UART0. LED: FPGAIO LED0 (the board's user LEDs). Pins: the four CMSDK AHB GPIO
  * blocks, 16 pins each (QEMU leaves them unimplemented, so writes are accepted and ignored). Time:
- * SysTick at the 25 MHz core clock, one interrupt per millisecond. The board has no temperature
- * sensor, so the temperature is simulated. Exit: Arm semihosting.
+ * SysTick at the 25 MHz core clock, one interrupt per millisecond; the board runs with -icount
+ * shift=0, so that clock is 1 ns per instruction and a SysTick tick 40 instructions (QEMU has no DWT
+ * cycle counter). The board has no temperature sensor, so the temperature is simulated. Exit: Arm
+ * semihosting.
  */
 #include "../cortex-m/cortexm.h"
 #include "ta_hal.h"
@@ -39,6 +41,9 @@
 #define SYST_CSR_COUNTFLAG (1u << 16)    /* set each time the counter wraps; cleared by reading */
 
 #define SIM_TEMP_DECICELSIUS 235 /* simulated 23.5 C: the board has no sensor */
+/* Plain loop iterations between SysTick reads in the exit pause: under -icount every device read is
+ * slow, and polling one for 50 ms of instruction time took seconds. Far below 1 ms either way. */
+#define EXIT_SPIN_PER_POLL 1000u
 
 static volatile uint32_t ms_ticks;
 static int led_state;
@@ -62,6 +67,9 @@ void ta_hal_exit(int code)
         if (SYST_CSR & SYST_CSR_COUNTFLAG) {
             ms++;
         }
+        for (uint32_t i = 0; i < EXIT_SPIN_PER_POLL; i++) {
+            __asm__ volatile("");
+        }
     }
     ta_cm_semihost_exit(code);
 }
@@ -84,7 +92,8 @@ void ta_hal_write(const char *buf, size_t n)
 
 uint32_t ta_hal_millis(void) { return ms_ticks; }
 
-/* 25 MHz core clock ticks, from the millisecond count and SysTick's down-counter. */
+/* 25 MHz core clock ticks (40 instructions each under -icount shift=0), from the millisecond count
+ * and SysTick's down-counter. */
 uint32_t ta_hal_cycles(void)
 {
     uint32_t ms, left;
