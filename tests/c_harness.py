@@ -23,12 +23,17 @@ import numpy as np
 
 from tinyagent import intmath
 from tinyagent.reference import forward_seq
+from tinyagent.toolchain import SANITIZE_CFLAGS, host_sanitize
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
 CC = "gcc"
-# TA_TEST_CFLAGS replaces the flags, e.g. "-std=c99 -Wall -Wextra -Werror -O1 -g -fsanitize=address,undefined"
-CFLAGS = tuple(os.environ.get("TA_TEST_CFLAGS", "-std=c99 -Wall -Wextra -Werror -O2").split())
+# TA_TEST_CFLAGS replaces the flags, e.g. "-std=c99 -Wall -Wextra -Werror -O1 -g -fsanitize=address,undefined";
+# TA_HOST_SANITIZE=1 adds ASan/UBSan (the flags `tinyagent build --board host` then uses too).
+CFLAGS = tuple(os.environ.get("TA_TEST_CFLAGS", "-std=c99 -Wall -Wextra -Werror -O2").split()) + (
+    SANITIZE_CFLAGS if host_sanitize() else ())
+SANITIZER_EXIT_CODE = 86  # conftest.py sets ASAN_OPTIONS/UBSAN_OPTIONS exitcode to this
+SANITIZER_REPORT = re.compile(r"ERROR: \w+Sanitizer|runtime error: ")
 REPLY_TIMEOUT_S = 60.0  # one console reply (a chat turn of the largest test model takes milliseconds)
 
 _CACHE = Path(tempfile.mkdtemp(prefix="ta-cobj-"))
@@ -84,8 +89,9 @@ class Console:
     everything printed up to the next prompt, found by following it with a `!ping <nonce>`."""
 
     def __init__(self, exe: Path, env: dict[str, str] | None = None):
+        self.stderr = tempfile.TemporaryFile()  # quoted in errors: a sanitizer report lands here
         self.proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     env={**os.environ, **(env or {})})
+                                     stderr=self.stderr, env={**os.environ, **(env or {})})
         self.nonce = 0
         self.banner = self.ask(b"")  # the first line makes the firmware greet
 
@@ -103,16 +109,25 @@ class Console:
             ready, _, _ = select.select([fd], [], [], max(left, 0))
             chunk = os.read(fd, 65536) if ready else b""
             if not chunk:
-                raise AssertionError(f"no reply to {data[:80]!r} (exit {self.proc.poll()}); got {bytes(out[-300:])!r}")
+                raise AssertionError(f"no reply to {data[:80]!r} (exit {self.proc.poll()}); got "
+                                     f"{bytes(out[-300:])!r}; stderr: {self.stderr_text()[-3000:]}")
             out += chunk
         reply = bytes(out[:-len(marker)])
         assert reply.endswith(b"> "), reply[-200:]
         return reply[:-2]
 
+    def stderr_text(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode("utf-8", "replace")
+
     def close(self) -> int:
         self.proc.stdin.close()
         code = self.proc.wait(timeout=10)
         self.proc.stdout.close()
+        said = self.stderr_text()
+        self.stderr.close()
+        # a sanitized build (TA_HOST_SANITIZE) halts at its first report with exit code 86
+        assert code != SANITIZER_EXIT_CODE and not SANITIZER_REPORT.search(said), said[-3000:]
         return code
 
 

@@ -1,7 +1,10 @@
 """Shared fixtures: a tiny random integer model and tokenizer, built once per session (seconds)."""
 from __future__ import annotations
 
+import os
 import random
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +12,48 @@ import torch
 from tinyagent import intmodel
 from tinyagent.model import GPT, ModelConfig
 from tinyagent.tokenizer import from_hf, train_tokenizer
+from tinyagent.toolchain import host_sanitize
+
+# ---- sanitized runs (TA_HOST_SANITIZE=1; docs/robustness.md) ----------------------------------------
+# halt_on_error: the first report ends the program with exit code 86, so a conversation with it fails
+# (c_harness.Console and the transport quote the program's stderr in their errors; both check the
+# exit code at close). ASan also writes each report to a file in one folder (log_path), whatever
+# became of the process; a test during which such a file appears fails, and so does the session if
+# one appears later (at a module fixture's teardown). GCC 12's UBSan ignores log_path and always
+# prints to stderr, so for UBSan the exit code and stderr are the check.
+SANITIZER_EXIT_CODE = 86
+SANITIZER_LOGS = Path(tempfile.mkdtemp(prefix="ta-sanitizer-")) if host_sanitize() else None
+if SANITIZER_LOGS is not None:
+    _common = f"halt_on_error=1:abort_on_error=0:exitcode={SANITIZER_EXIT_CODE}"
+    os.environ.setdefault("ASAN_OPTIONS", f"{_common}:log_path={SANITIZER_LOGS}/asan:detect_leaks=1:"
+                                          f"strict_string_checks=1:detect_stack_use_after_return=1:"
+                                          f"check_initialization_order=1")
+    os.environ.setdefault("UBSAN_OPTIONS", f"{_common}:print_stacktrace=1")
+
+
+def _sanitizer_reports(seen: set[Path] = frozenset()) -> list[Path]:
+    return sorted(p for p in SANITIZER_LOGS.iterdir() if p not in seen) if SANITIZER_LOGS else []
+
+
+def _show(reports: list[Path]) -> str:
+    return "\n".join(f"{p.name}:\n{p.read_text(errors='replace')[:4000]}" for p in reports)
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports():
+    """Under TA_HOST_SANITIZE, fail the test during which a sanitized program wrote a report."""
+    seen = set(_sanitizer_reports())
+    yield
+    new = _sanitizer_reports(seen)
+    if new:
+        pytest.fail(f"sanitizer report(s) while this test ran:\n{_show(new)}", pytrace=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    reports = _sanitizer_reports()
+    if reports:
+        print(f"\n{len(reports)} sanitizer report(s) in {SANITIZER_LOGS}:\n{_show(reports)}")
+        session.exitstatus = 1
 
 WORDS = ("turn on the light please set a timer for five minutes what is temperature gpio pin high "
          "low led off toggle status uptime hello thanks could you").split()

@@ -79,6 +79,22 @@ def test_a_silent_device_times_out_naming_port_and_seconds(pty_pair):
         assert con.read_until("ready", timeout=0.1, raise_timeout=False) is None
 
 
+def test_a_device_that_stops_mid_reply_times_out_naming_port_and_seconds(pty_pair):
+    """Half a reply arrives, then nothing: one line with the port, the seconds waited and the tail
+    of what did arrive; the same for a streamed reply (`tinyagent chat`)."""
+    from tinyagent.device import ask
+
+    master, path = pty_pair
+    with open_console(None, path) as con:
+        con.write_line("hello")
+        os.write(master, b"[led on] -> on\nThe LED is")   # no end of line, no prompt
+        msg = device_error(lambda: ask(con, "turn on the light", timeout=0.5))
+        assert path in msg and "0.5 s" in msg and "The LED is" in msg
+        os.write(master, b" on")
+        msg = device_error(lambda: list(con.stream_until("\n> ", timeout=0.4)))
+        assert path in msg and "0.4 s" in msg
+
+
 def test_a_real_port_round_trip_and_streaming(pty_pair):
     master, path = pty_pair
 

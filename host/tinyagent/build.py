@@ -22,6 +22,7 @@ from .memplan import arena_bytes, arena_layout
 from .model import ModelConfig
 
 MANIFEST = "tinyagent-build.json"
+MANIFEST_FORMAT = 1  # "format" in the manifest; a newer one is refused
 MEMORY_FILE = "memory.json"
 FIRMWARE_NAME = "firmware"
 RUNTIME_RAM_ESTIMATE = 4096  # console buffers, stack and statics, for suggestions before compiling
@@ -180,15 +181,36 @@ class BuildInfo:
     manifest: dict
 
 
+def read_manifest(out: str | Path, board: str | None = None) -> dict:
+    """The build manifest in `out`, checked: one bad_input line for a folder that is missing, not a
+    folder, holds no build, or holds a corrupt manifest or one from a newer tinyagent."""
+    out = Path(out)
+    if board:
+        load_board(board)  # an unknown board: one line listing the known ones
+    path = out / MANIFEST
+    hint = f"tinyagent build --board {board} --out {out}" if board else "tinyagent build --board BOARD"
+    if out.exists() and not out.is_dir():
+        raise bad_input(f"{out} is a file, not a build folder (give the --out of `{hint}`)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise bad_input(f"{out}: no build here (run `{hint}` first)") from None
+    except (IsADirectoryError, PermissionError) as e:
+        raise bad_input(f"{path}: cannot read the build manifest ({e.strerror}; rebuild with --replace)") from None
+    except (ValueError, UnicodeDecodeError):
+        raise bad_input(f"{path}: corrupt build manifest (not valid JSON; rebuild with --replace)") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("board"), str):
+        raise bad_input(f"{path}: not a tinyagent build manifest (no board; rebuild with --replace)")
+    fmt = manifest.get("format", 1)  # builds from before the field existed are format 1
+    if not isinstance(fmt, int) or fmt > MANIFEST_FORMAT or fmt < 1:
+        raise bad_input(f"{path}: build manifest format {fmt!r} is not supported (this tinyagent reads "
+                        f"format {MANIFEST_FORMAT}; rebuild with --replace, or upgrade tinyagent)")
+    return manifest
+
+
 def load_build(out: str | Path, board: str | None = None) -> BuildInfo:
     out = Path(out)
-    try:
-        manifest = json.loads((out / MANIFEST).read_text())
-    except FileNotFoundError:
-        hint = f"tinyagent build --board {board} --out {out}" if board else "tinyagent build --board B"
-        raise bad_input(f"{out}: no build here (run `{hint}` first)") from None
-    except ValueError:
-        raise bad_input(f"{out / MANIFEST}: corrupt build manifest (rebuild with --replace)") from None
+    manifest = read_manifest(out, board)
     if board and manifest.get("board") != board:
         raise bad_input(f"{out} holds a build for board '{manifest.get('board')}', not '{board}' "
                         f"(use --board {manifest.get('board')} or another --out)")
@@ -199,11 +221,15 @@ def load_build(out: str | Path, board: str | None = None) -> BuildInfo:
 
 
 def _check_out_dir(out: Path, board: str, model_hash: str, replace: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise bad_input(f"--out {out} is a file, not a folder (choose a folder for the build)")
     if not out.exists() or not any(out.iterdir()):
         return
     try:
         m = json.loads((out / MANIFEST).read_text())
-    except (FileNotFoundError, ValueError):
+        if not isinstance(m, dict):
+            raise ValueError("not an object")
+    except (OSError, ValueError):
         if replace:
             return
         raise bad_input(f"{out} is not empty and is not a tinyagent build (choose another --out, or "
@@ -218,14 +244,17 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
           replace: bool = False, generate_only: bool = False, micropython: bool = False) -> BuildResult:
     from .generate import generate_sources, model_hash
     from .intmodel import load_int_model
+    from .run import check_run_file
     from .spec import load_spec
     from .tokenizer import load_tokenizer
-    from .toolchain import compile_and_link, max_stack_bytes
+    from .toolchain import compile_and_link, max_stack_bytes, with_sanitizers
 
-    board = load_board(board_name)
+    board = with_sanitizers(load_board(board_name))  # TA_HOST_SANITIZE: ASan/UBSan, host only
     run, out = Path(run), Path(out)
-    if not (run / "run.json").is_file():
-        raise bad_input(f"{run}: not a run folder (no run.json; train one with `tinyagent train`)")
+    check_run_file(run)
+    if tools_c is not None and not Path(tools_c).is_file():
+        what = "is a folder" if Path(tools_c).is_dir() else "does not exist"
+        raise bad_input(f"--tools {tools_c} {what} (give the C file with your tool handlers)")
     im = load_int_model(run / "int8")
     bpe = load_tokenizer(run / "tokenizer.json")
     spec = load_spec(run / "spec.toml")
@@ -244,8 +273,10 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     sources = generate_sources(im, bpe, spec, board.name, src_dir, user_tools_c=tools_c,
                                kernels=board.kernels)
     result = BuildResult(board.name, out, None, pre, digest)
-    manifest = {"board": board.name, "model_hash": digest, "run": str(run), "artifact": None,
-                "tool": "tinyagent"}
+    manifest = {"format": MANIFEST_FORMAT, "board": board.name, "model_hash": digest, "run": str(run),
+                "artifact": None, "tool": "tinyagent"}
+    if board.toolchain.cflags != load_board(board_name).toolchain.cflags:
+        manifest["sanitizers"] = True  # TA_HOST_SANITIZE: the memory figures include ASan/UBSan
 
     if board.sdk or micropython:  # a real board's SDK project (ESP-IDF, pico-sdk) or the MicroPython module
         from .sdk_projects import generate_project, proxy_compile, sdk_build
@@ -278,6 +309,9 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     note = f"stack: {stack.summary()}"
     if stack.bytes > board.stack_bytes:
         note += f"; exceeds the {board.stack_bytes:,} B the board reserves"
+    if manifest.get("sanitizers"):
+        note += ("; sanitized build (TA_HOST_SANITIZE): code, globals and frames include ASan/UBSan "
+                 "instrumentation, the runtime is a shared library")
     plan = measured_plan(board, art, stack.bytes, note)
     result.plan, result.artifact = plan, art.elf
     write_json(out / MEMORY_FILE, _plan_json(plan))

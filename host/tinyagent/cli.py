@@ -1,7 +1,9 @@
 """The command line: parses arguments and calls the stage functions. Nothing else lives here.
 
-Errors: a TinyAgentError prints as one line `tinyagent: error: ...` and exits with its code; any
-other exception is a bug and prints its traceback. `--debug` shows the traceback for both.
+Errors: a TinyAgentError prints as one line `tinyagent: error: ...` and exits with its code; so does
+a usage error click finds (an unknown option or command, a value of the wrong type or out of range:
+exit code 2). Any other exception is a bug and prints its traceback. `--debug` shows the traceback
+for TinyAgentErrors too. tests/test_cli_errors.py holds the table of bad inputs.
 """
 from __future__ import annotations
 
@@ -16,10 +18,32 @@ DEFAULT_AGENT = "agents/default.toml"
 DEFAULT_RUN = Path(__file__).resolve().parents[2] / "models" / "default"
 
 
+def _usage_line(e: click.UsageError, ctx: click.Context) -> None:
+    """Print click's usage error as one line (what is wrong, then where the allowed values are)."""
+    where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+    msg = " ".join(e.format_message().split()).rstrip(".")
+    if msg.startswith("No such command") and isinstance(e.ctx.command if e.ctx else None, click.Group):
+        msg += f" (commands: {', '.join(sorted(e.ctx.command.commands))})"
+    click.echo(f"tinyagent: error: {msg} (see `{where} --help`)", err=True)
+    ctx.exit(e.exit_code)
+
+
 class _Group(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:  # the group's own options: `tinyagent --bogus`
+            if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+                raise  # plain `tinyagent`: click prints the help
+            _usage_line(e, ctx)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:  # a command's options and arguments, or an unknown command
+            if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+                raise
+            _usage_line(e, ctx)
         except TinyAgentError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -98,7 +122,8 @@ def quantize(run, resume):
 
 @main.command("eval")
 @click.option("--run", "run", default=None, help="Run folder (default: the shipped model).")
-@click.option("--n", "n", type=int, default=None, help="Held-out examples to score (default: all).")
+@click.option("--n", "n", type=click.IntRange(min=1), default=None,
+              help="Held-out examples to score (default: all).")
 def eval_cmd(run, n):
     """Score every stage on the held-out phrasings: a table, and eval.json in the run."""
     from .evaluate import evaluate, print_table
@@ -117,6 +142,8 @@ def new(name, folder):
     from .codegen import check_identifier
 
     check_identifier(name, what="agent name")
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise TinyAgentError(f"--dir {folder} is a file, not a folder (give the folder for agent specs)")
     path = Path(folder) / f"{name}.toml"
     if path.exists():
         raise TinyAgentError(f"{path} exists already (choose another name or remove it)")
@@ -146,7 +173,7 @@ def build(board, out, run, tools_c, replace, generate_only, micropython):
 @click.option("--board", default=None, help="Board (with --out: the build to run or flash).")
 @click.option("--out", default=None, help="Build folder (default: build/BOARD).")
 @click.option("--port", default=None, help="A serial port of a real board, e.g. /dev/ttyUSB0.")
-@click.option("--baud", type=int, default=115200, show_default=True)
+@click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True)
 @click.option("--run", "run", default=None, help="With --board reference: the run folder.")
 def chat(board, out, port, baud, run):
     """Talk to the agent. Reads one request per line from stdin when stdin is not a terminal."""
@@ -159,7 +186,7 @@ def chat(board, out, port, baud, run):
 @click.option("--board", default=None)
 @click.option("--out", default=None, help="Build folder (default: build/BOARD).")
 @click.option("--port", default=None)
-@click.option("--baud", type=int, default=115200, show_default=True)
+@click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True)
 def test_cmd(board, out, port, baud):
     """On-device conformance: tokens and logit checksums, step by step, against the reference."""
     from .conformance import conformance, print_results
@@ -172,7 +199,7 @@ def test_cmd(board, out, port, baud):
 @click.option("--board", required=True)
 @click.option("--out", default=None, help="Build folder (default: build/BOARD).")
 @click.option("--port", default=None)
-@click.option("--baud", type=int, default=460800, show_default=True)
+@click.option("--baud", type=click.IntRange(min=1), default=460800, show_default=True)
 def flash(board, out, port, baud):
     """Write the build to the board (esptool, UF2 copy, or start the emulator)."""
     from .flash import flash as fn
@@ -197,6 +224,8 @@ def export(run, fmt, out):
     """Export the quantised student (int8 .tflite, TFLM conventions)."""
     from .export_tflite import export_tflite
 
+    if Path(out).is_dir():
+        raise TinyAgentError(f"--out {out} is a folder (give a file name, e.g. {Path(out) / 'model.tflite'})")
     click.echo(export_tflite(_run_dir(run), out))
 
 
@@ -207,6 +236,8 @@ def bench(quick, out):
     """Speed, memory and quality tables; saved as JSON with the machine and the commit."""
     from .bench import run_bench
 
+    if Path(out).exists() and not Path(out).is_dir():
+        raise TinyAgentError(f"--out {out} is a file, not a folder (give a folder for the results)")
     run_bench(out, quick=quick)
 
 

@@ -100,7 +100,7 @@ def conformance(board: str | None = None, out: str | None = None, port: str | No
 
     if not out and not board:
         raise bad_input("say which build to check: --board BOARD (build in build/BOARD) or --out DIR")
-    info = load_build_manifest(out or f"build/{board}")
+    info = load_build_manifest(out or f"build/{board}", board)
     run = Path(info["run"])
     im = load_int_model(run / "int8")
     bpe = load_tokenizer(run / "tokenizer.json")
@@ -146,16 +146,10 @@ def conformance(board: str | None = None, out: str | None = None, port: str | No
     return res
 
 
-def load_build_manifest(out: str) -> dict:
-    import json
+def load_build_manifest(out: str, board: str | None = None) -> dict:
+    from .build import read_manifest
 
-    path = Path(out) / "tinyagent-build.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise bad_input(f"{out}: no build here (run `tinyagent build` first, or pass --out)") from None
-    except ValueError:
-        raise bad_input(f"{path}: corrupt build manifest (rebuild with --replace)") from None
+    return read_manifest(out, board)
 
 
 def print_results(res: Results) -> bool:

@@ -34,8 +34,9 @@ class ReferenceAgent:
         from .spec import load_spec
         from .tokenizer import load_tokenizer
 
-        if not (self.run / "run.json").is_file():
-            raise bad_input(f"{self.run}: not a run folder (no run.json)")
+        from .run import check_run_file
+
+        check_run_file(self.run)
         self.model = load_int_model(self.run / "int8")
         self.engine = Reference(self.model)
         self.tc = TokenClasses(load_tokenizer(self.run / "tokenizer.json"))

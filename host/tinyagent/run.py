@@ -115,14 +115,32 @@ class Run:
         return self._data[ctx]
 
 
-def open_run(path: str | Path, writer: bool = True) -> Run:
+def check_run_file(path: str | Path) -> dict:
+    """run.json of the run folder `path`, read and its format checked: one bad_input line for a folder
+    that is missing or a file, a run.json that is missing, unreadable, corrupt, or from a newer tinyagent."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise bad_input(f"{path} is a file, not a run folder (give the folder `tinyagent train --out` made)")
     try:
-        info = json.loads((path / RUN_FILE).read_text())
+        info = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise bad_input(f"{path}: not a run folder (no {RUN_FILE}; create one with train())") from None
+        raise bad_input(f"{path}: not a run folder (no {RUN_FILE}; create one with `tinyagent train`)") from None
+    except (IsADirectoryError, PermissionError) as e:
+        raise bad_input(f"{path / RUN_FILE}: cannot read the run file ({e.strerror})") from None
     except (ValueError, UnicodeDecodeError):
         raise bad_input(f"{path / RUN_FILE}: corrupt run file (not valid JSON)") from None
+    fmt = info.get("format") if isinstance(info, dict) else None
+    if isinstance(fmt, int) and fmt > RUN_FORMAT:
+        raise bad_input(f"{path / RUN_FILE}: run format {fmt} is newer than this tinyagent reads "
+                        f"(format {RUN_FORMAT}); upgrade tinyagent")
+    if fmt != RUN_FORMAT:
+        raise bad_input(f"{path / RUN_FILE}: not a tinyagent run file (format {fmt!r}; expected {RUN_FORMAT})")
+    return info
+
+
+def open_run(path: str | Path, writer: bool = True) -> Run:
+    path = Path(path)
+    info = check_run_file(path)
     need = {"stages", "corpus", "seed", "vocab_size", "args"}
     if not isinstance(info, dict) or info.get("format") != RUN_FORMAT or not need <= info.keys():
         raise bad_input(f"{path / RUN_FILE}: not a tinyagent run file (expected format {RUN_FORMAT} with "

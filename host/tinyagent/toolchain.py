@@ -9,6 +9,7 @@ pointers are listed, and the result says it is incomplete.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -74,6 +75,29 @@ class StackUsage:
                 (self.recursive, "recursion in"), (self.indirect, "indirect calls in")]
         notes = [f"{what} {', '.join(names)}" for names, what in gaps if names]
         return line + (f" (at least; {'; '.join(notes)})" if notes else "")
+
+
+# ---- sanitizers (host board only) ----
+
+SANITIZE_ENV = "TA_HOST_SANITIZE"   # set to 1: build the host board with ASan and UBSan
+SANITIZE_CFLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-g", "-O1")
+SANITIZE_LDFLAGS = ("-fsanitize=address,undefined",)
+
+
+def host_sanitize() -> bool:
+    """True when TA_HOST_SANITIZE asks for sanitized host builds (any value but "", "0", "no")."""
+    return os.environ.get(SANITIZE_ENV, "").strip().lower() not in ("", "0", "no", "false")
+
+
+def with_sanitizers(board: Board) -> Board:
+    """`board` with ASan/UBSan added to its compile and link flags, if TA_HOST_SANITIZE is set and
+    it is the host board (a process on this machine); any other board is returned unchanged. The
+    flags come after the board's own, so -O1 replaces its -O2."""
+    if not host_sanitize() or board.run.kind != "process":
+        return board
+    tc = dataclasses.replace(board.toolchain, cflags=(*board.toolchain.cflags, *SANITIZE_CFLAGS),
+                             ldflags=(*board.toolchain.ldflags, *SANITIZE_LDFLAGS))
+    return dataclasses.replace(board, toolchain=tc)
 
 
 # ---- compiler discovery ----

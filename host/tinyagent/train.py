@@ -430,12 +430,14 @@ def train(agent: str | Path, out: str | Path, *, steps: int | None = None, batch
     dist = init_dist(device)
     out = Path(out)
     # A run killed while it was being created has no run.json yet: resuming it starts it over.
+    if resume and not out.is_dir():
+        raise bad_input(f"{out}: no run to resume (not a folder); drop --resume to start a new run there")
     if resume and (out / RUN_FILE).exists():
         run = open_run(out, writer=dist.main)
         a = resolve(given, defaults, run.info["args"], f"run {out}")
     else:
         if not resume and out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise bad_input(f"{out} already exists and is not empty (pass resume=True to continue it, "
+            raise bad_input(f"{out} already exists and is not empty (--resume continues a run there, "
                             "or choose a new folder)")
         a = resolve(given, defaults, None, "train")
         tc, sc = ModelConfig.from_dict(a["teacher_cfg"]), ModelConfig.from_dict(a["student_cfg"])

@@ -41,6 +41,7 @@ READ_TIMEOUT_S = 10.0          # default wait for an expected reply in read_unti
 EXIT_TIMEOUT_S = 10.0          # wait for the program to end by itself (wait_exit)
 QUIT_GRACE_S = 2.0             # after asking QEMU to quit or closing the host program's pty
 TERMINATE_GRACE_S = 2.0        # after SIGTERM, before SIGKILL
+GONE_EXIT_WAIT_S = 1.0         # a program's pty went away: wait this long for its exit code
 SERIAL_POLL_S = 0.05           # one pyserial read; bounds how late a deadline is noticed
 EMULATOR_CHUNK_BYTES = 16      # writes to an emulator go in chunks this size: QEMU's console inputs
 EMULATOR_CHUNK_PAUSE_S = 0.002 # (xtensa simcall, UART FIFOs) have small buffers and dropped bytes under load
@@ -172,6 +173,11 @@ class Console:
         return _stderr_summary(self._stderr)
 
     def _gone(self, doing: str, err: Exception) -> TinyAgentError:
+        if self._process is not None:  # the pty hangs up a moment before the exit can be read
+            try:
+                self._process.wait(GONE_EXIT_WAIT_S)
+            except subprocess.TimeoutExpired:
+                pass
         why = (f"the program exited with code {self.exit_code}" if self.exit_code is not None
                else (str(err).splitlines() or [type(err).__name__])[0])
         said = self.stderr_summary()
@@ -188,7 +194,8 @@ def _stderr_summary(f: IO[bytes] | None) -> str:
     f.flush()
     f.seek(0)
     lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines()]
-    return next((ln for ln in lines if ln and "warning:" not in ln), "")
+    # skip warnings and rules made of one character (ASan opens its report with a line of '=')
+    return next((ln for ln in lines if len(set(ln)) > 1 and "warning:" not in ln), "")
 
 
 def _shutdown(link: serial.Serial, process: subprocess.Popen | None, stderr_file: IO[bytes] | None,

@@ -1,0 +1,242 @@
+"""The table of bad inputs: every command's flags and file arguments, each given a bad value, must end
+with one line on stderr (`tinyagent: error: ...`) that names the bad value and says what is allowed,
+the exit code errors.py gives that kind of failure, and no traceback (`--debug` shows it).
+
+File arguments are tried missing, as a file where a folder belongs (and the other way round), corrupt,
+truncated and written by a newer tinyagent (a format version above the one this code reads). The
+fixture run folder is the tests' tiny random model (conftest.py), so no row trains or compiles
+anything. "Unreadable" (chmod 000) is not in the table: the suite runs as root in CI, where such a file
+is still readable, so the row would test nothing; a folder in the place of a file (run.json,
+model.int.json, the build manifest, --agent, --tools) takes the same path through the loaders (an
+OSError when reading), and is tried instead.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from tinyagent.cli import main
+from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_TOOL_MISSING, TinyAgentError
+from tinyagent.spec import DEFAULT_SPEC_PATH
+
+BAD, DEVICE, NOT_BUILT = EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_TOOL_MISSING
+
+
+def _json_edit(path, **fields):
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory, tiny_int, bpe):
+    """Placeholder -> path, for the rows below."""
+    root = tmp_path_factory.mktemp("cli-errors")
+    run = root / "run"  # a run folder as `tinyagent quantize` leaves it (minimal run.json)
+    tiny_int[1].save(run / "int8")
+    bpe.save(run / "tokenizer.json")
+    shutil.copy(DEFAULT_SPEC_PATH, run / "spec.toml")
+    (run / "run.json").write_text(json.dumps({"format": 1, "stages": {}}))
+
+    def variant(name, change):
+        v = root / name
+        shutil.copytree(run, v)
+        change(v)
+        return v
+
+    rj = "run.json"
+    i8c, i8w = "int8/model.int.json", "int8/model.int.safetensors"
+    p = {
+        "run": run,
+        "missing": root / "no-such-thing",
+        "file": root / "a-file.txt",
+        "dir": root / "a-folder",
+        "bad_toml": root / "bad.toml",
+        "rj_dir": variant("rj-dir", lambda v: ((v / rj).unlink(), (v / rj).mkdir())),
+        "rj_corrupt": variant("rj-corrupt", lambda v: (v / rj).write_bytes(b"\x00\xffnot json")),
+        "rj_trunc": variant("rj-trunc", lambda v: (v / rj).write_text('{"format": 1, "sta')),
+        "rj_newer": variant("rj-newer", lambda v: _json_edit(v / rj, format=99)),
+        "no_int8": variant("no-int8", lambda v: shutil.rmtree(v / "int8")),
+        "i8_dir": variant("i8-dir", lambda v: ((v / i8c).unlink(), (v / i8c).mkdir())),
+        "i8_corrupt": variant("i8-corrupt", lambda v: (v / i8c).write_text("{nope")),
+        "i8_trunc": variant("i8-trunc", lambda v: (v / i8w).write_bytes((v / i8w).read_bytes()[:1000])),
+        "i8_newer": variant("i8-newer", lambda v: _json_edit(v / i8c, format=99)),
+        "tok_corrupt": variant("tok-corrupt", lambda v: (v / "tokenizer.json").write_text("{nope")),
+        "tok_trunc": variant("tok-trunc", lambda v: (v / "tokenizer.json").write_text(
+            (v / "tokenizer.json").read_text()[:500])),
+        "spec_corrupt": variant("spec-corrupt", lambda v: (v / "spec.toml").write_text("[[tool]\n")),
+        "agents": root / "agents",
+        "out": root / "out",
+    }
+    p["file"].write_text("hello\n")
+    p["dir"].mkdir()
+    p["bad_toml"].write_text("[agent\nname =")
+    p["agents"].mkdir()
+    (p["agents"] / "dup.toml").write_text("")
+
+    def build_dir(name, manifest):
+        d = root / name
+        d.mkdir()
+        if manifest is not None:
+            (d / "tinyagent-build.json").write_text(manifest)
+        return d
+
+    host = {"board": "host", "model_hash": "0" * 64, "artifact": "obj/firmware"}
+    p["bm_other"] = build_dir("bm-other", json.dumps(host))  # another model's build for host
+    p["bm_corrupt"] = build_dir("bm-corrupt", "{x")
+    p["bm_trunc"] = build_dir("bm-trunc", json.dumps(host)[:20])
+    p["bm_newer"] = build_dir("bm-newer", json.dumps({**host, "format": 99}))
+    p["bm_dir"] = build_dir("bm-dir", None)
+    (p["bm_dir"] / "tinyagent-build.json").mkdir()
+    p["not_a_build"] = build_dir("not-a-build", None)
+    (p["not_a_build"] / "notes.txt").write_text("mine\n")
+    return p
+
+
+B = ["build", "--board", "host", "--out", "{out}/b"]  # a build whose --run each row fills in
+# (args, exit code, words the one line must contain). {name} is a path from the fixture.
+ROWS = [
+    # train
+    (["train", "--agent", "{missing}", "--out", "{out}/t"], BAD, ["{missing}", "agent spec not found", "TOML"]),
+    (["train", "--agent", "{dir}", "--out", "{out}/t"], BAD, ["{dir}", "Is a directory"]),
+    (["train", "--agent", "{bad_toml}", "--out", "{out}/t"], BAD, ["{bad_toml}", "bad TOML", "line 1"]),
+    (["train", "--until", "bogus"], BAD, ["'bogus'", "'teacher'", "'int8'", "--until"]),
+    (["train", "--steps", "abc"], BAD, ["'abc'", "--steps", "integer"]),
+    (["train", "--steps", "-5", "--out", "{out}/t"], BAD, ["-5", "allowed: > 0"]),
+    (["train", "--seed", "x"], BAD, ["'x'", "--seed", "integer"]),
+    (["train", "--device", "tpu", "--out", "{out}/t"], BAD, ["'tpu'", "cpu, cuda"]),
+    (["train", "--out", "{file}"], BAD, ["{file}", "--resume", "choose a new folder"]),
+    (["train", "--resume", "--out", "{missing}"], BAD, ["{missing}", "no run to resume", "drop --resume"]),
+    # distill, prune, quantize, eval: the run folder
+    (["distill"], BAD, ["'--run'", "distill --help"]),
+    (["distill", "--run", "{missing}"], BAD, ["{missing}", "no run.json", "tinyagent train"]),
+    (["distill", "--run", "{file}"], BAD, ["{file}", "not a run folder"]),
+    (["distill", "--run", "{rj_dir}"], BAD, ["{rj_dir}/run.json", "Is a directory"]),
+    (["distill", "--run", "{rj_corrupt}"], BAD, ["{rj_corrupt}/run.json", "not valid JSON"]),
+    (["distill", "--run", "{rj_trunc}"], BAD, ["{rj_trunc}/run.json", "not valid JSON"]),
+    (["distill", "--run", "{rj_newer}"], BAD, ["{rj_newer}/run.json", "format 99", "format 1", "newer"]),
+    (["prune", "--run", "{run}", "--ffn-keep", "0"], BAD, ["0.0", "0 < ffn_keep <= 1"]),
+    (["prune", "--run", "{run}", "--ffn-keep", "1.5"], BAD, ["1.5", "0 < ffn_keep <= 1"]),
+    (["prune", "--run", "{run}", "--heads-keep", "0"], BAD, ["0.0", "0 < heads_keep <= 1"]),
+    (["prune", "--run", "{run}", "--ffn-keep", "abc"], BAD, ["'abc'", "--ffn-keep", "float"]),
+    (["prune", "--run", "{missing}"], BAD, ["{missing}", "no run.json"]),
+    (["prune", "--run", "{rj_newer}"], BAD, ["format 99", "format 1"]),
+    (["quantize", "--run", "{missing}"], BAD, ["{missing}", "no run.json"]),
+    (["quantize", "--run", "{file}"], BAD, ["{file}", "not a run folder"]),
+    (["quantize", "--run", "{rj_corrupt}"], BAD, ["{rj_corrupt}/run.json", "not valid JSON"]),
+    (["quantize", "--run", "{rj_newer}"], BAD, ["format 99", "format 1"]),
+    (["eval", "--run", "{missing}"], BAD, ["{missing}", "no run.json"]),
+    (["eval", "--run", "{rj_dir}"], BAD, ["{rj_dir}/run.json", "Is a directory"]),
+    (["eval", "--run", "{rj_newer}"], BAD, ["format 99", "format 1"]),
+    (["eval", "--n", "0"], BAD, ["0", "--n", "x>=1"]),
+    (["eval", "--n", "many"], BAD, ["'many'", "--n"]),
+    # new
+    (["new"], BAD, ["'NAME'", "new --help"]),
+    (["new", "Bad Name", "--dir", "{agents}"], BAD, ["'Bad Name'", "allowed:"]),
+    (["new", "dup", "--dir", "{agents}"], BAD, ["{agents}/dup.toml", "exists already"]),
+    (["new", "fresh", "--dir", "{file}"], BAD, ["{file}", "not a folder"]),
+    # build: board, run folder and every file in it, tools file, output folder
+    (["build"], BAD, ["'--board'", "build --help"]),
+    (["build", "--board", "nosuch", "--run", "{run}"], BAD, ["'nosuch'", "known boards", "mps2-an386", "host"]),
+    ([*B, "--run", "{missing}"], BAD, ["{missing}", "not a run folder"]),
+    ([*B, "--run", "{file}"], BAD, ["{file}", "not a run folder"]),
+    ([*B, "--run", "{rj_dir}"], BAD, ["{rj_dir}/run.json", "Is a directory"]),
+    ([*B, "--run", "{rj_corrupt}"], BAD, ["{rj_corrupt}/run.json", "not valid JSON"]),
+    ([*B, "--run", "{rj_newer}"], BAD, ["{rj_newer}/run.json", "format 99", "format 1"]),
+    ([*B, "--run", "{no_int8}"], BAD, ["{no_int8}/int8", "no integer model", "tinyagent quantize"]),
+    ([*B, "--run", "{i8_dir}"], BAD, ["{i8_dir}/int8", "expected model.int.json"]),
+    ([*B, "--run", "{i8_corrupt}"], BAD, ["{i8_corrupt}/int8/model.int.json", "corrupt"]),
+    ([*B, "--run", "{i8_trunc}"], BAD, ["{i8_trunc}/int8/model.int.safetensors", "truncated"]),
+    ([*B, "--run", "{i8_newer}"], BAD, ["{i8_newer}/int8/model.int.json", "format 99", "format 1"]),
+    ([*B, "--run", "{tok_corrupt}"], BAD, ["{tok_corrupt}/tokenizer.json", "not a valid tokenizer.json"]),
+    ([*B, "--run", "{tok_trunc}"], BAD, ["{tok_trunc}/tokenizer.json", "not a valid tokenizer.json"]),
+    ([*B, "--run", "{spec_corrupt}"], BAD, ["{spec_corrupt}/spec.toml", "bad TOML"]),
+    ([*B, "--run", "{run}", "--tools", "{missing}"], BAD, ["{missing}", "does not exist", "C file"]),
+    ([*B, "--run", "{run}", "--tools", "{dir}"], BAD, ["{dir}", "is a folder", "C file"]),
+    (["build", "--board", "host", "--run", "{run}", "--out", "{file}"], BAD, ["{file}", "not a folder"]),
+    (["build", "--board", "host", "--run", "{run}", "--out", "{bm_other}"], BAD,
+     ["{bm_other}", "holds a build of model 000000000000", "--replace"]),
+    (["build", "--board", "host", "--run", "{run}", "--out", "{not_a_build}"], BAD,
+     ["{not_a_build}", "not a tinyagent build", "--replace"]),
+    # flash
+    (["flash"], BAD, ["'--board'", "flash --help"]),
+    (["flash", "--board", "nosuch"], BAD, ["'nosuch'", "known boards", "esp32"]),
+    (["flash", "--board", "pico", "--out", "{missing}"], NOT_BUILT, ["{missing}", "does not exist", "build --board pico"]),
+    (["flash", "--board", "esp32", "--out", "{bm_other}", "--port", "/dev/null"], BAD,
+     ["{bm_other}", "holds a build for host", "not esp32"]),
+    (["flash", "--board", "esp32", "--baud", "0"], BAD, ["0", "--baud", "x>=1"]),
+    # chat: which device, its build folder and manifest, a port, the reference's run folder
+    (["chat"], BAD, ["--board BOARD", "--port"]),
+    (["chat", "--board", "nosuch"], BAD, ["'nosuch'", "known boards", "host"]),
+    (["chat", "--board", "host", "--out", "{missing}"], BAD, ["{missing}", "no build here", "tinyagent build --board host"]),
+    (["chat", "--board", "host", "--out", "{file}"], BAD, ["{file}", "not a build folder"]),
+    (["chat", "--board", "host", "--out", "{bm_dir}"], BAD, ["{bm_dir}/tinyagent-build.json", "Is a directory"]),
+    (["chat", "--board", "host", "--out", "{bm_corrupt}"], BAD, ["{bm_corrupt}/tinyagent-build.json", "corrupt"]),
+    (["chat", "--board", "host", "--out", "{bm_trunc}"], BAD, ["{bm_trunc}/tinyagent-build.json", "corrupt"]),
+    (["chat", "--board", "host", "--out", "{bm_newer}"], BAD, ["{bm_newer}/tinyagent-build.json", "format 99", "format 1"]),
+    (["chat", "--board", "mps2-an386", "--out", "{bm_other}"], BAD,
+     ["{bm_other}", "build for board 'host'", "not 'mps2-an386'", "--board host"]),
+    (["chat", "--port", "/dev/ttyNOSUCH0"], DEVICE, ["/dev/ttyNOSUCH0", "no such device"]),
+    (["chat", "--board", "reference", "--run", "{missing}"], BAD, ["{missing}", "not a run folder"]),
+    (["chat", "--board", "reference", "--run", "{rj_newer}"], BAD, ["format 99", "format 1"]),
+    (["chat", "--board", "reference", "--run", "{i8_trunc}"], BAD, ["{i8_trunc}/int8/model.int.safetensors", "truncated"]),
+    (["chat", "--baud", "fast"], BAD, ["'fast'", "--baud"]),
+    # test
+    (["test"], BAD, ["--board BOARD", "--out DIR"]),
+    (["test", "--board", "nosuch"], BAD, ["'nosuch'", "known boards"]),
+    (["test", "--out", "{missing}"], BAD, ["{missing}", "no build here"]),
+    (["test", "--out", "{file}"], BAD, ["{file}", "not a build folder"]),
+    (["test", "--out", "{bm_corrupt}"], BAD, ["{bm_corrupt}/tinyagent-build.json", "corrupt"]),
+    (["test", "--out", "{bm_newer}"], BAD, ["{bm_newer}/tinyagent-build.json", "format 99", "format 1"]),
+    (["test", "--baud", "-1"], BAD, ["-1", "--baud", "x>=1"]),
+    # bench, boards, export
+    (["bench", "--out", "{file}"], BAD, ["{file}", "not a folder"]),
+    (["boards", "--run", "{missing}"], BAD, ["{missing}/int8", "no integer model"]),
+    (["boards", "--run", "{i8_trunc}"], BAD, ["{i8_trunc}/int8/model.int.safetensors", "truncated"]),
+    (["boards", "--run", "{i8_newer}"], BAD, ["format 99", "format 1"]),
+    (["boards", "--run", "{tok_corrupt}"], BAD, ["{tok_corrupt}/tokenizer.json"]),
+    (["export"], BAD, ["'--out'", "export --help"]),
+    (["export", "--format", "onnx", "--out", "{out}/x.tflite"], BAD, ["'onnx'", "'tflite'"]),
+    (["export", "--run", "{missing}", "--out", "{out}/x.tflite"], BAD, ["{missing}", "no integer model"]),
+    (["export", "--run", "{run}", "--out", "{dir}"], BAD, ["{dir}", "is a folder", "file name"]),
+    (["export", "--run", "{i8_trunc}", "--out", "{out}/y.tflite"], BAD, ["{i8_trunc}/int8/model.int.safetensors", "truncated"]),
+    (["export", "--run", "{i8_newer}", "--out", "{out}/y.tflite"], BAD, ["format 99", "format 1"]),
+    # the command line itself
+    (["nosuchcmd"], BAD, ["'nosuchcmd'", "commands:", "build", "train"]),
+    (["--bogus"], BAD, ["'--bogus'", "--help"]),
+    (["build", "--board", "host", "--frobnicate"], BAD, ["'--frobnicate'", "build --help"]),
+]
+
+
+def _fill(text: str, paths: dict) -> str:
+    return text.format(**{k: str(v) for k, v in paths.items()})
+
+
+@pytest.mark.parametrize("args, code, words", ROWS, ids=[" ".join(r[0])[:60] for r in ROWS])
+def test_bad_input_is_one_line(paths, args, code, words):
+    args = [_fill(a, paths) for a in args]
+    r = CliRunner().invoke(main, args)
+    assert isinstance(r.exception, SystemExit) and r.exit_code == code, (r.exit_code, r.output, r.exception)
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("tinyagent: error: "), r.stderr
+    assert r.stdout.strip() == "", r.stdout
+    missing = [w for w in (_fill(w, paths) for w in words) if w not in lines[0]]
+    assert not missing, f"{missing} not in: {lines[0]}"
+
+
+def test_the_table_covers_every_command():
+    covered = {r[0][0] for r in ROWS}
+    assert set(main.commands) <= covered, set(main.commands) - covered
+
+
+def test_debug_shows_the_traceback(paths):
+    r = CliRunner().invoke(main, ["--debug", "chat", "--board", "host", "--out", str(paths["bm_newer"])])
+    assert isinstance(r.exception, TinyAgentError) and "format 99" in str(r.exception)
+    assert r.exc_info is not None and r.exc_info[2] is not None  # the traceback CliRunner caught
+
+
+def test_plain_tinyagent_still_prints_its_help():
+    r = CliRunner().invoke(main, [])
+    assert "Usage:" in r.output and "Commands:" in r.output and "Traceback" not in r.output
