@@ -98,8 +98,9 @@ class Console:
     def ask(self, line: bytes | str, end: bytes = b"\n") -> bytes:
         data = line.encode() if isinstance(line, str) else line
         self.nonce += 1
-        marker = b"pong %d\n> " % self.nonce
-        self.proc.stdin.write(data + end + b"!ping %d\n" % self.nonce)
+        # a nonce no test sends itself (a bare number did: a test's own "!ping 42" once met nonce 42)
+        marker = b"pong sync-%d\n> " % self.nonce
+        self.proc.stdin.write(data + end + b"!ping sync-%d\n" % self.nonce)
         self.proc.stdin.flush()
         out = bytearray()
         deadline = time.monotonic() + REPLY_TIMEOUT_S

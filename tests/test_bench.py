@@ -42,6 +42,7 @@ def test_quick_bench_writes_every_section(tmp_path, bpe, tiny_int):
     assert set(res["speed"]) == {"default", "other"}
     assert "tokens_per_s" in res["speed"]["default"]["numpy_reference"]
     assert res["memory"]["host"]["fits"]
+    assert "error" not in res["tflm"] and res["tflm"]["tokens"] > 0, res["tflm"]
 
 
 @pytest.mark.parametrize("board", ["host", "riscv32-virt", "mps2-an386", "lx106-sim"])

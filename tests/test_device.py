@@ -68,7 +68,8 @@ def test_microbit_does_not_fit_and_says_why(tmp_path):
         build("microbit", tmp_path / "mb", DEFAULT_RUN)
     assert e.value.code == EXIT_DOES_NOT_FIT
     msg = str(e.value)
-    assert "microbit" in msg and "16,384 B" in msg and ("context of" in msg or "smaller model" in msg)
+    assert "microbit" in msg and "16,384 B" in msg and "shorter than this agent's turns" in msg
+    assert "boards with room for this plan:" in msg and "mps2-an386" in msg
     assert "KV cache" in e.value.details and "weights" in e.value.details
     assert not (tmp_path / "mb" / "tinyagent-build.json").exists()
 

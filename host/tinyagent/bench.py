@@ -280,17 +280,47 @@ def memory_row(board: str, out: Path, run: Path) -> dict:
 
 # ---- quality, TFLM, pipeline ---------------------------------------------------------------------
 
-def quality(run: Path, n: int) -> dict:
-    from .evaluate import evaluate
+def quality(run: Path, n: int | None, stages: tuple[str, ...] | None) -> dict:
+    """The held-out eval, live (`stages` on the first `n` examples; None: all), next to the run's saved
+    eval.json (what `tinyagent eval` measured on the whole held-out set)."""
+    import json
 
-    rep = evaluate(run, n=n, save=False)
-    return {"heldout_examples": rep["heldout_examples"], "stages": rep["stages"]}
+    from .evaluate import EVAL_FILE, evaluate
+
+    rep = evaluate(run, n=n, stages=stages, save=False)
+    out = {"heldout_examples": rep["heldout_examples"], "stages": rep["stages"]}
+    if (run / EVAL_FILE).is_file():
+        saved = json.loads((run / EVAL_FILE).read_text())
+        out["saved_eval"] = {"heldout_examples": saved.get("heldout_examples"), "stages": saved.get("stages")}
+    return out
+
+
+def heldout_tokens(run: Path, n_tokens: int) -> list[int] | None:
+    """The first `n_tokens` of the held-out transcripts, end to end: real text, not random ids (None for
+    a run with no corpus, e.g. a random test model: compare_with_tflm then draws random ids)."""
+    from .corpus import render
+    from .evaluate import heldout_examples
+    from .run import open_run
+    from .tokenizer import load_tokenizer
+
+    import json
+
+    if "corpus" not in json.loads((run / "run.json").read_text()):
+        return None
+    r = open_run(run, writer=False)
+    bpe = load_tokenizer(r.path / "tokenizer.json")
+    ids: list[int] = []
+    for ex in heldout_examples(r, None)[1]:
+        ids += bpe.encode(render(ex))
+        if len(ids) >= n_tokens:
+            break
+    return ids[:n_tokens]
 
 
 def tflm(run: Path, n_tokens: int, repeats: int) -> dict:
     from .tflm_compare import compare_with_tflm
 
-    r = compare_with_tflm(run / "int8", n_tokens=n_tokens, repeats=repeats)
+    r = compare_with_tflm(run / "int8", tokens=heldout_tokens(run, n_tokens), repeats=repeats)
     return {k: r[k] for k in ("tflm_version", "tokens", "bit_exact", "emulated_exactly", "free_running",
                               "arena_bytes", "flash_bytes", "time_us_per_token")}
 
@@ -401,7 +431,7 @@ def run_bench(out: str | Path = "bench/results", quick: bool = False, run: str |
 
     rf_default, _, is_trained = models["default"]
     if is_trained:
-        _section(res, "quality", quality, rf_default, 20 if quick else 200)
+        _section(res, "quality", quality, rf_default, 200 if quick else None, ("int8",) if quick else None)
     else:
         res["quality"] = {"note": "no trained model: quality needs models/default"}
     _section(res, "tflm", tflm, rf_default, 8 if quick else 32, 1 if quick else 3)
@@ -465,16 +495,21 @@ def print_tables(res: dict) -> None:
 
     q = res.get("quality", {})
     if "stages" in q:
-        t = Table(title=f"quality ({q['heldout_examples']} held-out examples)")
-        keys = sorted({k for r in q["stages"].values() for k in r})
-        t.add_column("stage")
-        for k in keys:
-            t.add_column(k, justify="right")
-        for s, r in q["stages"].items():
-            t.add_row(s, *(str(r.get(k, "")) for k in keys))
-        con.print(t)
+        for title, part in ((f"quality, live ({q['heldout_examples']} held-out examples)", q),
+                            (f"quality, the run's eval.json ({q.get('saved_eval', {}).get('heldout_examples')} "
+                             "held-out examples)", q.get("saved_eval"))):
+            if not part or not part.get("stages"):
+                continue
+            t = Table(title=title)
+            keys = sorted({k for r in part["stages"].values() for k in r})
+            t.add_column("stage")
+            for k in keys:
+                t.add_column(k, justify="right")
+            for s, r in part["stages"].items():
+                t.add_row(s, *(str(r.get(k, "")) for k in keys))
+            con.print(t)
     else:
         con.print(f"quality: {q}")
     tf = res.get("tflm", {})
-    con.print(f"tflm: {tf if 'error' in tf else {k: tf.get(k) for k in ('bit_exact', 'arena_bytes', 'time_us_per_token')}}")
+    con.print(f"tflm: {tf if 'error' in tf else {k: tf.get(k) for k in ('tokens', 'bit_exact', 'free_running', 'arena_bytes', 'time_us_per_token')}}")
     con.print(f"pipeline: {res['pipeline']}")

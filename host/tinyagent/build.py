@@ -93,21 +93,49 @@ def model_needs(im, bpe) -> tuple[dict[str, int], dict[str, int]]:
             {"KV cache": kv, "activations and scratch": arena_bytes(layout) - kv})
 
 
-def _fit_suggestion(cfg: ModelConfig, board: Board, other_flash: int, other_ram: int) -> str:
-    """What would fit: the longest context with this model, else a smaller model."""
+def turn_tokens(run: Path) -> int:
+    """The longest held-out transcript of the run's corpus, in tokens (0 if the run does not say): a
+    context shorter than that cuts turns of this agent short."""
+    try:
+        c = json.loads((Path(run) / "run.json").read_text()).get("corpus", {})
+        return int(max((v.get("max_tokens") or 0) for k, v in c.items() if k in ("val", "heldout")))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
+
+
+def _fit_suggestion(cfg: ModelConfig, board: Board, other_flash: int, other_ram: int, need_ctx: int = 0,
+                    totals: tuple[int, int] | None = None) -> str:
+    """What would fit: the longest context with this model if it still holds a turn (`need_ctx`
+    tokens), else a smaller model; and the boards whose memory holds this plan's totals."""
     weights_ok = other_flash <= board.flash_bytes
+    longest = 0
     for ctx in range(cfg.ctx, 7, -8):
         c = ModelConfig(**{**cfg.to_dict(), "ctx": ctx})
         if weights_ok and arena_bytes(arena_layout(c)) + other_ram <= board.ram_bytes:
-            return f"this model would fit with a context of {ctx} tokens (now {cfg.ctx})"
+            longest = ctx
+            break
+    if longest and longest >= need_ctx:
+        return f"this model would fit with a context of {longest} tokens (now {cfg.ctx})"
+    said = []
+    if longest:
+        said.append(f"the longest context that fits, {longest} tokens, is shorter than this agent's turns "
+                    f"(up to {need_ctx} tokens)")
+    small_ctx = max(32, -(-need_ctx // 8) * 8)
     for dim in range(cfg.dim - 16, 15, -16):
-        c = ModelConfig(**{**cfg.to_dict(), "dim": dim, "ctx": 32, "ffn_dim": 2 * dim,
+        c = ModelConfig(**{**cfg.to_dict(), "dim": dim, "ctx": small_ctx, "ffn_dim": 2 * dim,
                            "head_dim": max(8, dim // max(cfg.n_heads, 1))})
         flash = c.n_params() * 1.1
         if flash <= board.flash_bytes and arena_bytes(arena_layout(c)) + other_ram <= board.ram_bytes:
-            return (f"a smaller model fits: e.g. dim {dim}, ffn {2 * dim}, context 32 "
-                    f"(~{c.n_params() // 1000}k parameters)")
-    return "no transformer of this shape fits this board's RAM; choose a board with more memory"
+            said.append(f"a smaller model fits: e.g. dim {dim}, ffn {2 * dim}, context {small_ctx} "
+                        f"(~{c.n_params() // 1000}k parameters)")
+            break
+    else:
+        said.append("no transformer of this shape that holds a turn fits this board's RAM")
+    if totals is not None:
+        roomy = [b.name for b in list_boards() if b.flash_bytes >= totals[0] and b.ram_bytes >= totals[1]]
+        if roomy:
+            said.append(f"boards with room for this plan: {', '.join(roomy)}")
+    return "; ".join(said)
 
 
 def _does_not_fit(plan: MemoryPlan, suggestion: str) -> TinyAgentError:
@@ -265,7 +293,8 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     mflash, mram = model_needs(im, bpe)
     pre = MemoryPlan(board.name, board.flash_bytes, board.ram_bytes, dict(mflash), dict(mram))
     if not pre.fits():
-        raise _does_not_fit(pre, _fit_suggestion(im.cfg, board, pre.flash_total, RUNTIME_RAM_ESTIMATE))
+        raise _does_not_fit(pre, _fit_suggestion(im.cfg, board, pre.flash_total, RUNTIME_RAM_ESTIMATE,
+                                                 turn_tokens(run), (pre.flash_total, pre.ram_total)))
 
     if replace and out.exists():
         shutil.rmtree(out)
@@ -287,7 +316,8 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
         result.plan = plan
         write_json(out / MEMORY_FILE, _plan_json(plan))
         if not plan.fits():
-            raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, 0, 0))
+            raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, 0, 0, turn_tokens(run),
+                                                      (plan.flash_total, plan.ram_total)))
         project = generate_project(board, sources, out / "project",
                                    model_info={"model_hash": digest, "flash_bytes": art.size.flash},
                                    kind="micropython" if micropython else None)
@@ -316,7 +346,8 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     result.plan, result.artifact = plan, art.elf
     write_json(out / MEMORY_FILE, _plan_json(plan))
     if not plan.fits() or stack.bytes > board.stack_bytes:
-        raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, plan.flash_total, plan.ram_total - mram["KV cache"]))
+        raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, plan.flash_total, plan.ram_total - mram["KV cache"],
+                                                  turn_tokens(run), (plan.flash_total, plan.ram_total)))
     manifest["artifact"] = str(Path(art.elf).resolve().relative_to(out.resolve()))
     write_json(out / MANIFEST, manifest)
     return result
