@@ -12,10 +12,10 @@ from tinyagent.reference import forward_seq
 from tinyagent.run import open_run
 
 N_HELDOUT = 150  # a fixed slice of the held-out phrasings: the full set is in eval.json and bench
-# A regression floor just under the shipped model's measured level (90.7% on this slice, 88.5% on all
+# A regression floor just under the shipped model's measured level (96.7% on this slice, 93.1% on all
 # 1000 held-out examples), NOT the target: the target is 95%, which the shipped model does not reach
 # yet (see docs/training.md). Raise this when a better model is shipped.
-SHIPPED_ACCURACY_FLOOR = 0.86
+SHIPPED_ACCURACY_FLOOR = 0.92
 
 
 def test_int8_heldout_tool_call_accuracy():
@@ -44,9 +44,11 @@ def test_qat_forward_agrees_with_the_reference():
         for t in np.flatnonzero(fa != qa):
             ties.append((q[t, qa[t]] - q[t, fa[t]]) / np.abs(q[t]).max())
         # logits in the same units: the QAT model rounds as the reference does, so they sit close
-        # (measured: a median gap of 12 units where logits reach ~8,200, i.e. 0.15%)
-        assert np.median(np.abs(f / model.qat.logits - q)) <= 0.005 * np.abs(q).max()
-    # measured: 97.7% agree; the rest are near-ties, at most 6.9% of the logit scale apart (the QAT
-    # forward's float softmax, GELU and norm against the reference's integer tables and iterations)
+        # (measured on the shipped model: a median gap of at most 36 units where logits reach ~7,000,
+        # i.e. 0.51%; an earlier, less trained model: 0.15%)
+        assert np.median(np.abs(f / model.qat.logits - q)) <= 0.01 * np.abs(q).max()
+    # measured: 97.6% agree; where they do not, the reference's two candidates are close (median 1.3%,
+    # at most 11.8% of the logit scale apart): the QAT forward's float softmax, GELU and norm against
+    # the reference's integer tables and iterations
     assert same / total >= 0.97, same / total
-    assert max(ties, default=0) <= 0.10, sorted(ties)
+    assert max(ties, default=0) <= 0.15, sorted(ties)

@@ -37,12 +37,12 @@ from .run import RUN_FILE, STAGES, Run, create_run, open_run
 DEFAULTS: dict[str, dict] = {
     "corpus": {"n_train": 100000, "n_val": 1000, "n_heldout": 1000},
     "teacher": {"steps": 3000, "batch": 32, "lr": 3e-3},
-    "student": {"steps": 10000, "batch": 32, "lr": 3e-3,
-                "alpha": 0.5,  # weight of the distillation term; 1 - alpha on the hard labels
+    "student": {"steps": 20000, "batch": 32, "lr": 3e-3,
+                "alpha": 0.2,  # weight of the distillation term; 1 - alpha on the hard labels
                 "temperature": 2.0, "hidden_weight": 0.0},
-    "pruned": {"ffn_keep": 0.5, "heads_keep": 1.0, "steps": 1500, "batch": 32, "lr": 1e-3,
-               "alpha": 0.5, "temperature": 2.0},
-    "int8": {"steps": 1000, "batch": 32, "lr": 3e-4, "alpha": 0.5, "temperature": 2.0},
+    "pruned": {"ffn_keep": 0.5, "heads_keep": 1.0, "steps": 2000, "batch": 32, "lr": 1e-3,
+               "alpha": 0.2, "temperature": 2.0},
+    "int8": {"steps": 1000, "batch": 32, "lr": 3e-4, "alpha": 0.2, "temperature": 2.0},
 }
 DEFAULTS["scratch"] = {k: DEFAULTS["student"][k] for k in ("steps", "batch", "lr")}  # same as distillation
 CKPT_EVERY = 50  # steps between resume checkpoints
