@@ -184,6 +184,7 @@ ROWS = [
     (["chat", "--baud", "fast"], BAD, ["'fast'", "--baud"]),
     # test
     (["test"], BAD, ["--board BOARD", "--out DIR"]),
+    (["test", "--port", "/dev/ttyUSB7"], BAD, ["/dev/ttyUSB7", "--out DIR", "--board BOARD"]),
     (["test", "--board", "nosuch"], BAD, ["'nosuch'", "known boards"]),
     (["test", "--out", "{missing}"], BAD, ["{missing}", "no build here"]),
     (["test", "--out", "{file}"], BAD, ["{file}", "not a build folder"]),

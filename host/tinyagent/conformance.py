@@ -99,7 +99,9 @@ def conformance(board: str | None = None, out: str | None = None, port: str | No
     from .tokenizer import load_tokenizer
 
     if not out and not board:
-        raise bad_input("say which build to check: --board BOARD (build in build/BOARD) or --out DIR")
+        on = f"the board on {port}" if port else "the board"
+        raise bad_input(f"say which build {on} runs, to check it against: --out DIR (the build folder) "
+                        "or --board BOARD (build/BOARD)")
     info = load_build_manifest(out or f"build/{board}", board)
     run = Path(info["run"])
     im = load_int_model(run / "int8")
