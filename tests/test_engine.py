@@ -4,7 +4,6 @@ answer for every request, and a console that survives any input."""
 from __future__ import annotations
 
 import random
-import shutil
 import tempfile
 import types
 from pathlib import Path
@@ -363,8 +362,6 @@ def test_unknown_command(device):
 
 # ---- the Cortex-M4 kernels, under QEMU --------------------------------------------------------------
 
-@pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
-                    reason="needs qemu-system-arm and arm-none-eabi-gcc")
 def test_cm4_kernels_bit_exact_under_qemu(tmp_path, bpe, spec):
     """ta_kernels_cm4.c (SMLAD) on the mps2-an386 board: odd dims leave tails in every kernel loop."""
     import os

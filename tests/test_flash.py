@@ -279,9 +279,10 @@ def test_flash_pico_takes_the_drive_from_port(tmp_path):
     refused(fl.FLASH_WRONG_CHIP, pico(str(pico2)), "RP2040")
 
 
-def test_flash_pico_without_a_drive_says_to_hold_bootsel(tmp_path):
-    if shutil.which("picotool"):
-        pytest.skip("picotool is installed here: it would look for a real Pico")
+def test_flash_pico_without_a_drive_says_to_hold_bootsel(tmp_path, monkeypatch):
+    real_which = shutil.which  # a machine with picotool installed still takes the no-picotool path here
+    monkeypatch.setattr(fl.shutil, "which",
+                        lambda name, *a, **k: None if name == "picotool" else real_which(name, *a, **k))
     project = make_pico_build(tmp_path / "pico")
     refused(fl.FLASH_NO_PORT, lambda: fl.flash("pico", project, mount_roots=(tmp_path / "media",)),
             "BOOTSEL", "picotool")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .boards import Board, list_boards, load_board
 from .errors import EXIT_DOES_NOT_FIT, TinyAgentError, bad_input
-from .fileio import write_json
+from .fileio import read_json, write_json
 from .memplan import arena_bytes, arena_layout
 from .model import ModelConfig
 
@@ -93,14 +93,12 @@ def model_needs(im, bpe) -> tuple[dict[str, int], dict[str, int]]:
             {"KV cache": kv, "activations and scratch": arena_bytes(layout) - kv})
 
 
-def turn_tokens(run: Path) -> int:
-    """The longest held-out transcript of the run's corpus, in tokens (0 if the run does not say): a
-    context shorter than that cuts turns of this agent short."""
-    try:
-        c = json.loads((Path(run) / "run.json").read_text()).get("corpus", {})
-        return int(max((v.get("max_tokens") or 0) for k, v in c.items() if k in ("val", "heldout")))
-    except (OSError, ValueError, AttributeError, TypeError):
-        return 0
+def turn_tokens(run_info: dict) -> int:
+    """The longest held-out transcript of the run's corpus (run.json's statistics), in tokens; 0 if the
+    run does not say. A context shorter than that cuts turns of this agent short."""
+    corpus = run_info.get("corpus") or {}
+    splits = [corpus.get(k) for k in ("val", "heldout")]
+    return max((int(v.get("max_tokens") or 0) for v in splits if isinstance(v, dict)), default=0)
 
 
 def _fit_suggestion(cfg: ModelConfig, board: Board, other_flash: int, other_ram: int, need_ctx: int = 0,
@@ -220,13 +218,9 @@ def read_manifest(out: str | Path, board: str | None = None) -> dict:
     if out.exists() and not out.is_dir():
         raise bad_input(f"{out} is a file, not a build folder (give the --out of `{hint}`)")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = read_json(path, "build manifest", "; rebuild with --replace")
     except FileNotFoundError:
         raise bad_input(f"{out}: no build here (run `{hint}` first)") from None
-    except (IsADirectoryError, PermissionError) as e:
-        raise bad_input(f"{path}: cannot read the build manifest ({e.strerror}; rebuild with --replace)") from None
-    except (ValueError, UnicodeDecodeError):
-        raise bad_input(f"{path}: corrupt build manifest (not valid JSON; rebuild with --replace)") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("board"), str):
         raise bad_input(f"{path}: not a tinyagent build manifest (no board; rebuild with --replace)")
     fmt = manifest.get("format", 1)  # builds from before the field existed are format 1
@@ -279,7 +273,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
 
     board = with_sanitizers(load_board(board_name))  # TA_HOST_SANITIZE: ASan/UBSan, host only
     run, out = Path(run), Path(out)
-    check_run_file(run)
+    need_ctx = turn_tokens(check_run_file(run))
     if tools_c is not None and not Path(tools_c).is_file():
         what = "is a folder" if Path(tools_c).is_dir() else "does not exist"
         raise bad_input(f"--tools {tools_c} {what} (give the C file with your tool handlers)")
@@ -294,7 +288,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     pre = MemoryPlan(board.name, board.flash_bytes, board.ram_bytes, dict(mflash), dict(mram))
     if not pre.fits():
         raise _does_not_fit(pre, _fit_suggestion(im.cfg, board, pre.flash_total, RUNTIME_RAM_ESTIMATE,
-                                                 turn_tokens(run), (pre.flash_total, pre.ram_total)))
+                                                 need_ctx, (pre.flash_total, pre.ram_total)))
 
     if replace and out.exists():
         shutil.rmtree(out)
@@ -316,7 +310,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
         result.plan = plan
         write_json(out / MEMORY_FILE, _plan_json(plan))
         if not plan.fits():
-            raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, 0, 0, turn_tokens(run),
+            raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, 0, 0, need_ctx,
                                                       (plan.flash_total, plan.ram_total)))
         project = generate_project(board, sources, out / "project",
                                    model_info={"model_hash": digest, "flash_bytes": art.size.flash},
@@ -347,7 +341,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     write_json(out / MEMORY_FILE, _plan_json(plan))
     if not plan.fits() or stack.bytes > board.stack_bytes:
         raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, plan.flash_total, plan.ram_total - mram["KV cache"],
-                                                  turn_tokens(run), (plan.flash_total, plan.ram_total)))
+                                                  need_ctx, (plan.flash_total, plan.ram_total)))
     manifest["artifact"] = str(Path(art.elf).resolve().relative_to(out.resolve()))
     write_json(out / MANIFEST, manifest)
     return result

@@ -22,7 +22,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .errors import bad_input
-from .fileio import sha256_bytes, write_bytes, write_json
+from .fileio import read_json, sha256_bytes, write_bytes, write_json
 from .model import GPT, ModelConfig
 
 FORMAT = 1
@@ -53,11 +53,9 @@ def read_config(folder: str | Path) -> dict:
     """config.json of a checkpoint, checked for the fields load_model needs."""
     path = Path(folder) / CONFIG
     try:
-        cfg = json.loads(path.read_text())
+        cfg = read_json(path, "checkpoint config")
     except FileNotFoundError:
         raise bad_input(f"{folder}: no checkpoint ({CONFIG} is missing)") from None
-    except (ValueError, UnicodeDecodeError):
-        raise bad_input(f"{path}: corrupt checkpoint config (not valid JSON)") from None
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT or not {"model", "sha256"} <= cfg.keys():
         raise bad_input(f"{path}: not a tinyagent checkpoint config (expected format {FORMAT} "
                         "with 'model' and 'sha256')")

@@ -36,6 +36,21 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def read_json(path: str | os.PathLike, what: str, fix: str = "") -> Any:
+    """The JSON in `path`; a folder, an unreadable file or bad JSON is one bad_input line naming the file
+    as `what` (e.g. "run file"), with `fix` appended ("; rebuild with --replace"). A missing file raises
+    FileNotFoundError, which each caller words for itself."""
+    from .errors import bad_input
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (IsADirectoryError, PermissionError) as e:
+        raise bad_input(f"{path}: cannot read the {what} ({e.strerror}{fix})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise bad_input(f"{path}: corrupt {what} (not valid JSON{fix})") from None
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

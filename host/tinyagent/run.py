@@ -20,7 +20,7 @@ from tokenizers import Tokenizer
 from .corpus import corpus_stats, generate_corpus, render
 from .data import TokenData, encode_examples
 from .errors import bad_input
-from .fileio import write_bytes, write_json, write_text
+from .fileio import read_json, write_bytes, write_json, write_text
 from .spec import load_spec
 from .tokenizer import train_tokenizer
 
@@ -122,13 +122,9 @@ def check_run_file(path: str | Path) -> dict:
     if path.exists() and not path.is_dir():
         raise bad_input(f"{path} is a file, not a run folder (give the folder `tinyagent train --out` made)")
     try:
-        info = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+        info = read_json(path / RUN_FILE, "run file")
     except FileNotFoundError:
         raise bad_input(f"{path}: not a run folder (no {RUN_FILE}; create one with `tinyagent train`)") from None
-    except (IsADirectoryError, PermissionError) as e:
-        raise bad_input(f"{path / RUN_FILE}: cannot read the run file ({e.strerror})") from None
-    except (ValueError, UnicodeDecodeError):
-        raise bad_input(f"{path / RUN_FILE}: corrupt run file (not valid JSON)") from None
     fmt = info.get("format") if isinstance(info, dict) else None
     if isinstance(fmt, int) and fmt > RUN_FORMAT:
         raise bad_input(f"{path / RUN_FILE}: run format {fmt} is newer than this tinyagent reads "

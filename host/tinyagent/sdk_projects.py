@@ -13,7 +13,6 @@ project, and the HAL's CMakeLists.txt picks one source per part from the chip's 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ import jinja2
 from . import codegen
 from .boards import FIRMWARE_DIR, REPO_ROOT, Board
 from .errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAgentError, bad_input
-from .fileio import write_bytes, write_json, write_text
+from .fileio import read_json, write_bytes, write_json, write_text
 from .toolchain import Artifact, compile_and_link
 
 # ---- the SDK versions the projects are written for ----
@@ -549,7 +548,4 @@ def read_project_manifest(root: Path) -> dict | None:
     path = Path(root) / PROJECT_MANIFEST
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise bad_input(f"{path} is not valid JSON (regenerate the project)") from None
+    return read_json(path, "project manifest", "; regenerate the project")
