@@ -292,3 +292,34 @@ def test_bad_arguments(chain, tmp_path):
         train(SPEC, tmp_path / "b", steps=0, progress=False)
     assert "steps 0" in one_line(e)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+# ---- dropout ----------------------------------------------------------------------------------------------
+
+def test_dropout_is_recorded_and_applies_while_training_only(chain):
+    from tinyagent.train import DEFAULTS
+    info = json.loads((chain / "run.json").read_text())
+    for stage in ("teacher", "scratch", "student", "pruned"):
+        assert info["stages"][stage]["args"]["dropout"] == DEFAULTS[stage]["dropout"]
+    m = checkpoint.load_model(chain / "student")
+    assert m.dropout == 0.0  # a training argument: a loaded model has none
+    x = torch.randint(0, m.cfg.vocab_size, (2, 16))
+    m.eval()
+    clean = m(x)
+    m.dropout = 0.3
+    assert torch.equal(m(x), clean)  # eval mode: off
+    m.train()
+    assert not torch.allclose(m(x), clean)  # training: on
+    q = load_qat_model(chain / "int8")
+    q.dropout = 0.3
+    q.train()
+    a, b = q(x), q(x)
+    assert torch.equal(a, b)  # QAT: off (the fake-quant forward must match the reference)
+
+
+def test_dropout_out_of_range(tmp_path):
+    for bad in (-0.1, 1.0):
+        with pytest.raises(TinyAgentError) as e:
+            train(SPEC, tmp_path / "d", dropout=bad, progress=False)
+        assert f"dropout {bad}" in one_line(e) and "0 <= dropout < 1" in one_line(e)
+    assert not (tmp_path / "d").exists()

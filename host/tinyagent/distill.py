@@ -26,7 +26,7 @@ from .checkpoint import load_model
 from .errors import bad_input
 from .model import GPT, ModelConfig
 from .run import Run, open_run
-from .train import (CKPT_EVERY, check_positive, default_model, fit, init_dist, masked_ce, model_cfg, stage_args,
+from .train import (CKPT_EVERY, check_dropout, check_positive, default_model, fit, init_dist, masked_ce, model_cfg, stage_args,
                     train_stage)
 
 
@@ -99,7 +99,8 @@ def check_alpha_temperature(alpha: float | None, temperature: float | None, hidd
 
 def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | None = None,
             temperature: float | None = None, hidden_weight: float | None = None, batch: int | None = None,
-            lr: float | None = None, student_cfg: ModelConfig | None = None, ckpt_every: int | None = None,
+            lr: float | None = None, dropout: float | None = None, student_cfg: ModelConfig | None = None,
+            ckpt_every: int | None = None,
             device: str = "cpu", seed: int | None = None, resume: bool = False, progress: bool = True,
             scratch: bool = True) -> Path:
     """Distil `student/` from `teacher/`. With scratch=True, first train `scratch/`: the same student
@@ -109,15 +110,18 @@ def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | N
     """
     check_positive(steps=steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
     check_alpha_temperature(alpha, temperature, hidden_weight)
+    check_dropout(dropout)
     dist = init_dist(device)
     run = run if isinstance(run, Run) else open_run(run, writer=dist.main)
     teacher_dir = run.require("teacher", "distillation needs the teacher")
     common = dict(ckpt_every=ckpt_every, device=device, resume=resume, progress=progress)
     if scratch:
-        train_stage(run, "scratch", cfg=student_cfg, steps=steps, batch=batch, lr=lr, seed=seed, **common)
+        train_stage(run, "scratch", cfg=student_cfg, steps=steps, batch=batch, lr=lr, dropout=dropout, seed=seed,
+                    **common)
     if resume and run.done("student"):
         return run.dir("student")
-    a = stage_args(run, "student", {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "alpha": alpha,
+    a = stage_args(run, "student", {"steps": steps, "batch": batch, "lr": lr, "dropout": dropout, "seed": seed,
+                                    "alpha": alpha,
                                     "temperature": temperature, "hidden_weight": hidden_weight,
                                     "model": student_cfg.to_dict() if student_cfg else None}, resume)
     a["model"] = a["model"] or default_model(run, "student")
@@ -130,5 +134,6 @@ def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | N
     net = DistillNet(GPT(cfg), teacher.cfg, hidden=a["hidden_weight"] > 0)
     fit(run, "student", net, distill_objective(teacher, a["alpha"], a["temperature"], a["hidden_weight"]),
         steps=a["steps"], batch=a["batch"], lr=a["lr"], seed=a["seed"], resume=resume, progress=progress,
-        dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a, publish=lambda n: n.student)
+        dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a, publish=lambda n: n.student,
+        dropout=a["dropout"])
     return run.dir("student")

@@ -151,6 +151,9 @@ class GPT(nn.Module):
         self.final_norm = RMSNorm(cfg.dim)
         self.final_norm.weight.requires_grad_(False)
         self.qat: QatScales | None = None
+        # Training-only regularisation on the embedding and on each residual branch; a training
+        # argument, not part of the config (the exported model has no dropout). Off in QAT mode.
+        self.dropout = 0.0
         self.apply(self._init)
         for b in self.blocks:  # scaled init of the residual projections (GPT-2)
             nn.init.normal_(b.wo.weight, std=0.02 / math.sqrt(2 * cfg.n_layers))
@@ -180,6 +183,11 @@ class GPT(nn.Module):
         y = norm.normalize(x)
         return self._q8(y, self.qat.norm[i]) if self.qat is not None else y
 
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.dropout > 0 and self.qat is None:
+            return F.dropout(x, self.dropout, training=True)
+        return x
+
     def _embed(self, idx: torch.Tensor) -> torch.Tensor:
         T = idx.shape[1]
         pos = torch.arange(T, device=idx.device)
@@ -194,7 +202,7 @@ class GPT(nn.Module):
         """idx: (B, T) token ids. Returns logits (B, T, V) [and the list of residual states]."""
         cfg, qat = self.cfg, self.qat
         B, T = idx.shape
-        x = self._embed(idx)  # (B, T, d)
+        x = self._drop(self._embed(idx))  # (B, T, d)
         hidden = [x]
         mask = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
         for li, blk in enumerate(self.blocks):
@@ -218,7 +226,7 @@ class GPT(nn.Module):
             o = (p @ v).transpose(1, 2).reshape(B, T, nh * hd)  # (B, T, a)
             if qat is not None:
                 o = self._q8(o, qat.attn[li])
-            x = self._resid(x + self._resid(self._linear(o, blk.wo, None)))
+            x = self._resid(x + self._drop(self._resid(self._linear(o, blk.wo, None))))
             # ---- feed-forward
             xn = self._norm(x, blk.ffn_norm, 2 * li + 1)
             h = self._linear(xn, blk.w1, blk.ffn_norm.weight)
@@ -227,7 +235,7 @@ class GPT(nn.Module):
             a = F.gelu(h)
             if qat is not None:
                 a = self._q8(a, qat.ffn_g[li])
-            x = self._resid(x + self._resid(self._linear(a, blk.w2, None)))
+            x = self._resid(x + self._drop(self._resid(self._linear(a, blk.w2, None))))
             hidden.append(x)
         xn = self._norm(x, self.final_norm, 2 * cfg.n_layers)
         logits = self._linear(xn, self.tok_emb, None)

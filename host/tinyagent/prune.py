@@ -20,7 +20,7 @@ from .distill import DistillNet, check_alpha_temperature, distill_objective
 from .errors import bad_input
 from .model import GPT, Block
 from .run import Run, open_run
-from .train import CKPT_EVERY, check_positive, fit, init_dist, stage_args
+from .train import CKPT_EVERY, check_dropout, check_positive, fit, init_dist, stage_args
 
 
 def ffn_importance(blk: Block) -> torch.Tensor:
@@ -84,7 +84,8 @@ def shrink(model: GPT, ffn_keep: float, heads_keep: float) -> tuple[GPT, dict]:
 
 def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: float | None = None,
           recover_steps: int | None = None, alpha: float | None = None, temperature: float | None = None,
-          batch: int | None = None, lr: float | None = None, ckpt_every: int | None = None, device: str = "cpu",
+          batch: int | None = None, lr: float | None = None, dropout: float | None = None,
+          ckpt_every: int | None = None, device: str = "cpu",
           seed: int | None = None, resume: bool = False, progress: bool = True) -> Path:
     """Prune `student/` into `pruned/`, then recover it for `recover_steps` by distillation from the
     teacher. Defaults (None) come from train.DEFAULTS["pruned"].
@@ -94,12 +95,13 @@ def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: f
             check_keep(name, v)
     check_positive(recover_steps=recover_steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
     check_alpha_temperature(alpha, temperature)
+    check_dropout(dropout)
     dist = init_dist(device)
     run = run if isinstance(run, Run) else open_run(run, writer=dist.main)
     if resume and run.done("pruned"):
         return run.dir("pruned")
     a = stage_args(run, "pruned", {"ffn_keep": ffn_keep, "heads_keep": heads_keep, "steps": recover_steps,
-                                   "batch": batch, "lr": lr, "seed": seed, "alpha": alpha,
+                                   "batch": batch, "lr": lr, "dropout": dropout, "seed": seed, "alpha": alpha,
                                    "temperature": temperature}, resume)
     student = load_model(run.require("student", "pruning starts from the distilled student"))
     teacher = load_model(run.require("teacher", "recovery distils from the teacher"), dist.device)
@@ -108,5 +110,5 @@ def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: f
     fit(run, "pruned", net, distill_objective(teacher, a["alpha"], a["temperature"], 0.0),
         steps=a["steps"], batch=a["batch"], lr=a["lr"], seed=a["seed"], resume=resume, progress=progress,
         dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a, publish=lambda n: n.student,
-        extra={"pruned_from": "student", "kept": kept})
+        extra={"pruned_from": "student", "kept": kept}, dropout=a["dropout"])
     return run.dir("pruned")

@@ -31,20 +31,20 @@ from .errors import EXIT_INTERRUPTED, TinyAgentError, bad_input
 from .model import GPT, STUDENT, TEACHER, ModelConfig
 from .run import RUN_FILE, STAGES, Run, create_run, open_run
 
-# Defaults of every stage, tuned so the whole default chain runs in about 15 minutes on a 2-core CPU
-# (docs/training.md has the measurements). A stage argument left as None takes its value from here,
+# Defaults of every stage: the settings the shipped model was trained with (docs/training.md has the
+# measured accuracy and time of each stage). A stage argument left as None takes its value from here,
 # or on resume from what the stage was started with.
 DEFAULTS: dict[str, dict] = {
     "corpus": {"n_train": 100000, "n_val": 1000, "n_heldout": 1000},
-    "teacher": {"steps": 3000, "batch": 32, "lr": 3e-3},
-    "student": {"steps": 20000, "batch": 32, "lr": 3e-3,
+    "teacher": {"steps": 4000, "batch": 32, "lr": 3e-3, "dropout": 0.1},
+    "student": {"steps": 30000, "batch": 32, "lr": 3e-3,
                 "alpha": 0.2,  # weight of the distillation term; 1 - alpha on the hard labels
-                "temperature": 2.0, "hidden_weight": 0.0},
+                "temperature": 2.0, "hidden_weight": 0.0, "dropout": 0.1},
     "pruned": {"ffn_keep": 0.5, "heads_keep": 1.0, "steps": 2000, "batch": 32, "lr": 1e-3,
-               "alpha": 0.2, "temperature": 2.0},
+               "alpha": 0.2, "temperature": 2.0, "dropout": 0.1},
     "int8": {"steps": 1000, "batch": 32, "lr": 3e-4, "alpha": 0.2, "temperature": 2.0},
 }
-DEFAULTS["scratch"] = {k: DEFAULTS["student"][k] for k in ("steps", "batch", "lr")}  # same as distillation
+DEFAULTS["scratch"] = {k: DEFAULTS["student"][k] for k in ("steps", "batch", "lr", "dropout")}  # same as distillation
 CKPT_EVERY = 50  # steps between resume checkpoints
 WARMUP_FRACTION = 0.05
 MIN_LR_FRACTION = 0.1  # cosine decay ends at this fraction of the peak
@@ -243,12 +243,12 @@ Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], tupl
 def fit(run: Run, stage: str, net: nn.Module, objective: Objective, *, steps: int, batch: int, lr: float,
         seed: int, resume: bool, progress: bool, dist: Dist, ckpt_every: int, args: dict,
         publish: Callable[[nn.Module], GPT] = lambda n: n, extra: dict | None = None,
-        info: dict | None = None) -> GPT:
+        info: dict | None = None, dropout: float = 0.0) -> GPT:
     """Train `net` for `steps` steps on the run's training split and publish the result as `stage`.
 
     `net` holds every trainable parameter (the model, plus e.g. distillation projections); `publish`
     picks the GPT to save out of it. `extra` goes into the checkpoint's config.json, `info` into the
-    stage's entry in run.json. Returns the GPT, trained.
+    stage's entry in run.json. `dropout` applies while training only. Returns the GPT, trained.
     """
     folder = run.dir(stage)
     state = checkpoint.load_state(folder) if resume and run.stage(stage)["status"] == "running" else None
@@ -257,6 +257,7 @@ def fit(run: Run, stage: str, net: nn.Module, objective: Objective, *, steps: in
     dist.barrier()
     run.begin(stage, args, fresh=state is None, **(info or {}))
     model = publish(net)
+    model.dropout = dropout
     set_threads(model.cfg, dist)
     net.to(dist.device)
     opt = _optimizer(net, lr)
@@ -282,6 +283,7 @@ def fit(run: Run, stage: str, net: nn.Module, objective: Objective, *, steps: in
         run.update(stage, step=step)
 
     t0, window = time.monotonic(), []
+    every = max(10, steps // 500)  # at most about 500 points on the stored loss curve
     bar = StepProgress(f"{stage:8s}", steps, start=step, enabled=progress and dist.main)
     with bar, _Interrupt() as intr:
         net.train()
@@ -300,13 +302,14 @@ def fit(run: Run, stage: str, net: nn.Module, objective: Objective, *, steps: in
             opt.step()
             step += 1
             window.append(logs["loss"])
-            if step % 10 == 0 or step == steps:
+            if step % every == 0 or step == steps:
                 curve.append([step, round(sum(window) / len(window), 4)])
                 window = []
             bar.advance(logs["loss"])
             if step % ckpt_every == 0 and step < steps:
                 save_state()
     seconds = round(time.monotonic() - t0, 1)
+    model.dropout = 0.0
     if dist.main:
         splits = run.data(model.cfg.ctx)
         metrics = {"val": evaluate(model, splits.val), "heldout": evaluate(model, splits.heldout)}
@@ -341,6 +344,11 @@ def stage_args(run: Run, stage: str, given: dict, resume: bool) -> dict:
     return resolve(given, {"seed": 0, **DEFAULTS[stage]}, stored, f"stage '{stage}' of {run.path}")
 
 
+def check_dropout(dropout: float | None) -> None:
+    if dropout is not None and not 0 <= dropout < 1:
+        raise bad_input(f"dropout {dropout!r} is out of range (allowed: 0 <= dropout < 1)")
+
+
 def check_positive(**values) -> None:
     for k, v in values.items():
         if v is not None and not v > 0:
@@ -365,8 +373,8 @@ def model_cfg(run: Run, cfg: ModelConfig | dict) -> ModelConfig:
 
 def train_stage(run: str | Path | Run, stage: str = "teacher", *, cfg: ModelConfig | None = None,
                 steps: int | None = None, batch: int | None = None, lr: float | None = None,
-                ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None,
-                resume: bool = False, progress: bool = True) -> Path:
+                dropout: float | None = None, ckpt_every: int | None = None, device: str = "cpu",
+                seed: int | None = None, resume: bool = False, progress: bool = True) -> Path:
     """Train a model from random init on the hard labels: the teacher, or the scratch student."""
     if stage not in ("teacher", "scratch"):
         raise bad_input(f"stage {stage!r} is not trained from scratch (allowed: teacher, scratch)")
@@ -375,14 +383,16 @@ def train_stage(run: str | Path | Run, stage: str = "teacher", *, cfg: ModelConf
     if resume and run.done(stage):
         return run.dir(stage)
     check_positive(steps=steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
-    a = stage_args(run, stage, {"steps": steps, "batch": batch, "lr": lr, "seed": seed,
+    check_dropout(dropout)
+    a = stage_args(run, stage, {"steps": steps, "batch": batch, "lr": lr, "dropout": dropout, "seed": seed,
                                 "model": cfg.to_dict() if cfg else None},
                    resume)
     a["model"] = a["model"] or default_model(run, "teacher" if stage == "teacher" else "student")
     torch.manual_seed(a["seed"])
     model = GPT(model_cfg(run, a["model"]))
     fit(run, stage, model, ce_objective, steps=a["steps"], batch=a["batch"], lr=a["lr"], seed=a["seed"],
-        resume=resume, progress=progress, dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a)
+        resume=resume, progress=progress, dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a,
+        dropout=a["dropout"])
     return run.dir(stage)
 
 
@@ -392,16 +402,16 @@ def train(agent: str | Path, out: str | Path, *, steps: int | None = None, batch
           until: str = "int8", progress: bool = True,
           distill_steps: int | None = None, alpha: float | None = None, temperature: float | None = None,
           hidden_weight: float | None = None, ffn_keep: float | None = None, heads_keep: float | None = None,
-          recover_steps: int | None = None, qat_steps: int | None = None,
+          recover_steps: int | None = None, qat_steps: int | None = None, dropout: float | None = None,
           n_train: int | None = None, n_val: int | None = None, n_heldout: int | None = None,
           ckpt_every: int | None = None) -> Path:
     """Make the run folder `out` from the agent spec and run the chain up to and including `until`.
 
     Defaults (None) come from DEFAULTS; teacher_cfg defaults to model.TEACHER, student_cfg to
     model.STUDENT. `steps` is the teacher's, `distill_steps` the student's and scratch's, `batch` and
-    `lr` apply to teacher, scratch and student. With resume=True, `out` must be a run folder: finished
-    stages are kept, the running one continues from its checkpoint, and the arguments are the stored
-    ones (an explicit argument that differs is rejected).
+    `lr` apply to teacher, scratch and student, `dropout` to every float stage. With resume=True, `out`
+    must be a run folder: finished stages are kept, the running one continues from its checkpoint, and
+    the arguments are the stored ones (an explicit argument that differs is rejected).
     """
     from .distill import check_alpha_temperature, distill
     from .prune import check_keep, prune
@@ -413,17 +423,18 @@ def train(agent: str | Path, out: str | Path, *, steps: int | None = None, batch
         if v is not None:
             check_keep(name, v)
     check_alpha_temperature(alpha, temperature, hidden_weight)
+    check_dropout(dropout)
     check_positive(steps=steps, batch=batch, lr=lr, distill_steps=distill_steps, recover_steps=recover_steps,
                    qat_steps=qat_steps, n_train=n_train, n_val=n_val, n_heldout=n_heldout, ckpt_every=ckpt_every)
     given = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "distill_steps": distill_steps,
              "alpha": alpha, "temperature": temperature, "hidden_weight": hidden_weight, "ffn_keep": ffn_keep,
              "heads_keep": heads_keep, "recover_steps": recover_steps, "qat_steps": qat_steps,
-             "n_train": n_train, "n_val": n_val, "n_heldout": n_heldout,
+             "dropout": dropout, "n_train": n_train, "n_val": n_val, "n_heldout": n_heldout,
              "teacher_cfg": teacher_cfg.to_dict() if teacher_cfg else None,
              "student_cfg": student_cfg.to_dict() if student_cfg else None}
     t, s = DEFAULTS["teacher"], DEFAULTS["student"]
     defaults = {**t, **DEFAULTS["corpus"], "seed": 0, "distill_steps": s["steps"], "alpha": s["alpha"],
-                "temperature": s["temperature"], "hidden_weight": s["hidden_weight"],
+                "temperature": s["temperature"], "hidden_weight": s["hidden_weight"], "dropout": s["dropout"],
                 "ffn_keep": DEFAULTS["pruned"]["ffn_keep"], "heads_keep": DEFAULTS["pruned"]["heads_keep"],
                 "recover_steps": DEFAULTS["pruned"]["steps"], "qat_steps": DEFAULTS["int8"]["steps"],
                 "teacher_cfg": TEACHER.to_dict(), "student_cfg": STUDENT.to_dict()}
@@ -453,18 +464,20 @@ def train(agent: str | Path, out: str | Path, *, steps: int | None = None, batch
             run = open_run(out, writer=False)
     common = {"device": device, "resume": resume, "progress": progress, "ckpt_every": ckpt_every}
     last = STAGES.index(until)
+    drop = a["dropout"]
     train_stage(run, "teacher", cfg=ModelConfig.from_dict(a["teacher_cfg"]), steps=a["steps"], batch=a["batch"],
-                lr=a["lr"], seed=a["seed"], **common)
+                lr=a["lr"], dropout=drop, seed=a["seed"], **common)
     if last >= STAGES.index("scratch"):
         train_stage(run, "scratch", cfg=ModelConfig.from_dict(a["student_cfg"]), steps=a["distill_steps"],
-                    batch=a["batch"], lr=a["lr"], seed=a["seed"], **common)
+                    batch=a["batch"], lr=a["lr"], dropout=drop, seed=a["seed"], **common)
     if last >= STAGES.index("student"):
         distill(run, steps=a["distill_steps"], alpha=a["alpha"], temperature=a["temperature"],
-                hidden_weight=a["hidden_weight"], batch=a["batch"], lr=a["lr"],
+                hidden_weight=a["hidden_weight"], batch=a["batch"], lr=a["lr"], dropout=drop,
                 student_cfg=ModelConfig.from_dict(a["student_cfg"]), seed=a["seed"], scratch=False, **common)
     if last >= STAGES.index("pruned"):
         prune(run, ffn_keep=a["ffn_keep"], heads_keep=a["heads_keep"], recover_steps=a["recover_steps"],
-              alpha=a["alpha"], temperature=a["temperature"], batch=a["batch"], seed=a["seed"], **common)
+              alpha=a["alpha"], temperature=a["temperature"], batch=a["batch"], dropout=drop, seed=a["seed"],
+              **common)
     if last >= STAGES.index("int8"):
         quantize(run, qat_steps=a["qat_steps"], alpha=a["alpha"], temperature=a["temperature"],
                  batch=a["batch"], seed=a["seed"], **common)
