@@ -107,6 +107,18 @@ def top1_agreement(model, im, data: TokenData, n: int = 200) -> float:
 
 def evaluate(run_path: str | Path, n: int | None = None, stages: tuple[str, ...] | None = None,
              save: bool = True) -> dict:
+    # Decoding is one token at a time, too small to share between threads; with a second process
+    # busy (a training run), torch's default threads made eval 2x slower, and 5 threads on 2 cores
+    # over 100x slower. One thread, restored after.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _evaluate(run_path, n, stages, save)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _evaluate(run_path: str | Path, n: int | None, stages: tuple[str, ...] | None, save: bool) -> dict:
     run = open_run(run_path, writer=False)
     spec, examples = heldout_examples(run, n)
     bpe = load_tokenizer(run.path / TOKENIZER_FILE)
