@@ -120,6 +120,7 @@ ROWS = [
     (["prune", "--run", "{run}", "--ffn-keep", "1.5"], BAD, ["1.5", "0 < ffn_keep <= 1"]),
     (["prune", "--run", "{run}", "--heads-keep", "0"], BAD, ["0.0", "0 < heads_keep <= 1"]),
     (["prune", "--run", "{run}", "--ffn-keep", "abc"], BAD, ["'abc'", "--ffn-keep", "float"]),
+    (["prune", "--run", "{run}", "--from", "teacher"], BAD, ["'teacher'", "best", "scratch"]),
     (["prune", "--run", "{missing}"], BAD, ["{missing}", "no run.json"]),
     (["prune", "--run", "{rj_newer}"], BAD, ["format 99", "format 1"]),
     (["quantize", "--run", "{missing}"], BAD, ["{missing}", "no run.json"]),

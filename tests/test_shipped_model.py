@@ -12,10 +12,9 @@ from tinyagent.reference import forward_seq
 from tinyagent.run import open_run
 
 N_HELDOUT = 150  # a fixed slice of the held-out phrasings: the full set is in eval.json and bench
-# A regression floor just under the shipped model's measured level (96.7% on this slice, 93.1% on all
-# 1000 held-out examples), NOT the target: the target is 95%, which the shipped model does not reach
-# yet (see docs/training.md). Raise this when a better model is shipped.
-SHIPPED_ACCURACY_FLOOR = 0.92
+# The target (issue 3) is 95% on all 1000 held-out examples; the shipped model measures 96.4% there
+# (eval.json) and 96.7% on this slice. The slice must stay at or above the target.
+SHIPPED_ACCURACY_FLOOR = 0.95
 
 
 def test_int8_heldout_tool_call_accuracy():
@@ -44,11 +43,21 @@ def test_qat_forward_agrees_with_the_reference():
         for t in np.flatnonzero(fa != qa):
             ties.append((q[t, qa[t]] - q[t, fa[t]]) / np.abs(q[t]).max())
         # logits in the same units: the QAT model rounds as the reference does, so they sit close
-        # (measured on the shipped model: a median gap of at most 36 units where logits reach ~7,000,
-        # i.e. 0.51%; an earlier, less trained model: 0.15%)
+        # (measured on the shipped model: a median gap of at most 0.37% of the largest logit; earlier
+        # models: 0.15% and 0.51%)
         assert np.median(np.abs(f / model.qat.logits - q)) <= 0.01 * np.abs(q).max()
-    # measured: 97.6% agree; where they do not, the reference's two candidates are close (median 1.3%,
-    # at most 11.8% of the logit scale apart): the QAT forward's float softmax, GELU and norm against
+    # measured: 98.0% agree; where they do not, the reference's two candidates are close (median 0.4%,
+    # at most 9.9% of the logit scale apart): the QAT forward's float softmax, GELU and norm against
     # the reference's integer tables and iterations
     assert same / total >= 0.97, same / total
     assert max(ties, default=0) <= 0.15, sorted(ties)
+
+
+def test_shipped_eval_json_meets_the_target():
+    """eval.json is what `tinyagent eval` measured on all 1000 held-out examples when the model was
+    shipped; the live check above re-runs a slice of it."""
+    from tinyagent.fileio import read_json
+    rows = read_json(DEFAULT_RUN / "eval.json", "eval file")["stages"]
+    assert rows["int8"]["n"] == 1000 and rows["int8"]["tool_call_accuracy"] >= 0.95, rows["int8"]
+    best_float = max(rows[s]["tool_call_accuracy"] for s in ("scratch", "student", "pruned"))
+    assert rows["int8"]["tool_call_accuracy"] >= best_float - 0.01, rows  # int8 within 1 point of float

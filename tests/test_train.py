@@ -323,3 +323,25 @@ def test_dropout_out_of_range(tmp_path):
             train(SPEC, tmp_path / "d", dropout=bad, progress=False)
         assert f"dropout {bad}" in one_line(e) and "0 <= dropout < 1" in one_line(e)
     assert not (tmp_path / "d").exists()
+
+
+# ---- what pruning starts from ------------------------------------------------------------------------------
+
+def test_prune_source_is_the_student_with_lower_validation_loss(chain, tmp_path):
+    from tinyagent.prune import prune
+    info = json.loads((chain / "run.json").read_text())
+    entry = info["stages"]["pruned"]
+    losses = {s: info["stages"][s]["metrics"]["val"]["loss"] for s in ("student", "scratch")}
+    assert entry["source_val_loss"] == losses
+    assert entry["source"] == min(losses, key=losses.get)
+    assert json.loads((chain / "pruned" / "config.json").read_text())["pruned_from"] == entry["source"]
+    run = tmp_path / "run"
+    shutil.copytree(chain, run)
+    for source in ("scratch", "student"):
+        prune(run, source=source, recover_steps=5, batch=16, progress=False)
+        got = json.loads((run / "run.json").read_text())["stages"]
+        assert got["pruned"]["source"] == source and got["pruned"]["args"]["source"] == source
+        assert got["int8"]["status"] == "pending"
+    with pytest.raises(TinyAgentError) as e:
+        prune(run, source="teacher", progress=False)
+    assert "'teacher'" in one_line(e) and "best, student, scratch" in one_line(e)

@@ -102,12 +102,14 @@ def distill(run, resume):
 @click.option("--run", "run", required=True, help="Run folder.")
 @click.option("--ffn-keep", type=float, default=0.5, show_default=True, help="Fraction of FFN neurons kept, in (0, 1].")
 @click.option("--heads-keep", type=float, default=1.0, show_default=True, help="Fraction of attention heads kept, in (0, 1].")
+@click.option("--from", "source", type=click.Choice(["best", "student", "scratch"]), default="best", show_default=True,
+              help="The student to prune: best = lower validation loss of distilled and scratch.")
 @click.option("--resume", is_flag=True)
-def prune(run, ffn_keep, heads_keep, resume):
+def prune(run, ffn_keep, heads_keep, source, resume):
     """Structured pruning (FFN neurons, heads) ranked by L1 importance, then recovery."""
     from .prune import prune as fn
 
-    fn(run, ffn_keep=ffn_keep, heads_keep=heads_keep, resume=resume)
+    fn(run, ffn_keep=ffn_keep, heads_keep=heads_keep, source=source, resume=resume)
 
 
 @main.command()

@@ -7,6 +7,11 @@ i.e. the L1 norm of everything the unit reads and writes, with the preceding RMS
 into the input weights as the exported integer model has it. Every layer keeps the same number of
 units, the top round(keep * n) by importance in original order, so the ModelConfig stays uniform and
 the pruned model is an ordinary, smaller GPT. Head size stays fixed.
+
+Source: pruning starts from a trained student. `source="best"` (the default) takes whichever of the
+distilled student and the scratch student has the lower loss on the validation split (training
+phrasings, examples never trained on); the held-out phrasings are never used to choose. With a
+teacher stronger than the student that is the distilled one; when distillation hurt, the scratch one.
 """
 from __future__ import annotations
 
@@ -82,14 +87,31 @@ def shrink(model: GPT, ffn_keep: float, heads_keep: float) -> tuple[GPT, dict]:
     return small, kept
 
 
+SOURCES = ("best", "student", "scratch")
+
+
+def pick_source(run: Run, source: str) -> tuple[str, dict]:
+    """The stage to prune, and the validation losses it was chosen on."""
+    run.require("student", "pruning starts from the distilled student")
+    if source != "best":
+        run.require(source, "pruning starts from it")
+        return source, {}
+    losses = {s: run.stage(s)["metrics"]["val"]["loss"] for s in ("student", "scratch")
+              if run.done(s) and "metrics" in run.stage(s)}
+    return (min(losses, key=lambda s: (losses[s], s != "student")) if losses else "student"), losses
+
+
 def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: float | None = None,
           recover_steps: int | None = None, alpha: float | None = None, temperature: float | None = None,
           batch: int | None = None, lr: float | None = None, dropout: float | None = None,
           ckpt_every: int | None = None, device: str = "cpu",
-          seed: int | None = None, resume: bool = False, progress: bool = True) -> Path:
-    """Prune `student/` into `pruned/`, then recover it for `recover_steps` by distillation from the
-    teacher. Defaults (None) come from train.DEFAULTS["pruned"].
+          seed: int | None = None, source: str | None = None, resume: bool = False,
+          progress: bool = True) -> Path:
+    """Prune the source student (see the module notes) into `pruned/`, then recover it for
+    `recover_steps` by distillation from the teacher. Defaults (None) come from train.DEFAULTS["pruned"].
     """
+    if source is not None and source not in SOURCES:
+        raise bad_input(f"prune source {source!r} is not one (allowed: {', '.join(SOURCES)})")
     for name, v in (("ffn_keep", ffn_keep), ("heads_keep", heads_keep)):
         if v is not None:
             check_keep(name, v)
@@ -102,13 +124,15 @@ def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: f
         return run.dir("pruned")
     a = stage_args(run, "pruned", {"ffn_keep": ffn_keep, "heads_keep": heads_keep, "steps": recover_steps,
                                    "batch": batch, "lr": lr, "dropout": dropout, "seed": seed, "alpha": alpha,
-                                   "temperature": temperature}, resume)
-    student = load_model(run.require("student", "pruning starts from the distilled student"))
+                                   "temperature": temperature, "source": source}, resume)
+    src, losses = pick_source(run, a["source"])
+    student = load_model(run.dir(src))
     teacher = load_model(run.require("teacher", "recovery distils from the teacher"), dist.device)
     small, kept = shrink(student, a["ffn_keep"], a["heads_keep"])
     net = DistillNet(small, teacher.cfg, hidden=False)
     fit(run, "pruned", net, distill_objective(teacher, a["alpha"], a["temperature"], 0.0),
         steps=a["steps"], batch=a["batch"], lr=a["lr"], seed=a["seed"], resume=resume, progress=progress,
         dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a, publish=lambda n: n.student,
-        extra={"pruned_from": "student", "kept": kept}, dropout=a["dropout"])
+        extra={"pruned_from": src, "kept": kept}, dropout=a["dropout"],
+        info={"source": src, "source_val_loss": losses})
     return run.dir("pruned")

@@ -29,8 +29,9 @@ RUN_FILE = "run.json"
 SPEC_FILE = "spec.toml"
 TOKENIZER_FILE = "tokenizer.json"
 STAGES = ("teacher", "scratch", "student", "pruned", "int8")
-# Stages whose output is built from a stage's output: redoing the stage makes them stale.
-DOWNSTREAM = {"teacher": ("student", "pruned", "int8"), "scratch": (), "student": ("pruned", "int8"),
+# Stages whose output is built from a stage's output: redoing the stage makes them stale (pruned may
+# start from scratch: prune.pick_source).
+DOWNSTREAM = {"teacher": ("student", "pruned", "int8"), "scratch": ("pruned", "int8"), "student": ("pruned", "int8"),
               "pruned": ("int8",), "int8": ()}
 
 

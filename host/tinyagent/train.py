@@ -41,7 +41,8 @@ DEFAULTS: dict[str, dict] = {
                 "alpha": 0.2,  # weight of the distillation term; 1 - alpha on the hard labels
                 "temperature": 2.0, "hidden_weight": 0.0, "dropout": 0.1},
     "pruned": {"ffn_keep": 0.5, "heads_keep": 1.0, "steps": 2000, "batch": 32, "lr": 1e-3,
-               "alpha": 0.2, "temperature": 2.0, "dropout": 0.1},
+               "alpha": 0.2, "temperature": 2.0, "dropout": 0.1,
+               "source": "best"},  # the student with the lower validation loss (prune.pick_source)
     "int8": {"steps": 1000, "batch": 32, "lr": 3e-4, "alpha": 0.2, "temperature": 2.0},
 }
 DEFAULTS["scratch"] = {k: DEFAULTS["student"][k] for k in ("steps", "batch", "lr", "dropout")}  # same as distillation
