@@ -134,6 +134,7 @@ def time_reference(im, ids: list[int], repeats: int) -> dict:
     from .reference import Reference
 
     ttft, rate = [], []
+    Reference(im).step(ids[0])  # untimed warm-up, as for torch
     for _ in range(repeats):
         ref = Reference(im)
         t0 = time.perf_counter()
@@ -154,6 +155,7 @@ def time_torch(model, ids: list[int], repeats: int) -> dict:
     idx = torch.tensor([ids])
     ttft, rate = [], []
     with torch.no_grad():
+        model(idx)  # untimed: torch's first call pays its lazy set-up (about 20 ms here)
         for _ in range(repeats):
             t0 = time.perf_counter()
             model(idx[:, :1])
