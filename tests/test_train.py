@@ -345,3 +345,19 @@ def test_prune_source_is_the_student_with_lower_validation_loss(chain, tmp_path)
     with pytest.raises(TinyAgentError) as e:
         prune(run, source="teacher", progress=False)
     assert "'teacher'" in one_line(e) and "best, student, scratch" in one_line(e)
+
+
+def test_prune_cli_says_which_student_it_pruned(chain, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from tinyagent.cli import main
+    from tinyagent.train import DEFAULTS
+    monkeypatch.setitem(DEFAULTS["pruned"], "steps", 5)
+    run = tmp_path / "run"
+    shutil.copytree(chain, run)
+    res = CliRunner().invoke(main, ["prune", "--run", str(run)])
+    assert res.exit_code == 0, res.output
+    info = json.loads((run / "run.json").read_text())["stages"]
+    losses = {s: info[s]["metrics"]["val"]["loss"] for s in ("student", "scratch")}
+    assert res.output.splitlines()[-1] == (f"pruned {min(losses, key=losses.get)}/ (validation loss: "
+                                  f"scratch {losses['scratch']:.4f}, student {losses['student']:.4f})")

@@ -110,6 +110,11 @@ def prune(run, ffn_keep, heads_keep, source, resume):
     from .prune import prune as fn
 
     fn(run, ffn_keep=ffn_keep, heads_keep=heads_keep, source=source, resume=resume)
+    from .run import open_run
+
+    entry = open_run(run, writer=False).stage("pruned")
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in sorted(entry.get("source_val_loss", {}).items()))
+    click.echo(f"pruned {entry['source']}/" + (f" (validation loss: {losses})" if losses else ""))
 
 
 @main.command()
