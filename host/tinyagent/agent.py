@@ -121,7 +121,7 @@ def run_turn(engine: Engine, tc: TokenClasses, grammar: Grammar, hal: Hal, reque
 
 
 class SimHal:
-    """The simulated board the reference talks to; the same behaviour as firmware/boards/host/hal_host_sim.c."""
+    """The simulated board the reference talks to; the same behaviour as firmware/boards/sim/hal_sim_devices.c."""
 
     TEMP_DECI: int | None = 235  # 23.5 C; None: a board with no sensor (TA_HAL_NO_TEMP)
 

@@ -3,7 +3,7 @@
  * The console is a real pseudo-terminal. ta_hal_init opens one, puts it in raw mode and prints the
  * slave's path as one line on stdout (the way QEMU prints "char device redirected to ..."), so the
  * host side opens it with pyserial exactly like a USB serial port. The LED, pins and temperature
- * are simulated state; time comes from the monotonic clock.
+ * are simulated (../sim/hal_sim_devices.c); time comes from the monotonic clock.
  */
 #define _XOPEN_SOURCE 600 /* posix_openpt, grantpt, unlockpt, ptsname */
 #define _DEFAULT_SOURCE   /* cfmakeraw */
@@ -20,8 +20,6 @@
 
 #include "ta_hal.h"
 
-#define HOST_NUM_PINS 40            /* simulated GPIO pins 0..39, the default agent's range */
-#define HOST_TEMP_DECICELSIUS 235   /* simulated sensor: a steady 23.5 C, so runs are reproducible */
 #define HOST_POLL_MS 20             /* how often to look for the other side before it connects */
 #define HOST_EXIT_DRAIN_MS 2000     /* at exit, wait this long at most for the other side to read */
 #define HOST_DRAIN_STEP_MS 5
@@ -30,8 +28,6 @@ static int master_fd = -1;
 static int peer_seen;               /* the other side has sent at least one byte */
 static pid_t parent_pid;
 static struct timespec t0;
-static int led_state;
-static int pin_state[HOST_NUM_PINS];
 
 static void die(const char *what)
 {
@@ -168,25 +164,4 @@ uint32_t ta_hal_cycles(void)
     struct timespec t;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return (uint32_t)((uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec);
-}
-
-void ta_hal_led_set(int on) { led_state = on ? 1 : 0; }
-
-int ta_hal_led_get(void) { return led_state; }
-
-int ta_hal_gpio_write(int pin, int level)
-{
-    if (pin < 0 || pin >= HOST_NUM_PINS) {
-        return -1;
-    }
-    pin_state[pin] = level ? 1 : 0;
-    return 0;
-}
-
-int32_t ta_hal_temp_decicelsius(void) { return HOST_TEMP_DECICELSIUS; }
-
-int ta_hal_timer_start(uint32_t seconds)
-{
-    (void)seconds;
-    return 0; /* accepted; the simulated board has nothing to fire */
 }

@@ -4,7 +4,7 @@
  * first serial chardev; simcall needs QEMU's -semihosting. Time: the CCOUNT cycle counter, which
  * QEMU advances at the core's clock rate (40 MHz) of its virtual clock; the board runs with -icount
  * shift=0, which makes that 1 ns per instruction, so one CCOUNT tick is 25 instructions. The machine
- * has no LED, pins or sensor: those are simulated state. Exit: simcall exit.
+ * has no LED, pins or sensor: those are simulated (../sim/hal_sim_devices.c). Exit: simcall exit.
  */
 #include "ta_hal.h"
 
@@ -13,12 +13,8 @@
 #define SYS_WRITE 4
 #define SIM_EAGAIN 11          /* read: the console has nothing yet */
 #define CCOUNT_HZ 40000000u    /* QEMU's lx106 core config: 40 MHz */
-#define NUM_PINS 40 /* simulated pins 0..39, the default agent's range */
-#define SIM_TEMP_DECICELSIUS 235 /* simulated 23.5 C */
 #define EXIT_LINGER_MS 50      /* pause before exiting so the host reads the last output */
 
-static int led_state;
-static int pin_state[NUM_PINS];
 static uint32_t last_ccount;   /* CCOUNT at the previous read */
 static uint64_t total_cycles;  /* cycles since ta_hal_init, extended past the 32-bit wrap */
 
@@ -93,24 +89,3 @@ void ta_hal_write(const char *buf, size_t n)
 uint32_t ta_hal_millis(void) { return (uint32_t)(cycles64() / (CCOUNT_HZ / 1000u)); }
 
 uint32_t ta_hal_cycles(void) { return ccount(); }
-
-void ta_hal_led_set(int on) { led_state = on ? 1 : 0; }
-
-int ta_hal_led_get(void) { return led_state; }
-
-int ta_hal_gpio_write(int pin, int level)
-{
-    if (pin < 0 || pin >= NUM_PINS) {
-        return -1;
-    }
-    pin_state[pin] = level ? 1 : 0;
-    return 0;
-}
-
-int32_t ta_hal_temp_decicelsius(void) { return SIM_TEMP_DECICELSIUS; }
-
-int ta_hal_timer_start(uint32_t seconds)
-{
-    (void)seconds;
-    return 0; /* accepted; nothing in the agent waits for it to fire */
-}

@@ -3,7 +3,7 @@
  * Console: the NS16550A UART at 0x10000000. Time: the ACLINT mtime counter (10 MHz). Cycles: the
  * minstret CSR, which QEMU makes an exact instruction count when run with -icount shift=0 (mtime
  * then advances 1 ns per instruction, so millis is deterministic too). The machine has no LED, pins
- * or sensor: those are simulated state. Exit: the sifive_test device.
+ * or sensor: those are simulated (../sim/hal_sim_devices.c). Exit: the sifive_test device.
  */
 #include "ta_hal.h"
 
@@ -31,12 +31,8 @@
 #define SIFIVE_TEST_PASS 0x5555u
 #define SIFIVE_TEST_FAIL 0x3333u          /* (code << 16) | FAIL exits QEMU with `code` */
 
-#define NUM_PINS 40 /* simulated pins 0..39, the default agent's range */
-#define SIM_TEMP_DECICELSIUS 235          /* simulated 23.5 C */
 #define EXIT_LINGER_NS 50000000u          /* wall-clock pause before exiting so the host reads the last output */
 
-static int led_state;
-static int pin_state[NUM_PINS];
 static uint64_t t0;
 
 static uint64_t mtime(void)
@@ -105,25 +101,4 @@ uint32_t ta_hal_cycles(void)
     __asm__ volatile(".option push\n.option arch, +zicsr\ncsrr %0, minstret\n.option pop"
                      : "=r"(n));
     return n;
-}
-
-void ta_hal_led_set(int on) { led_state = on ? 1 : 0; }
-
-int ta_hal_led_get(void) { return led_state; }
-
-int ta_hal_gpio_write(int pin, int level)
-{
-    if (pin < 0 || pin >= NUM_PINS) {
-        return -1;
-    }
-    pin_state[pin] = level ? 1 : 0;
-    return 0;
-}
-
-int32_t ta_hal_temp_decicelsius(void) { return SIM_TEMP_DECICELSIUS; }
-
-int ta_hal_timer_start(uint32_t seconds)
-{
-    (void)seconds;
-    return 0; /* accepted; nothing in the agent waits for it to fire */
 }
