@@ -43,15 +43,44 @@ static inline int64_t ta_mul_shift(int64_t x, int32_t m, int sh)
     return ta_asr64(x * (int64_t)m + ((int64_t)1 << (sh - 1)), sh);
 }
 
+typedef char ta_check_arithmetic_shift32[((int32_t)-5 >> 1) == -3 ? 1 : -1];
+
+/* mul_shift(x, m, sh) for an int32 x and 33 <= sh <= 62 (nearly every requantisation), in 32-bit
+ * arithmetic after the one 32x32->64 multiply. The rounding term 2^(sh-1) is a multiple of 2^32, so
+ * floor((x*m + 2^(sh-1)) / 2^sh) = floor((floor(x*m / 2^32) + 2^(sh-33)) / 2^(sh-32)) exactly (floor
+ * divisions nest), and every step fits int32: |x*m| < 2^62. On a 32-bit core that is a multiply, an
+ * add and a shift, against a 64-bit add and a 64-bit variable shift. */
+static inline int32_t ta_mul_shift_hi(int32_t x, int32_t m, int sh)
+{
+    int32_t hi = (int32_t)(((int64_t)x * m) >> 32);
+    return (hi + ((int32_t)1 << (sh - 33))) >> (sh - 32);
+}
+
+static inline int8_t ta_sat8_32(int32_t v)
+{
+    return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+}
+
+static inline int16_t ta_sat16_32(int32_t v)
+{
+    return (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
+}
+
 /* sat8(mul_shift(acc, m, sh)): an int32 accumulator to an int8 activation. Contract: mul_shift's. */
 static inline int8_t ta_requant_i8(int32_t acc, int32_t m, int sh)
 {
+    if (sh >= 33) {
+        return ta_sat8_32(ta_mul_shift_hi(acc, m, sh));
+    }
     return ta_sat8(ta_mul_shift(acc, m, sh));
 }
 
 /* sat16(x + sat16(mul_shift(acc, m, sh))): add a layer's output to the int16 residual stream. */
 static inline int16_t ta_residual_add(int16_t x, int32_t acc, int32_t m, int sh)
 {
+    if (sh >= 33) {
+        return ta_sat16_32((int32_t)x + ta_sat16_32(ta_mul_shift_hi(acc, m, sh)));
+    }
     return ta_sat16((int32_t)x + ta_sat16(ta_mul_shift(acc, m, sh)));
 }
 

@@ -139,3 +139,19 @@ def test_matvec_extremes(calc):
         assert calc.ints("matvec", rows, cols, cols, *([wv] * rows * cols), *([xv] * cols)) == want
     assert calc.ints("matvec_q15", 1, 2, 2, -128, -128, 32767, 32767) == [-128 * 32767 * 2]
     assert math.isqrt(2**64 - 1) == 2**32 - 1  # the isqrt edge above relies on it
+
+
+def test_requant_at_rounding_ties_and_saturation_edges(calc):
+    """Every shift, with x*m placed on, just below and just above each half-way point from -130.5 to
+    130.5 (where round-half-up and saturation decide), against the Python contract."""
+    cases = []
+    for sh in range(1, 63):
+        for m in (2**30, 2**31 - 1, 1_518_500_250):
+            for k in range(-131, 131, 7):
+                centre = (2 * k + 1) * (1 << (sh - 1)) // m  # x with x*m near (k + 1/2) * 2^sh
+                for x in (centre - 1, centre, centre + 1):
+                    if -(2**31) <= x < 2**31:
+                        cases.append((x, m, sh))
+    for x, m, sh in cases:
+        assert calc.ints("requant", x, m, sh) == [int(im.requant_i8(np.int32(x), m, sh))], (x, m, sh)
+        assert calc.ints("residual", 100, x, m, sh) == [int(im.residual_add(np.int16(100), np.int32(x), m, sh))]
