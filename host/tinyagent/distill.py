@@ -26,8 +26,8 @@ from .checkpoint import load_model
 from .errors import bad_input
 from .model import GPT, ModelConfig
 from .run import Run, open_run
-from .train import (CKPT_EVERY, check_dropout, check_positive, default_model, fit, init_dist, masked_ce, model_cfg, stage_args,
-                    train_stage)
+from .train import (CKPT_EVERY, check_dropout, check_positive, default_model, fit, init_dist, masked_ce, model_cfg,
+                    stage_args, train_stage)
 
 
 def layer_pairs(n_student: int, n_teacher: int) -> list[tuple[int, int]]:
@@ -100,9 +100,8 @@ def check_alpha_temperature(alpha: float | None, temperature: float | None, hidd
 def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | None = None,
             temperature: float | None = None, hidden_weight: float | None = None, batch: int | None = None,
             lr: float | None = None, dropout: float | None = None, student_cfg: ModelConfig | None = None,
-            ckpt_every: int | None = None,
-            device: str = "cpu", seed: int | None = None, resume: bool = False, progress: bool = True,
-            scratch: bool = True) -> Path:
+            ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None, resume: bool = False,
+            progress: bool = True, scratch: bool = True) -> Path:
     """Distil `student/` from `teacher/`. With scratch=True, first train `scratch/`: the same student
     from random init on the hard labels only, same steps, batch and data, for comparison.
     Defaults (None) come from train.DEFAULTS["student"]; student_cfg defaults to the run's student
@@ -121,8 +120,7 @@ def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | N
     if resume and run.done("student"):
         return run.dir("student")
     a = stage_args(run, "student", {"steps": steps, "batch": batch, "lr": lr, "dropout": dropout, "seed": seed,
-                                    "alpha": alpha,
-                                    "temperature": temperature, "hidden_weight": hidden_weight,
+                                    "alpha": alpha, "temperature": temperature, "hidden_weight": hidden_weight,
                                     "model": student_cfg.to_dict() if student_cfg else None}, resume)
     a["model"] = a["model"] or default_model(run, "student")
     teacher = load_model(teacher_dir, dist.device)

@@ -104,14 +104,13 @@ def pick_source(run: Run, source: str) -> tuple[str, dict]:
 def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: float | None = None,
           recover_steps: int | None = None, alpha: float | None = None, temperature: float | None = None,
           batch: int | None = None, lr: float | None = None, dropout: float | None = None,
-          ckpt_every: int | None = None, device: str = "cpu",
-          seed: int | None = None, source: str | None = None, resume: bool = False,
-          progress: bool = True) -> Path:
+          ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None, source: str | None = None,
+          resume: bool = False, progress: bool = True) -> Path:
     """Prune the source student (see the module notes) into `pruned/`, then recover it for
     `recover_steps` by distillation from the teacher. Defaults (None) come from train.DEFAULTS["pruned"].
     """
     if source is not None and source not in SOURCES:
-        raise bad_input(f"prune source {source!r} is not one (allowed: {', '.join(SOURCES)})")
+        raise bad_input(f"prune source {source!r} is not a student stage (allowed: {', '.join(SOURCES)})")
     for name, v in (("ffn_keep", ffn_keep), ("heads_keep", heads_keep)):
         if v is not None:
             check_keep(name, v)
