@@ -56,21 +56,11 @@ static inline int32_t ta_mul_shift_hi(int32_t x, int32_t m, int sh)
     return (hi + ((int32_t)1 << (sh - 33))) >> (sh - 32);
 }
 
-static inline int8_t ta_sat8_32(int32_t v)
-{
-    return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
-}
-
-static inline int16_t ta_sat16_32(int32_t v)
-{
-    return (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
-}
-
 /* sat8(mul_shift(acc, m, sh)): an int32 accumulator to an int8 activation. Contract: mul_shift's. */
 static inline int8_t ta_requant_i8(int32_t acc, int32_t m, int sh)
 {
     if (sh >= 33) {
-        return ta_sat8_32(ta_mul_shift_hi(acc, m, sh));
+        return ta_sat8(ta_mul_shift_hi(acc, m, sh));
     }
     return ta_sat8(ta_mul_shift(acc, m, sh));
 }
@@ -79,7 +69,7 @@ static inline int8_t ta_requant_i8(int32_t acc, int32_t m, int sh)
 static inline int16_t ta_residual_add(int16_t x, int32_t acc, int32_t m, int sh)
 {
     if (sh >= 33) {
-        return ta_sat16_32((int32_t)x + ta_sat16_32(ta_mul_shift_hi(acc, m, sh)));
+        return ta_sat16((int32_t)x + ta_sat16(ta_mul_shift_hi(acc, m, sh)));
     }
     return ta_sat16((int32_t)x + ta_sat16(ta_mul_shift(acc, m, sh)));
 }
