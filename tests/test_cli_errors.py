@@ -29,6 +29,17 @@ def _json_edit(path, **fields):
     path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
 
 
+def _json_change(path, change):
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(change(data)))
+
+
+def _permute_byte_tokens(tok):
+    v = tok["model"]["vocab"]
+    v["a"], v["b"] = v["b"], v["a"]
+    return tok
+
+
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory, tiny_int, bpe):
     """Placeholder -> path, for the rows below."""
@@ -62,6 +73,16 @@ def paths(tmp_path_factory, tiny_int, bpe):
         "i8_corrupt": variant("i8-corrupt", lambda v: (v / i8c).write_text("{nope")),
         "i8_trunc": variant("i8-trunc", lambda v: (v / i8w).write_bytes((v / i8w).read_bytes()[:1000])),
         "i8_newer": variant("i8-newer", lambda v: _json_edit(v / i8c, format=99)),
+        "i8_negctx": variant("i8-negctx", lambda v: _json_change(v / i8c, lambda m: {**m, "config": {
+            **m["config"], "ctx": -5}})),
+        "i8_heads0": variant("i8-heads0", lambda v: _json_change(v / i8c, lambda m: {**m, "config": {
+            **m["config"], "n_heads": 0}})),
+        "i8_list": variant("i8-list", lambda v: _json_change(v / i8c, lambda m: [m])),
+        "i8_noscales": variant("i8-noscales", lambda v: _json_change(v / i8c, lambda m: {
+            k: x for k, x in m.items() if k != "scales"})),
+        "tok_nomerge": variant("tok-nomerge", lambda v: _json_change(v / "tokenizer.json", lambda t: {
+            **t, "model": {**t["model"], "merges": []}})),
+        "tok_perm": variant("tok-perm", lambda v: _json_change(v / "tokenizer.json", _permute_byte_tokens)),
         "tok_corrupt": variant("tok-corrupt", lambda v: (v / "tokenizer.json").write_text("{nope")),
         "tok_trunc": variant("tok-trunc", lambda v: (v / "tokenizer.json").write_text(
             (v / "tokenizer.json").read_text()[:500])),
@@ -150,6 +171,12 @@ ROWS = [
     ([*B, "--run", "{i8_corrupt}"], BAD, ["{i8_corrupt}/int8/model.int.json", "corrupt"]),
     ([*B, "--run", "{i8_trunc}"], BAD, ["{i8_trunc}/int8/model.int.safetensors", "truncated"]),
     ([*B, "--run", "{i8_newer}"], BAD, ["{i8_newer}/int8/model.int.json", "format 99", "format 1"]),
+    ([*B, "--run", "{i8_negctx}"], BAD, ["{i8_negctx}/int8/model.int.json", "config.ctx is -5", "1..32768"]),
+    ([*B, "--run", "{i8_heads0}"], BAD, ["{i8_heads0}/int8/model.int.json", "config.n_heads is 0", "1..256"]),
+    ([*B, "--run", "{i8_list}"], BAD, ["{i8_list}/int8/model.int.json", "a list, not an object"]),
+    ([*B, "--run", "{i8_noscales}"], BAD, ["{i8_noscales}/int8/model.int.json", "scales is null", "resid"]),
+    ([*B, "--run", "{tok_nomerge}"], BAD, ["{tok_nomerge}/tokenizer.json", "0 merges", "one merge per token"]),
+    ([*B, "--run", "{tok_perm}"], BAD, ["{tok_perm}/tokenizer.json", "byte 0x61", "permuted"]),
     ([*B, "--run", "{tok_corrupt}"], BAD, ["{tok_corrupt}/tokenizer.json", "not a valid tokenizer.json"]),
     ([*B, "--run", "{tok_trunc}"], BAD, ["{tok_trunc}/tokenizer.json", "not a valid tokenizer.json"]),
     ([*B, "--run", "{spec_corrupt}"], BAD, ["{spec_corrupt}/spec.toml", "bad TOML"]),
@@ -182,6 +209,7 @@ ROWS = [
     (["chat", "--board", "reference", "--run", "{missing}"], BAD, ["{missing}", "not a run folder"]),
     (["chat", "--board", "reference", "--run", "{rj_newer}"], BAD, ["format 99", "format 1"]),
     (["chat", "--board", "reference", "--run", "{i8_trunc}"], BAD, ["{i8_trunc}/int8/model.int.safetensors", "truncated"]),
+    (["chat", "--board", "reference", "--run", "{i8_negctx}"], BAD, ["{i8_negctx}/int8/model.int.json", "config.ctx"]),
     (["chat", "--baud", "fast"], BAD, ["'fast'", "--baud"]),
     # test
     (["test"], BAD, ["--board BOARD", "--out DIR"]),
@@ -198,6 +226,8 @@ ROWS = [
     (["boards", "--run", "{i8_trunc}"], BAD, ["{i8_trunc}/int8/model.int.safetensors", "truncated"]),
     (["boards", "--run", "{i8_newer}"], BAD, ["format 99", "format 1"]),
     (["boards", "--run", "{tok_corrupt}"], BAD, ["{tok_corrupt}/tokenizer.json"]),
+    (["boards", "--run", "{i8_heads0}"], BAD, ["{i8_heads0}/int8/model.int.json", "config.n_heads is 0"]),
+    (["export", "--run", "{i8_list}", "--out", "{out}/z.tflite"], BAD, ["{i8_list}/int8/model.int.json", "a list"]),
     (["export"], BAD, ["'--out'", "export --help"]),
     (["export", "--format", "onnx", "--out", "{out}/x.tflite"], BAD, ["'onnx'", "'tflite'"]),
     (["export", "--run", "{missing}", "--out", "{out}/x.tflite"], BAD, ["{missing}", "no integer model"]),

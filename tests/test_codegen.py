@@ -114,9 +114,9 @@ def test_arena_layout_aligned_and_disjoint(cfg):
 
 # ---- generate_sources -------------------------------------------------------------------------------
 
-def test_generated_tree(generated, tiny_int):
+def test_generated_tree(generated, tiny_int, bpe, spec):
     out, sources = generated
-    digest = model_hash(tiny_int[1])
+    digest = model_hash(tiny_int[1], bpe, spec)
     assert [p.name for p in sources] == ["ta_model.c", "ta_vocab.c", "ta_tools.c", "ta_status.c", "ta_engine.c",
                                          "ta_tokenizer.c", "ta_agent.c", "ta_console.c", "ta_main.c",
                                          "ta_kernels.c", "ta_tools_default.c"]

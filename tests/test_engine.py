@@ -103,11 +103,13 @@ def test_run_reports_bad_input(device):
     assert device.ask("!logits 99999999999") == b"error: token 4294967295 is out of range (vocab 320)\n"
 
 
-def test_info_and_reset(device, tiny_int):
+def test_info_and_reset(device, tiny_int, bpe, spec):
+    from tinyagent.generate import model_hash
+
     im = tiny_int[1]
     info = dict(kv.split("=", 1) for kv in device.ask("!info").decode().split())
     assert info["board"] == "harness" and info["engine"] == "1"
-    assert info["model"] == (im.hash or __import__("tinyagent.generate").generate.model_hash(im))
+    assert info["model"] == model_hash(im, bpe, spec)
     assert (info["vocab"], info["ctx"], info["dim"], info["layers"]) == ("320", "48", "32", "2")
     assert (info["heads"], info["head_dim"], info["ffn"], info["tools"]) == ("2", "16", "64", "6")
     assert int(info["arena"]) > 2 * 2 * 48 * 32

@@ -280,7 +280,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     im = load_int_model(run / "int8")
     bpe = load_tokenizer(run / "tokenizer.json")
     spec = load_spec(run / "spec.toml")
-    digest = model_hash(im)
+    digest = model_hash(im, bpe, spec)
     _check_out_dir(out, board.name, digest, replace)
 
     # 1. what the model needs, before anything is generated or compiled

@@ -6,6 +6,8 @@ Every number is rendered by codegen.py; the templates hold structure only.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -42,8 +44,18 @@ def tool_version() -> str:
         return "unknown"
 
 
-def model_hash(m: IntModel) -> str:
-    return m.hash or sha256_bytes(m.to_bytes())
+def model_hash(m: IntModel, bpe: BPE, spec) -> str:
+    """The sha256 that names a model on the host and on the device (TA_MODEL_HASH, `!info`, the build
+    manifest): of everything that changes what it does. The weights file, the config and scales of
+    model.int.json, the tokenizer's tables and the call grammar (`spec` is an AgentSpec or a Grammar)."""
+    grammar = spec if isinstance(spec, Grammar) else grammar_from_spec(spec)
+    named = {"weights_sha256": m.hash or sha256_bytes(m.to_bytes()), "config": m.cfg.to_dict(),
+             "scales": m.scales,
+             "tokenizer": {"byte_to_id": bpe.byte_to_id, "merges": bpe.merges,
+                           "tokens": [t.hex() for t in bpe.token_bytes], "split_bytes": bpe.split_bytes.hex()},
+             "grammar": [dataclasses.asdict(f) for f in grammar.forms]}
+    blob = json.dumps(named, sort_keys=True, separators=(",", ":"), default=float)
+    return sha256_bytes(blob.encode("utf-8"))
 
 
 def _runtime_limit(name: str) -> int:
@@ -72,7 +84,7 @@ def generate_sources(int_model: IntModel, bpe: BPE, spec, board_name: str, out_d
     _check_handlers(grammar, tools_c)
 
     out_dir = Path(out_dir)
-    digest = model_hash(int_model)
+    digest = model_hash(int_model, bpe, grammar)
     version = tool_version()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
@@ -126,7 +138,8 @@ def _c_name(tensor: str) -> str:
 
 def _model_header(m: IntModel, digest: str) -> dict:
     c = m.cfg
-    config = [("TA_MODEL_HASH", codegen.c_string(digest), "sha256 of the integer model's weights file"),
+    config = [("TA_MODEL_HASH", codegen.c_string(digest), "sha256 naming the model: weights, config and "
+                                                               "scales, tokenizer, call grammar"),
               ("TA_MODEL_VOCAB", c.vocab_size, "tokens"),
               ("TA_MODEL_CTX", c.ctx, "context length: KV-cache rows"),
               ("TA_MODEL_DIM", c.dim, "d: residual width"),

@@ -132,9 +132,60 @@ def _split_bytes(pre: dict | None) -> bytes:
     return bytes(out)
 
 
+# Settings of HF's BPE model that change how text is split or merged; the device mirrors none of them.
+_BPE_OPTIONS_OFF = {"dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                    "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False}
+
+
+def _check_bpe(full: dict) -> None:
+    """A tokenizer.json as `train_tokenizer` writes it, or ValueError saying what is not: a byte-level
+    BPE with no normalizer or added tokens, whose ids 0..255 are the 256 byte tokens in the byte
+    alphabet's order and whose token 256 + r is what merge r makes, from tokens made before it."""
+    model = full.get("model")
+    if not isinstance(model, dict) or model.get("type") != "BPE":
+        raise ValueError(f"model type {(model or {}).get('type') if isinstance(model, dict) else model!r} "
+                         "is not BPE (allowed: the byte-level BPE `tinyagent train` writes)")
+    for k, off in _BPE_OPTIONS_OFF.items():
+        v = model.get(k, off)
+        if v != off and not (off is None and v == ""):
+            raise ValueError(f"BPE option {k}={v!r} is not one the device mirrors (allowed: {off!r})")
+    if full.get("normalizer") is not None or full.get("added_tokens"):
+        raise ValueError("it has a normalizer or added tokens (allowed: none; the device mirrors neither)")
+    vocab, merges = model.get("vocab"), model.get("merges")
+    if not isinstance(vocab, dict) or not isinstance(merges, list):
+        raise ValueError("its BPE model has no vocab object or no merges list")
+    ids = sorted(vocab.values()) if all(type(i) is int for i in vocab.values()) else None
+    if ids != list(range(len(vocab))) or not 256 <= len(vocab) <= 65535:
+        raise ValueError(f"its {len(vocab)} token ids are not 0..{len(vocab) - 1} each once "
+                         "(allowed: 256..65535 tokens, ids 0..n-1)")
+    alphabet = sorted(BYTE_TO_CHAR.values())  # the order HF's trainer gives the byte tokens
+    for b in range(256):
+        got = vocab.get(BYTE_TO_CHAR[b])
+        if got != alphabet.index(BYTE_TO_CHAR[b]):
+            raise ValueError(f"byte {b:#04x} is token {got}, not {alphabet.index(BYTE_TO_CHAR[b])} (the 256 byte "
+                             "tokens come first, in byte-alphabet order: ids permuted or bytes missing)")
+    if len(merges) != len(vocab) - 256:
+        raise ValueError(f"it has {len(vocab)} tokens but {len(merges)} merges (allowed: one merge per token "
+                         "after the 256 byte tokens)")
+    for r, m in enumerate(merges):
+        pair = m.split(" ") if isinstance(m, str) else m
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise ValueError(f"merge {r} is {json.dumps(m)[:40]} (allowed: \"left right\" or [left, right])")
+        a, b = pair
+        made = vocab.get(a + b)
+        if vocab.get(a, 1 << 30) >= 256 + r or vocab.get(b, 1 << 30) >= 256 + r or made != 256 + r:
+            raise ValueError(f"merge {r} ({a!r} {b!r}) does not make token {256 + r} from tokens made before it "
+                             f"(it makes {made}; merges and vocab disagree)")
+    char_to_byte = {c: b for b, c in BYTE_TO_CHAR.items()}
+    odd = next((s for s in vocab if not s or any(c not in char_to_byte for c in s)), None)
+    if odd is not None:
+        raise ValueError(f"token {odd[:20]!r} is not spelled in the byte alphabet (a byte-level BPE's tokens are)")
+
+
 def from_hf(tok: Tokenizer) -> BPE:
     js = tok.to_str()
     full = json.loads(js)
+    _check_bpe(full)
     model = full["model"]
     vocab: dict[str, int] = model["vocab"]
     char_to_byte = {c: b for b, c in BYTE_TO_CHAR.items()}
@@ -152,11 +203,15 @@ def from_hf(tok: Tokenizer) -> BPE:
 def load_tokenizer(path: str | Path) -> BPE:
     path = Path(path)
     try:
-        return from_hf(Tokenizer.from_file(str(path)))
+        tok = Tokenizer.from_file(str(path))
     except FileNotFoundError:
         raise bad_input(f"{path}: no tokenizer file (expected the tokenizer.json a run writes)") from None
     except Exception as e:  # tokenizers raises bare Exceptions for malformed JSON
         raise bad_input(f"{path}: not a valid tokenizer.json ({str(e).splitlines()[0][:80]})") from None
+    try:
+        return from_hf(tok)
+    except ValueError as e:  # _check_bpe and _split_bytes: what the device could not mirror
+        raise bad_input(f"{path}: not a valid tokenizer.json ({e})") from None
 
 
 def hf_encode(json_text: str, text: str) -> list[int]:
