@@ -272,3 +272,17 @@ def test_debug_shows_the_traceback(paths):
 def test_plain_tinyagent_still_prints_its_help():
     r = CliRunner().invoke(main, [])
     assert "Usage:" in r.output and "Commands:" in r.output and "Traceback" not in r.output
+
+
+# ---- bad input on chat's stdin: the console's answer, never a traceback (docs/robustness.md) ----
+
+@pytest.mark.parametrize("typed, said", [
+    (b"\xff\n", "error: input is not valid UTF-8"),
+    (b"ok\xed\xa0\x80\n", "error: input is not valid UTF-8"),     # a surrogate, which the console refuses
+    (b"z" * 769 + b"\n", "error: line too long (max 768 bytes)"),
+])
+def test_chat_answers_bad_lines_as_the_console(paths, typed, said):
+    r = CliRunner().invoke(main, ["chat", "--board", "reference", "--run", str(paths["run"])],
+                           input=typed + b"\x1b[A\n")  # and a line that edits to nothing: no request
+    assert r.exit_code == 0 and r.exception is None, (r.output, r.exception)
+    assert r.stdout.splitlines()[1:] == [said] and r.stderr == ""

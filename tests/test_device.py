@@ -3,6 +3,7 @@ the on-device conformance check (bit-exact against the integer reference); the b
 small fails its build with the memory report; bad builds and outputs get one line each."""
 import io
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 from tinyagent.build import build
 from tinyagent.cli import DEFAULT_RUN, main
 from tinyagent.conformance import conformance
-from tinyagent.device import chat
+from tinyagent.device import LINE_MAX, LINE_TOO_LONG, NOT_UTF8, chat
 from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, TinyAgentError
 
 RUNNABLE = ["host", "mps2-an386", "riscv32-virt", "lx106-sim"]
@@ -61,6 +62,30 @@ def test_reference_chat_matches_the_device(builds):
     chat(board="host", out=str(builds["host"].out), stdin=io.StringIO(requests), stdout=dev)
     chat(board="reference", run=DEFAULT_RUN, stdin=io.StringIO(requests), stdout=ref)
     assert dev.getvalue() == ref.getvalue()
+
+
+def turns(transcript: str) -> list[tuple[str, str]]:
+    """A non-interactive chat's output -> [(request as echoed, reply)]."""
+    return [tuple(t.split("\n", 1)) for t in re.split(r"^> ", transcript, flags=re.M)[1:]]
+
+
+def test_chat_reads_lines_as_the_console_edits_them(builds):
+    """stdin's lines are taken as the firmware console takes them (device.edit_line): invalid UTF-8 and
+    an overlong line get the console's one-line refusal, a CR ends a line, BS and escapes edit it, a
+    line that edits to nothing is skipped (the console would answer nothing). Each answer stays under
+    its request, on the device and on the reference alike."""
+    stdin = (b"\xff\nhello\rturn on the light\nset a timer for 5 minutes\n\x1b[A\n"
+             b"set gpio 5 high\x08\x08\x08\x08low\r\n\x1b[D\x1b[C\x08\x00\r" + b"y" * 800 + b"\nhello")
+    dev, ref = io.StringIO(), io.StringIO()
+    chat(board="host", out=str(builds["host"].out), stdin=io.BytesIO(stdin), stdout=dev)
+    chat(board="reference", run=DEFAULT_RUN, stdin=io.BytesIO(stdin), stdout=ref)
+    assert dev.getvalue() == ref.getvalue()
+    got = dict(enumerate(turns(dev.getvalue())))
+    assert [req for req, _ in got.values()] == ["\ufffd", "hello", "turn on the light", "set a timer for 5 minutes",
+                                               "set gpio 5 low", "y" * LINE_MAX, "hello"]
+    assert got[0][1] == NOT_UTF8 + "\n" and got[5][1] == LINE_TOO_LONG + "\n"
+    assert "[led on]" in got[2][1] and "[timer 300]" in got[3][1] and "[gpio 5 0]" in got[4][1]
+    assert got[1][1] == got[6][1] and "[" not in got[1][1]
 
 
 def test_microbit_does_not_fit_and_says_why(tmp_path):

@@ -10,6 +10,7 @@ random model, in a run folder made here (noted in docs/robustness.md).
 """
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import time
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from c_harness import expected_steps
 from tinyagent.build import build
 from tinyagent.cli import DEFAULT_RUN
-from tinyagent.device import ask, open_device, sync
+from tinyagent.device import LINE_TOO_LONG, NOT_UTF8, ask, edit_line, input_lines, open_device, sync
 from tinyagent.intmodel import load_int_model
 from tinyagent.spec import DEFAULT_SPEC_PATH
 from tinyagent.transport import EMULATOR_CHUNK_BYTES, EMULATOR_CHUNK_PAUSE_S
@@ -140,3 +141,85 @@ def test_named_junk_streams(device, reference_run):
     assert device.read_until("\n> ").endswith("pong z\n> ")
     cmd, steps = reference_run
     assert ask(device, cmd).splitlines() == steps
+
+
+# ---- the host's mirror of the console's line editing (device.edit_line, used by `tinyagent chat`) ----
+
+# (what follows "!ping " on a line, what the console keeps of it; None: it refuses the line)
+EDITS = [
+    (b"abc", b"abc"),
+    (b"abcd\x08", b"abc"),                                      # BS
+    (b"ab\x7fc", b"ac"),                                        # DEL
+    (b"x\xc3\xa9\x08", b"x"),                                   # BS erases a 2-byte character whole
+    ("y\u20ac\x7f".encode(), b"y"),                             # ... a 3-byte one
+    ("z\U0001f600\x08".encode(), b"z"),                         # ... a 4-byte one
+    (b"x\xc3\x08", b"x"),                                       # ... a lead byte on its own
+    (b"ok\xff\x08", b"ok"),                                     # ... a stray byte
+    (b"\x80\x80\x80\x80\x08", None),                            # at most 3 continuation bytes back
+    (b"caf\xc3\xa9\x7f!", b"caf!"),
+    (b"\x1b[Aup", b"up"),                                       # CSI
+    (b"\x1b[1;5Cw", b"w"),                                      # CSI with parameters
+    (b"\x1bOPz", b"z"),                                         # SS3 and its byte
+    (b"\x1bxq", b"q"),                                          # ESC and one byte
+    (b"\x1b\x1b[Aq", b"q"),                                     # ESC ESC starts over
+    (b"\x1b[12\xc3\xa9y", "\u00e9y".encode()),                  # a byte outside CSI ends it, is kept
+    (b"\x1b[", b""),                                            # cut short at the end of the line
+    (b"\x00a\x00b", b"ab"),                                     # NUL
+    (b"tab\there\x01\x02\x7e", b"tab\there\x01\x02\x7e"),       # other control bytes are kept
+    (b"\xed\x9f\xbf", b"\xed\x9f\xbf"),                         # U+D7FF, just below the surrogates
+    (b"\xed\xa0\x80", None),                                    # a surrogate (U+D800)
+    (b"\xed\xbf\xbf", None),                                    # a surrogate (U+DFFF)
+    (b"\xf4\x90\x80\x80", None),                                # above U+10FFFF
+    (b"\xc0\xaf", None),                                        # overlong
+    (b"\xe0\x9f\xbf", None),                                    # overlong, 3 bytes
+    (b"\xe2\x82", None),                                        # truncated
+    (b"x" * (LINE_MAX - 6), b"x" * (LINE_MAX - 6)),             # exactly TA_LINE_MAX bytes
+    (b"x" * (LINE_MAX - 5), None),                              # one more
+    (b"x" * (LINE_MAX - 5) + b"\x08", None),                    # erasing does not take it back
+    (b"x" * (LINE_MAX + 40), None),
+]
+# lines the console edits to nothing: it prints its prompt and no answer
+EMPTY_EDITS = [b"\x1b[A", b"\x00", b"ab\x08\x08", b"\x1bOP", b"\x1b[1;5C\x7f", "\u00e9\x08".encode(), b"\x1b"]
+
+
+def console_reply(line) -> str:
+    """What the console answers a `!ping ...` line, given how it edited it."""
+    if line.error:
+        return line.error + "\n"
+    arg = line.text.decode()[len("!ping "):]
+    return f"pong {arg}\n" if arg else "pong\n"
+
+
+@pytest.mark.parametrize("typed, kept", EDITS, ids=[repr(t[:24]) for t, _ in EDITS])
+def test_edit_line_edits_as_the_console(typed, kept):
+    line = edit_line(b"!ping " + typed)
+    if kept is None:
+        assert line.error in (LINE_TOO_LONG, NOT_UTF8)
+        assert (line.error == LINE_TOO_LONG) == (len(typed) > LINE_MAX - 6)
+    else:
+        assert line.error is None and line.text == b"!ping " + kept
+    assert edit_line(line.text).text == line.text  # an edited line is edited no further
+
+
+def test_the_console_edits_each_line_as_edit_line_does(device):
+    """The table above, typed on the device: the edited line comes back in the pong (or the same
+    refusal), and lines that edit to nothing get no answer, only the next prompt."""
+    for typed, _ in EDITS:
+        raw = b"!ping " + typed
+        send_raw(device, [raw + b"\n"])
+        assert device.read_until("\n> ") == console_reply(edit_line(raw)) + "> ", raw
+    for raw in EMPTY_EDITS:
+        assert edit_line(raw).blank
+        send_raw(device, [raw + b"\n!ping next\n"])
+        assert device.read_until("pong next\n> ") == "> pong next\n> ", raw
+
+
+def test_cr_lf_and_crlf_end_lines_on_both_sides(device):
+    """input_lines (chat's stdin) ends lines where the console does, so each answer is its line's."""
+    stream = b"!ping a\r!ping b\r\n!ping c\n\r!ping d\r\r\n!ping e\n"
+    lines = list(input_lines(io.BytesIO(stream)))
+    assert lines == [b"!ping a", b"!ping b", b"!ping c", b"", b"!ping d", b"", b"!ping e"]
+    send_raw(device, [stream + b"!ping end\n"])
+    got = device.read_until("pong end\n> ")
+    assert got == "".join("> " if ln == b"" else console_reply(edit_line(ln)) + "> " for ln in lines) \
+        + "pong end\n> "

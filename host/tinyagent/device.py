@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import IO, Iterator, TextIO
 
 from .errors import EXIT_DEVICE, TinyAgentError, bad_input
 
@@ -16,6 +16,80 @@ PROMPT = "> "
 REPLY_TIMEOUT_S = 30.0  # one chat turn on the slowest emulated board stays well inside this
 SYNC_TIMEOUT_S = 10.0  # boot plus the emulators' one-second UART start-up delay
 SYNC_RETRY_S = 0.4
+
+# ---- the console's line editing (firmware/ta_console.c, read_line and valid_utf8) -------------------
+
+LINE_MAX = 768  # TA_LINE_MAX (firmware/ta_console.h): a longer line is refused whole
+LINE_TOO_LONG = f"error: line too long (max {LINE_MAX} bytes)"
+NOT_UTF8 = "error: input is not valid UTF-8"
+_BS, _DEL, _ESC, _NUL = 0x08, 0x7F, 0x1B, 0x00
+_ESC_NONE, _ESC_START, _ESC_CSI, _ESC_SS3 = range(4)
+
+
+@dataclass(frozen=True)
+class EditedLine:
+    """One console line after editing: what the firmware keeps of it, and how it answers it."""
+
+    text: bytes      # the bytes kept (at most LINE_MAX)
+    too_long: bool   # more than LINE_MAX were typed: the console refuses the line whole
+
+    @property
+    def error(self) -> str | None:
+        """The console's one-line refusal of this line, or None if it takes it."""
+        if self.too_long:
+            return LINE_TOO_LONG
+        try:
+            self.text.decode("utf-8")  # strict, as valid_utf8: no overlong, surrogates, > U+10FFFF
+        except UnicodeDecodeError:
+            return NOT_UTF8
+        return None
+
+    @property
+    def blank(self) -> bool:
+        """Nothing but whitespace is left (chat does not send it: the console would answer nothing)."""
+        return not self.too_long and not self.text.strip()
+
+
+def _erase_last(line: bytearray) -> None:
+    """BS/DEL: remove the last character, one UTF-8 sequence or one stray byte (erase_last)."""
+    k, cont = len(line), 0
+    while k > 0 and cont < 3 and line[k - 1] & 0xC0 == 0x80:
+        k, cont = k - 1, cont + 1
+    if k > 0 and (cont == 0 or line[k - 1] >= 0xC0):
+        del line[k - 1:]
+    elif line:
+        del line[-1]
+
+
+def edit_line(raw: bytes) -> EditedLine:
+    """The firmware console's editing of one line (given without its CR/LF end), byte for byte: BS
+    and DEL erase a character; escape sequences (CSI up to its final byte, SS3 and its byte, ESC and
+    one byte) and NUL vanish; every other byte is kept, up to LINE_MAX."""
+    line, too_long, esc = bytearray(), False, _ESC_NONE
+    for c in raw:
+        if esc == _ESC_START:
+            esc = {0x5B: _ESC_CSI, 0x4F: _ESC_SS3, _ESC: _ESC_START}.get(c, _ESC_NONE)  # [ O ESC
+            continue
+        if esc == _ESC_CSI:
+            if 0x20 <= c <= 0x3F:
+                continue  # parameter and intermediate bytes
+            esc = _ESC_NONE
+            if 0x40 <= c <= 0x7E:
+                continue  # final byte; any other byte ends the sequence and is read as itself
+        elif esc == _ESC_SS3:
+            esc = _ESC_NONE
+            continue
+        if c == _NUL:
+            continue
+        if c == _ESC:
+            esc = _ESC_START
+        elif c in (_BS, _DEL):
+            _erase_last(line)
+        elif len(line) == LINE_MAX:
+            too_long = True
+        else:
+            line.append(c)
+    return EditedLine(bytes(line), too_long)
 
 
 # ---- the reference, in Python ----------------------------------------------------------------------
@@ -106,39 +180,62 @@ def open_device(board: str | None, out: str | None, port: str | None, baud: int)
     return console
 
 
-def _requests(stream: TextIO, interactive: bool) -> Iterator[str]:
+def input_lines(stream: IO, interactive: bool = False) -> Iterator[bytes]:
+    """The lines of `stream` as bytes, ended as the console ends them: CR, LF and CRLF each end one
+    line. A last line without an end is a line too. A stream with a binary buffer (sys.stdin) is read
+    from it, so invalid UTF-8 arrives as it is; text (io.StringIO) is encoded as UTF-8."""
+    read = getattr(stream, "buffer", stream).readline
     while True:
         if interactive:
             sys.stdout.write(PROMPT)
             sys.stdout.flush()
-        line = stream.readline()
-        if not line:
+        chunk = read()
+        if isinstance(chunk, str):
+            try:  # surrogateescape: bytes that a text decoder could not read, as they were
+                chunk = chunk.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                chunk = chunk.encode("utf-8", "surrogatepass")  # a lone surrogate: invalid, as on the wire
+        if not chunk:
             return
-        line = line.rstrip("\r\n")
-        if line.strip():
-            yield line
+        # readline stops after an LF, so a CRLF never straddles two chunks
+        chunk = chunk.removesuffix(b"\n")
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+        yield from chunk.split(b"\r")
 
 
 def chat(board: str | None = None, out: str | None = None, port: str | None = None, baud: int = 115200,
-         run: Path | None = None, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+         run: Path | None = None, stdin: IO | None = None, stdout: TextIO | None = None) -> None:
+    """Each line of `stdin` as the console would take it (edit_line), one request at a time; a line
+    that edits to nothing is skipped (the console would not answer it), so each answer stays under
+    its request. The device gets the line as typed; the reference gets the edited line, or the
+    console's refusal (too long, not UTF-8). stdin and stdout default to sys's at the call."""
+    stdin = sys.stdin if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
     interactive = stdin.isatty()
-    if board == "reference":
-        agent = ReferenceAgent(Path(run))
-        for req in _requests(stdin, interactive):
+    agent = ReferenceAgent(Path(run)) if board == "reference" else None
+    console = open_device(board, out, port, baud) if agent is None else None
+    try:
+        for raw in input_lines(stdin, interactive):
+            line = edit_line(raw)
+            if line.blank:
+                continue
             if not interactive:
-                stdout.write(f"{PROMPT}{req}\n")
-            agent.ask(req, stdout)
-        return
-    console = open_device(board, out, port, baud)
-    with console:
-        for req in _requests(stdin, interactive):
-            if not interactive:
-                stdout.write(f"{PROMPT}{req}\n")
+                stdout.write(f"{PROMPT}{line.text.decode('utf-8', 'replace')}\n")
+            if agent is not None:
+                if line.error:
+                    stdout.write(line.error + "\n")
+                else:
+                    agent.ask(line.text.decode("utf-8"), stdout)
+                continue
             # stream the reply as it arrives; the device's own prompt at the end is not repeated
-            console.write_line(req)
+            console.write_line(raw)
             held = ""
             for chunk in console.stream_until("\n" + PROMPT, timeout=REPLY_TIMEOUT_S):
                 held += chunk
                 stdout.write(held[:-len(PROMPT)])
                 held = held[-len(PROMPT):]
                 stdout.flush()
+    finally:
+        if console is not None:
+            console.close()

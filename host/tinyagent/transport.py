@@ -78,8 +78,9 @@ class Console:
         self.close()
 
     # -- I/O --
-    def write_line(self, text: str) -> None:
-        data = text.encode("utf-8") + b"\n"
+    def write_line(self, text: str | bytes) -> None:
+        """Send one line and its LF: text as UTF-8, bytes as they are."""
+        data = (text if isinstance(text, bytes) else text.encode("utf-8")) + b"\n"
         chunk = EMULATOR_CHUNK_BYTES if self._qemu else len(data)
         try:
             for i in range(0, len(data), chunk):
