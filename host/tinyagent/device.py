@@ -101,7 +101,7 @@ class ReferenceAgent:
     run: Path
 
     def __post_init__(self):
-        from .agent import SimHal, TokenClasses
+        from .agent import TokenClasses
         from .grammar import grammar_from_spec
         from .intmodel import load_int_model
         from .reference import Reference
@@ -109,13 +109,15 @@ class ReferenceAgent:
         from .tokenizer import load_tokenizer
 
         from .run import check_run_file
+        from .simulate import SpecHal
 
         check_run_file(self.run)
         self.model = load_int_model(self.run / "int8")
         self.engine = Reference(self.model)
         self.tc = TokenClasses(load_tokenizer(self.run / "tokenizer.json"))
-        self.grammar = grammar_from_spec(load_spec(self.run / "spec.toml"))
-        self.hal = SimHal()
+        spec = load_spec(self.run / "spec.toml")
+        self.grammar = grammar_from_spec(spec)
+        self.hal = SpecHal(spec)  # the simulated board, with this agent's tools
 
     def ask(self, request: str, out: TextIO | None = None):
         from .agent import RequestTooLong, run_turn
