@@ -68,6 +68,12 @@ def paths(tmp_path_factory, tiny_int, bpe):
         "rj_corrupt": variant("rj-corrupt", lambda v: (v / rj).write_bytes(b"\x00\xffnot json")),
         "rj_trunc": variant("rj-trunc", lambda v: (v / rj).write_text('{"format": 1, "sta')),
         "rj_newer": variant("rj-newer", lambda v: _json_edit(v / rj, format=99)),
+        "rj_true": variant("rj-true", lambda v: _json_edit(v / rj, format=True)),
+        "rj_stages": variant("rj-stages", lambda v: _json_edit(v / rj, stages=[])),
+        "rj_seed": variant("rj-seed", lambda v: _json_edit(v / rj, seed="zero")),
+        "rj_status": variant("rj-status", lambda v: _json_edit(v / rj, stages={"teacher": {"status": "finished"}})),
+        "rj_corpus": variant("rj-corpus", lambda v: _json_edit(v / rj, corpus={"n_train": "many"})),
+        "rj_args": variant("rj-args", lambda v: _json_edit(v / rj, args={"student_cfg": {"dim": 32}})),
         "no_int8": variant("no-int8", lambda v: shutil.rmtree(v / "int8")),
         "i8_dir": variant("i8-dir", lambda v: ((v / i8c).unlink(), (v / i8c).mkdir())),
         "i8_corrupt": variant("i8-corrupt", lambda v: (v / i8c).write_text("{nope")),
@@ -110,6 +116,22 @@ def paths(tmp_path_factory, tiny_int, bpe):
     p["bm_newer"] = build_dir("bm-newer", json.dumps({**host, "format": 99}))
     p["bm_dir"] = build_dir("bm-dir", None)
     (p["bm_dir"] / "tinyagent-build.json").mkdir()
+    p["bm_true"] = build_dir("bm-true", json.dumps({**host, "artifact": "/bin/true", "run": str(run)}))
+    p["bm_up"] = build_dir("bm-up", json.dumps({**host, "artifact": "../../../../bin/true"}))
+    p["bm_fmt_true"] = build_dir("bm-fmt-true", json.dumps({**host, "format": True}))
+    p["bm_hash_int"] = build_dir("bm-hash-int", json.dumps({**host, "model_hash": 7}))
+
+    def program(name, data, mode=0o755):
+        d = build_dir(name, json.dumps({**host, "run": str(run)}))
+        (d / "obj").mkdir()
+        (d / "obj" / "firmware").write_bytes(data)
+        (d / "obj" / "firmware").chmod(mode)
+        return d
+
+    elf = shutil.which("true")
+    p["fw_empty"] = program("fw-empty", b"")
+    p["fw_noexec"] = program("fw-noexec", open(elf, "rb").read(), 0o644)
+    p["fw_script"] = program("fw-script", b"#!/bin/sh\nhead -c 3000000 /dev/zero | tr '\\0' a\necho\n")
     p["not_a_build"] = build_dir("not-a-build", None)
     (p["not_a_build"] / "notes.txt").write_text("mine\n")
     return p
@@ -137,6 +159,13 @@ ROWS = [
     (["distill", "--run", "{rj_corrupt}"], BAD, ["{rj_corrupt}/run.json", "not valid JSON"]),
     (["distill", "--run", "{rj_trunc}"], BAD, ["{rj_trunc}/run.json", "not valid JSON"]),
     (["distill", "--run", "{rj_newer}"], BAD, ["{rj_newer}/run.json", "format 99", "format 1", "newer"]),
+    (["distill", "--run", "{rj_true}"], BAD, ["{rj_true}/run.json", "format true", "expected 1"]),
+    (["distill", "--run", "{rj_stages}"], BAD, ["{rj_stages}/run.json", "stages is []", "an object"]),
+    (["distill", "--run", "{rj_seed}"], BAD, ["{rj_seed}/run.json", 'seed is "zero"', "an integer 0..4294967295"]),
+    (["distill", "--run", "{rj_status}"], BAD, ["{rj_status}/run.json", 'stages.teacher.status is "finished"',
+                                                 "pending, running, done"]),
+    (["distill", "--run", "{rj_corpus}"], BAD, ["{rj_corpus}/run.json", 'corpus.n_train is "many"', "an integer"]),
+    (["distill", "--run", "{rj_args}"], BAD, ["{rj_args}/run.json", "args.student_cfg.vocab_size is missing"]),
     (["prune", "--run", "{run}", "--ffn-keep", "0"], BAD, ["0.0", "0 < ffn_keep <= 1"]),
     (["prune", "--run", "{run}", "--ffn-keep", "1.5"], BAD, ["1.5", "0 < ffn_keep <= 1"]),
     (["prune", "--run", "{run}", "--heads-keep", "0"], BAD, ["0.0", "0 < heads_keep <= 1"]),
@@ -151,6 +180,7 @@ ROWS = [
     (["eval", "--run", "{missing}"], BAD, ["{missing}", "no run.json"]),
     (["eval", "--run", "{rj_dir}"], BAD, ["{rj_dir}/run.json", "Is a directory"]),
     (["eval", "--run", "{rj_newer}"], BAD, ["format 99", "format 1"]),
+    (["eval", "--run", "{rj_stages}"], BAD, ["{rj_stages}/run.json", "stages is []"]),
     (["eval", "--n", "0"], BAD, ["0", "--n", "x>=1"]),
     (["eval", "--n", "many"], BAD, ["'many'", "--n"]),
     # new
@@ -166,6 +196,7 @@ ROWS = [
     ([*B, "--run", "{rj_dir}"], BAD, ["{rj_dir}/run.json", "Is a directory"]),
     ([*B, "--run", "{rj_corrupt}"], BAD, ["{rj_corrupt}/run.json", "not valid JSON"]),
     ([*B, "--run", "{rj_newer}"], BAD, ["{rj_newer}/run.json", "format 99", "format 1"]),
+    ([*B, "--run", "{rj_corpus}"], BAD, ["{rj_corpus}/run.json", 'corpus.n_train is "many"']),
     ([*B, "--run", "{no_int8}"], BAD, ["{no_int8}/int8", "no integer model", "tinyagent quantize"]),
     ([*B, "--run", "{i8_dir}"], BAD, ["{i8_dir}/int8", "expected model.int.json"]),
     ([*B, "--run", "{i8_corrupt}"], BAD, ["{i8_corrupt}/int8/model.int.json", "corrupt"]),
@@ -205,6 +236,14 @@ ROWS = [
     (["chat", "--board", "host", "--out", "{bm_newer}"], BAD, ["{bm_newer}/tinyagent-build.json", "format 99", "format 1"]),
     (["chat", "--board", "mps2-an386", "--out", "{bm_other}"], BAD,
      ["{bm_other}", "build for board 'host'", "not 'mps2-an386'", "--board host"]),
+    (["chat", "--board", "host", "--out", "{bm_true}"], BAD, ["{bm_true}/tinyagent-build.json", "'/bin/true'",
+                                                             "outside the build folder"]),
+    (["chat", "--board", "host", "--out", "{bm_up}"], BAD, ["{bm_up}/tinyagent-build.json", "outside the build folder"]),
+    (["chat", "--board", "host", "--out", "{bm_fmt_true}"], BAD, ["format true", "format 1"]),
+    (["chat", "--board", "host", "--out", "{fw_empty}"], BAD, ["{fw_empty}/obj/firmware", "is empty", "--replace"]),
+    (["chat", "--board", "host", "--out", "{fw_noexec}"], BAD, ["{fw_noexec}/obj/firmware", "not executable",
+                                                              "mode 644"]),
+    (["chat", "--board", "host", "--out", "{fw_script}"], BAD, ["{fw_script}/obj/firmware", "not a linked program"]),
     (["chat", "--port", "/dev/ttyNOSUCH0"], DEVICE, ["/dev/ttyNOSUCH0", "no such device"]),
     (["chat", "--board", "reference", "--run", "{missing}"], BAD, ["{missing}", "not a run folder"]),
     (["chat", "--board", "reference", "--run", "{rj_newer}"], BAD, ["format 99", "format 1"]),
@@ -219,6 +258,11 @@ ROWS = [
     (["test", "--out", "{file}"], BAD, ["{file}", "not a build folder"]),
     (["test", "--out", "{bm_corrupt}"], BAD, ["{bm_corrupt}/tinyagent-build.json", "corrupt"]),
     (["test", "--out", "{bm_newer}"], BAD, ["{bm_newer}/tinyagent-build.json", "format 99", "format 1"]),
+    (["test", "--out", "{bm_true}"], BAD, ["{bm_true}/tinyagent-build.json", "'/bin/true'", "outside the build folder"]),
+    (["test", "--out", "{bm_hash_int}"], BAD, ["{bm_hash_int}/tinyagent-build.json", "model_hash is 7", "a string"]),
+    (["test", "--out", "{bm_other}"], BAD, ["{bm_other}", "names no run", "--replace"]),
+    (["test", "--out", "{fw_empty}"], BAD, ["{fw_empty}/obj/firmware", "is empty"]),
+    (["test", "--out", "{fw_noexec}"], BAD, ["{fw_noexec}/obj/firmware", "not executable"]),
     (["test", "--baud", "-1"], BAD, ["-1", "--baud", "x>=1"]),
     # bench, boards, export
     (["bench", "--out", "{file}"], BAD, ["{file}", "not a folder"]),

@@ -9,8 +9,10 @@ call graph, checked again, and compared with the linker's `size`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -224,10 +226,42 @@ def read_manifest(out: str | Path, board: str | None = None) -> dict:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("board"), str):
         raise bad_input(f"{path}: not a tinyagent build manifest (no board; rebuild with --replace)")
     fmt = manifest.get("format", 1)  # builds from before the field existed are format 1
-    if not isinstance(fmt, int) or fmt > MANIFEST_FORMAT or fmt < 1:
-        raise bad_input(f"{path}: build manifest format {fmt!r} is not supported (this tinyagent reads "
+    if type(fmt) is not int or fmt > MANIFEST_FORMAT or fmt < 1:
+        raise bad_input(f"{path}: build manifest format {json.dumps(fmt)} is not supported (this tinyagent reads "
                         f"format {MANIFEST_FORMAT}; rebuild with --replace, or upgrade tinyagent)")
+    for k in ("model_hash", "run", "artifact"):
+        if k in manifest and not isinstance(manifest[k], str) and not (k == "artifact" and manifest[k] is None):
+            raise bad_input(f"{path}: {k} is {json.dumps(manifest[k])[:40]} (allowed: a string; rebuild with "
+                            "--replace)")
+    art = manifest.get("artifact")
+    if art and not (out / art).resolve().is_relative_to(out.resolve()):
+        raise bad_input(f"{path}: artifact {art!r} is outside the build folder {out} (allowed: the program "
+                        "the build linked, inside the folder; rebuild with --replace)")
     return manifest
+
+
+# The first bytes of a linked program: ELF, and Mach-O for a host build on macOS
+_PROGRAM_MAGIC = (b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
+
+
+def check_program(path: Path, board: Board) -> None:
+    """The build's program, before anything runs it: a non-empty regular file that starts as a linked
+    program does, and executable where the board runs it as a process. (A missing one is left to the
+    transport, which says to build it.)"""
+    if not path.exists():
+        return
+    fix = "rebuild with `tinyagent build --replace`"
+    if not path.is_file():
+        raise bad_input(f"{path}: the build's program is not a file; {fix}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise bad_input(f"{path}: the build's program is empty (a build cut short?); {fix}")
+    if head not in _PROGRAM_MAGIC:
+        raise bad_input(f"{path}: the build's program is not a linked program (no ELF header); {fix}")
+    if board.run.kind == "process" and not os.access(path, os.X_OK):
+        raise bad_input(f"{path}: the build's program is not executable (mode "
+                        f"{stat.S_IMODE(path.stat().st_mode):o}); {fix}")
 
 
 def load_build(out: str | Path, board: str | None = None) -> BuildInfo:
@@ -239,7 +273,9 @@ def load_build(out: str | Path, board: str | None = None) -> BuildInfo:
     if not manifest.get("artifact"):
         raise bad_input(f"{out}: the build for '{manifest.get('board')}' produced no program to run here "
                         f"(it is a generated SDK project; flash it with `tinyagent flash`)")
-    return BuildInfo(load_board(manifest["board"]), out / manifest["artifact"], manifest)
+    board_info = load_board(manifest["board"])
+    check_program(out / manifest["artifact"], board_info)
+    return BuildInfo(board_info, out / manifest["artifact"], manifest)
 
 
 def _check_out_dir(out: Path, board: str, model_hash: str, replace: bool) -> None:

@@ -103,6 +103,11 @@ def conformance(board: str | None = None, out: str | None = None, port: str | No
         raise bad_input(f"say which build {on} runs, to check it against: --out DIR (the build folder) "
                         "or --board BOARD (build/BOARD)")
     info = load_build_manifest(out or f"build/{board}", board)
+    if not info.get("run") or not info.get("model_hash"):
+        raise bad_input(f"{out or f'build/{board}'}: the build manifest names no run or model hash to check "
+                        "the device against; rebuild with `tinyagent build --replace`")
+    if not port:  # the build's program, checked before the reference is loaded (open_device runs it)
+        load_build(out or f"build/{board}", board)
     run = Path(info["run"])
     im = load_int_model(run / "int8")
     bpe = load_tokenizer(run / "tokenizer.json")

@@ -12,6 +12,7 @@ Only rank 0 writes here (`Run.save` is a no-op elsewhere).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,13 @@ STAGES = ("teacher", "scratch", "student", "pruned", "int8")
 # start from scratch: prune.pick_source).
 DOWNSTREAM = {"teacher": ("student", "pruned", "int8"), "scratch": ("pruned", "int8"), "student": ("pruned", "int8"),
               "pruned": ("int8",), "int8": ()}
+STATUSES = ("pending", "running", "done")
+SEED_MAX = 2**32 - 1  # seeds are 0..SEED_MAX (torch's generators take seed * 1_000_003 + epoch: data.Batches)
+# run.json's stored arguments, by kind (None is "the default"); others are left to the stage that reads them
+_INT_ARGS = ("steps", "batch", "distill_steps", "recover_steps", "qat_steps", "n_train", "n_val", "n_heldout",
+             "ckpt_every")
+_NUMBER_ARGS = ("lr", "dropout", "alpha", "temperature", "hidden_weight", "ffn_keep", "heads_keep")
+_CONFIG_ARGS = ("teacher_cfg", "student_cfg", "model")
 
 
 def _version() -> str:
@@ -127,21 +135,125 @@ def check_run_file(path: str | Path) -> dict:
     except FileNotFoundError:
         raise bad_input(f"{path}: not a run folder (no {RUN_FILE}; create one with `tinyagent train`)") from None
     fmt = info.get("format") if isinstance(info, dict) else None
-    if isinstance(fmt, int) and fmt > RUN_FORMAT:
+    if type(fmt) is int and fmt > RUN_FORMAT:
         raise bad_input(f"{path / RUN_FILE}: run format {fmt} is newer than this tinyagent reads "
                         f"(format {RUN_FORMAT}); upgrade tinyagent")
-    if fmt != RUN_FORMAT:
-        raise bad_input(f"{path / RUN_FILE}: not a tinyagent run file (format {fmt!r}; expected {RUN_FORMAT})")
+    if type(fmt) is not int or fmt != RUN_FORMAT:  # `true` == 1 in Python, not in a run file
+        raise bad_input(f"{path / RUN_FILE}: not a tinyagent run file (format {_show(fmt)}; expected {RUN_FORMAT})")
+    check_run_fields(info, path / RUN_FILE)
     return info
+
+
+def _show(v) -> str:
+    text = json.dumps(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_int(v, lo: int = 0, hi: float = math.inf) -> bool:
+    return type(v) is int and lo <= v <= hi
+
+
+def _is_number(v) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def _check_args(args, field: str, where: Path) -> None:
+    """Stored train() or stage arguments: an object whose known arguments have their types."""
+    from .intmodel import check_model_config
+
+    def bad(k: str, allowed: str):
+        raise bad_input(f"{where}: {field}.{k} is {_show(args[k])} (allowed: {allowed})")
+
+    if not isinstance(args, dict):
+        raise bad_input(f"{where}: {field} is {_show(args)} (allowed: an object of arguments)")
+    for k, v in args.items():
+        if v is None:
+            continue
+        if k == "seed" and not _is_int(v, 0, SEED_MAX):
+            bad(k, f"an integer 0..{SEED_MAX}")
+        if k in _INT_ARGS and not _is_int(v, 1):
+            bad(k, "an integer >= 1")
+        if k in _NUMBER_ARGS and not _is_number(v):
+            bad(k, "a number")
+        if k in _CONFIG_ARGS:
+            check_model_config(v, f"{where}: {field}.{k}")
+
+
+def check_run_fields(info: dict, where: Path) -> None:
+    """The fields of a run file that are there have the types and ranges the stages rely on: one
+    bad_input line naming the field, its value and what is allowed. (open_run says which must be there.)"""
+    from .intmodel import check_scales
+
+    def bad(field: str, v, allowed: str):
+        raise bad_input(f"{where}: {field} is {_show(v)} (allowed: {allowed})")
+
+    for k in ("tool", "agent", "spec_sha256"):
+        if k in info and not isinstance(info[k], str):
+            bad(k, info[k], "a string")
+    if "seed" in info and not _is_int(info["seed"], 0, SEED_MAX):
+        bad("seed", info["seed"], f"an integer 0..{SEED_MAX}")
+    if "vocab_size" in info and not _is_int(info["vocab_size"], 256, 65535):
+        bad("vocab_size", info["vocab_size"], "an integer 256..65535")
+    corpus = info.get("corpus", {})
+    if not isinstance(corpus, dict):
+        bad("corpus", corpus, "an object")
+    for k in ("n_train", "n_val", "n_heldout", "ctx"):
+        if k in corpus and not _is_int(corpus[k], 1):
+            bad(f"corpus.{k}", corpus[k], "an integer >= 1")
+    for split in ("train", "val", "heldout"):
+        stats = corpus.get(split, {})
+        if not isinstance(stats, dict):
+            bad(f"corpus.{split}", stats, "an object of statistics")
+        for k, v in stats.items():
+            if not _is_number(v):
+                bad(f"corpus.{split}.{k}", v, "a number")
+    if "args" in info:
+        _check_args(info["args"], "args", where)
+    stages = info.get("stages", {})
+    if not isinstance(stages, dict):
+        bad("stages", stages, f"an object with an entry per stage ({', '.join(STAGES)})")
+    for name, e in stages.items():
+        f = f"stages.{name}"
+        if name not in STAGES:
+            raise bad_input(f"{where}: {f} is not a stage (allowed: {', '.join(STAGES)})")
+        if not isinstance(e, dict):
+            bad(f, e, "an object with a status")
+        if e.get("status") not in STATUSES:
+            bad(f + ".status", e.get("status"), ", ".join(STATUSES))
+        for k in ("step", "steps", "resumed_from", "params"):
+            if k in e and not _is_int(e[k]):
+                bad(f"{f}.{k}", e[k], "an integer >= 0")
+        if "seconds" in e and not _is_number(e["seconds"]):
+            bad(f + ".seconds", e["seconds"], "a number")
+        if "args" in e:
+            _check_args(e["args"], f + ".args", where)
+        for k in ("metrics", "source_val_loss"):  # {"val": {"loss": ...}} and {"student": 0.13}
+            if not isinstance(e.get(k, {}), dict):
+                bad(f"{f}.{k}", e[k], "an object")
+            for part, v in e.get(k, {}).items():
+                if not (_is_number(v) or isinstance(v, dict) and all(_is_number(x) for x in v.values())):
+                    bad(f"{f}.{k}.{part}", v, "a number, or numbers by name")
+        if "curve" in e and not (isinstance(e["curve"], list) and all(
+                isinstance(p, list) and len(p) == 2 and all(map(_is_number, p)) for p in e["curve"])):
+            bad(f + ".curve", e["curve"], "a list of [step, loss] pairs")
+        if "qat" in e:
+            q = e["qat"] if isinstance(e["qat"], dict) else None
+            n = len(q["q"]) if q and isinstance(q.get("q"), list) else 0
+            check_scales({k: v for k, v in (q or {}).items() if k != "extra"} if q else e["qat"], n,
+                         f"{where}: {f}.qat")
 
 
 def open_run(path: str | Path, writer: bool = True) -> Run:
     path = Path(path)
     info = check_run_file(path)
     need = {"stages", "corpus", "seed", "vocab_size", "args"}
-    if not isinstance(info, dict) or info.get("format") != RUN_FORMAT or not need <= info.keys():
+    if not need <= info.keys():
         raise bad_input(f"{path / RUN_FILE}: not a tinyagent run file (expected format {RUN_FORMAT} with "
-                        f"{', '.join(sorted(need))})")
+                        f"{', '.join(sorted(need))}; {sorted(need - info.keys())[0]} is missing)")
+    lacking = [k for k in ("n_train", "n_val", "n_heldout") if k not in info["corpus"]]
+    if lacking:
+        raise bad_input(f"{path / RUN_FILE}: corpus.{lacking[0]} is missing (the corpus is regenerated "
+                        "from n_train, n_val and n_heldout)")
     return Run(path, info, writer)
 
 
