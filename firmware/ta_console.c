@@ -288,12 +288,13 @@ static size_t parse_ids(const uint8_t *s, size_t n, const char *cmd)
             continue;
         }
         uint32_t v = 0;
-        size_t digits = 0;
+        size_t start = i;
         while (i < n && s[i] >= '0' && s[i] <= '9') {
-            v = digits < 9 ? v * 10u + (uint32_t)(s[i] - '0') : UINT32_MAX;
-            digits++;
+            /* saturate instead of wrapping; leading zeros add nothing, so 0000000001 is 1 */
+            v = v <= (UINT32_MAX - 9u) / 10u ? v * 10u + (uint32_t)(s[i] - '0') : UINT32_MAX;
             i++;
         }
+        size_t digits = i - start;
         if (digits == 0 || (i < n && s[i] != ' ')) {
             ta_put("error: ");
             ta_put(cmd);
@@ -304,7 +305,7 @@ static size_t parse_ids(const uint8_t *s, size_t n, const char *cmd)
         }
         if (v >= (uint32_t)m->vocab) {
             ta_put("error: token ");
-            ta_put_u32(v);
+            ta_put_bytes(s + start, digits); /* as typed: a saturated value is not what was asked */
             ta_put(" is out of range (vocab ");
             ta_put_i32(m->vocab);
             ta_put(")\n");

@@ -223,3 +223,15 @@ def test_cr_lf_and_crlf_end_lines_on_both_sides(device):
     got = device.read_until("pong end\n> ")
     assert got == "".join("> " if ln == b"" else console_reply(edit_line(ln)) + "> " for ln in lines) \
         + "pong end\n> "
+
+
+def test_token_ids_are_read_as_typed(device, run_dir):
+    """!run/!logits/!bench read ids without overflow (leading zeros add nothing) and name a bad one as
+    it was typed, not as a wrapped or saturated number."""
+    im = load_int_model(run_dir / "int8")
+    vocab = im.cfg.vocab_size
+    assert ask(device, "!run 0000000001").splitlines() == expected_steps(im, [1])
+    assert ask(device, "!run " + "0" * 40 + "7 003").splitlines() == expected_steps(im, [7, 3])
+    for typed in ("4294967295", "4294967296", "99999999999999999999", f"{vocab}", f"000{vocab}"):
+        for cmd in ("!run", "!logits", "!bench"):
+            assert ask(device, f"{cmd} 5 {typed}") == f"error: token {typed} is out of range (vocab {vocab})\n"
