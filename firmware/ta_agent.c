@@ -64,6 +64,100 @@ static int int_complete(const uint8_t *p, size_t n, int32_t lo, int32_t hi)
     return v >= 0 && v >= lo && v <= hi;
 }
 
+/* ---- durations: "1h30m" (grammar._dur_scan / _dur_viable / _dur_complete) ---------------------- */
+
+typedef struct {
+    int64_t total; /* seconds of the finished parts */
+    int64_t v;     /* the open part's number, 0 if none */
+    int nxt;       /* index of the next unit allowed: 0 h, 1 m, 2 s, 3 none */
+} dur_state;
+
+static const int32_t dur_factor[3] = {3600, 60, 1};
+
+static int dur_unit(uint8_t c)
+{
+    return c == 'h' ? 0 : c == 'm' ? 1 : c == 's' ? 2 : -1;
+}
+
+static int dur_scan(const uint8_t *p, size_t n, dur_state *st)
+{
+    st->total = 0;
+    st->v = 0;
+    st->nxt = 0;
+    int open = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] >= '0' && p[i] <= '9') {
+            if (!open && p[i] == '0') {
+                return 0;
+            }
+            st->v = st->v * 10 + (p[i] - '0');
+            open = 1;
+            if (st->v > INT32_MAX) {
+                return 0;
+            }
+            continue;
+        }
+        int u = dur_unit(p[i]);
+        if (u < 0 || !open || u < st->nxt) {
+            return 0;
+        }
+        st->total += st->v * dur_factor[u];
+        st->v = 0;
+        open = 0;
+        st->nxt = u + 1;
+        if (st->total > INT32_MAX) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* int_prefix_viable for a number already read (v >= 1, no leading zero) over [lo, hi] in int64. */
+static int number_prefix_viable(int64_t v, int64_t lo, int64_t hi)
+{
+    for (int64_t scale = 1; v * scale <= hi; scale *= 10) {
+        if ((v + 1) * scale - 1 >= lo) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int dur_viable(const uint8_t *p, size_t n, int32_t lo, int32_t hi)
+{
+    dur_state st;
+    if (!dur_scan(p, n, &st) || st.total > hi) {
+        return 0;
+    }
+    if (st.v == 0) {
+        return lo <= st.total || (st.nxt <= 2 && st.total < hi);
+    }
+    for (int i = st.nxt; i < 3; i++) {
+        if (i < 2 && st.total + st.v * dur_factor[i] <= hi) {
+            return 1;
+        }
+        if (i == 2) {
+            int64_t from = (int64_t)lo - st.total;
+            if (number_prefix_viable(st.v, from > 1 ? from : 1, (int64_t)hi - st.total)) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int dur_complete(const uint8_t *p, size_t n, int32_t lo, int32_t hi, int64_t *seconds)
+{
+    dur_state st;
+    if (n == 0 || !dur_scan(p, n, &st) || st.v != 0 || st.total < lo || st.total > hi) {
+        return 0;
+    }
+    if (seconds) {
+        *seconds = st.total;
+    }
+    return 1;
+}
+
 static int word_matches(const char *w, const uint8_t *part, size_t n, int partial)
 {
     size_t i = 0;
@@ -78,6 +172,9 @@ static int field_ok(int32_t kind, const char *const *words, int32_t n_words, int
 {
     if (kind == TA_FIELD_INT) {
         return partial ? int_prefix_viable(part, n, lo, hi) : int_complete(part, n, lo, hi);
+    }
+    if (kind == TA_FIELD_DUR) {
+        return partial ? dur_viable(part, n, lo, hi) : dur_complete(part, n, lo, hi, 0);
     }
     for (int32_t i = 0; i < n_words; i++) {
         if (word_matches(words[i], part, n, partial)) {
@@ -184,6 +281,9 @@ typedef struct {
     uint8_t call[TA_CALL_MAX];       /* the call text so far (after '[') */
     size_t call_len;
     int in_call;
+    int32_t margin;                  /* the call's confidence so far: its smallest top-1 lead */
+    int32_t overruled;               /* -1, or the field (0: the name) where the grammar overruled */
+    int32_t best, lead;              /* the last choose(): unconstrained argmax and its lead */
 } decoder;
 
 /* A token with none of '[' ']' '\n' in its bytes (agent.TokenClasses.plain). */
@@ -221,8 +321,20 @@ static int allowed_in_call(const decoder *dc, int32_t t)
 
 /* agent.choose: the allowed token with the largest logit, the lowest index among equals. Only a token
  * that beats the best so far is checked, so the (costlier) grammar runs for few tokens. */
-static int32_t choose(const decoder *dc, const int32_t *logits, int can_open)
+static int32_t choose(decoder *dc, const int32_t *logits, int can_open)
 {
+    /* agent.top_margin: the unconstrained argmax (lowest index among equals) and its lead */
+    int32_t top = 0, second = INT32_MIN;
+    for (int32_t t = 1; t < ta_model_data.vocab; t++) {
+        if (logits[t] > logits[top]) {
+            second = logits[top];
+            top = t;
+        } else if (logits[t] > second) {
+            second = logits[t];
+        }
+    }
+    dc->best = top;
+    dc->lead = ta_model_data.vocab > 1 ? (int32_t)((int64_t)logits[top] - second) : 0;
     int32_t best = -1;
     for (int32_t t = 0; t < ta_model_data.vocab; t++) {
         if (best >= 0 && logits[t] <= logits[best]) {
@@ -236,14 +348,25 @@ static int32_t choose(const decoder *dc, const int32_t *logits, int can_open)
     return best;
 }
 
-/* Splits the complete call text into a ta_call (fields, parsed arguments). */
+/* Appends the decimal text of v (>= 0) at dst[*at], within cap bytes. */
+static void put_decimal(char *dst, size_t *at, size_t cap, int64_t v)
+{
+    char buf[20];
+    int k = 0;
+    do {
+        buf[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (k > 0 && *at < cap) {
+        dst[(*at)++] = buf[--k];
+    }
+}
+
+/* Splits the complete call text into a ta_call (fields, parsed arguments); a duration's text becomes
+ * its seconds (grammar.Grammar.parse), so handlers and the printed call see "5400". */
 static void parse_call(const uint8_t *text, size_t n, ta_call *c)
 {
     const ta_agent_def *ag = &ta_agent_data;
-    for (size_t i = 0; i < n; i++) {
-        c->text[i] = text[i] == ' ' ? '\0' : (char)text[i];
-    }
-    c->text[n] = '\0';
     c->tool = 0;
     for (int32_t i = 0; i < ag->n_tools; i++) {
         if (match(&ag->tools[i], text, n, 0)) {
@@ -252,6 +375,26 @@ static void parse_call(const uint8_t *text, size_t n, ta_call *c)
         }
     }
     const ta_tool_def *t = &ag->tools[c->tool];
+    size_t at = 0, start = 0;
+    for (int32_t k = 0; k <= t->n_fields; k++) {
+        size_t end = start;
+        while (end < n && text[end] != ' ') {
+            end++;
+        }
+        int64_t seconds;
+        if (k > 0 && t->fields[k - 1].kind == TA_FIELD_DUR &&
+            dur_complete(text + start, end - start, t->fields[k - 1].lo, t->fields[k - 1].hi, &seconds)) {
+            put_decimal(c->text, &at, TA_CALL_MAX, seconds); /* the generator checked it fits */
+        } else {
+            for (size_t i = start; i < end && at < TA_CALL_MAX; i++) {
+                c->text[at++] = (char)text[i];
+            }
+        }
+        if (at <= TA_CALL_MAX) {
+            c->text[at++] = '\0';
+        }
+        start = end + 1;
+    }
     const char *p = c->text;
     c->n_args = t->n_fields;
     for (int32_t k = 0; k < t->n_fields; k++) {
@@ -266,7 +409,7 @@ static void parse_call(const uint8_t *text, size_t n, ta_call *c)
         }
         c->word[k] = p;
         c->arg[k] = 0;
-        if (f->kind == TA_FIELD_INT) {
+        if (f->kind == TA_FIELD_INT || f->kind == TA_FIELD_DUR) {
             c->arg[k] = (int32_t)digits_value((const uint8_t *)p, len);
         } else if (f->kind == TA_FIELD_ENUM) {
             for (int32_t w = 0; w < f->n_words; w++) {
@@ -277,6 +420,45 @@ static void parse_call(const uint8_t *text, size_t n, ta_call *c)
             }
         }
     }
+}
+
+/* The parsed call as it is printed: its fields joined by spaces, durations in seconds. */
+static void put_call(const ta_call *c)
+{
+    const char *p = c->text;
+    for (int32_t k = 0; k <= c->n_args; k++) {
+        if (k > 0) {
+            ta_put(" ");
+        }
+        ta_put(p);
+        while (*p != '\0') {
+            p++;
+        }
+        p++;
+    }
+}
+
+/* agent.range_text: the answer when the grammar overruled the model inside field f of a write call. */
+static void put_range(const ta_field *f)
+{
+    ta_put("Not done: ");
+    ta_put(f->name);
+    if (f->kind == TA_FIELD_ENUM) {
+        ta_put(" must be one of ");
+        for (int32_t w = 0; w < f->n_words; w++) {
+            if (w > 0) {
+                ta_put(", ");
+            }
+            ta_put(f->words[w]);
+        }
+        ta_put(".");
+        return;
+    }
+    ta_put(" must be ");
+    ta_put_i32(f->lo);
+    ta_put(" to ");
+    ta_put_i32(f->hi);
+    ta_put(f->kind == TA_FIELD_DUR ? " seconds." : ".");
 }
 
 static void run_tool(const ta_call *c, char *result, size_t cap)
@@ -300,6 +482,8 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
     dc.newline = ta_byte_token('\n');
     dc.call_len = 0;
     dc.in_call = 0;
+    dc.margin = 0;
+    dc.overruled = -1;
 
     size_t n_ids = 0;
     ta_status st = cap > 0 ? ta_tokenize(request, n, ids, cap - 1, &n_ids) : TA_ERR_TOO_LONG;
@@ -329,6 +513,21 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
             st = TA_ERR_NO_TOKEN; /* cannot happen with a valid grammar: ']' or a byte always fits */
             break;
         }
+        if (dc.in_call) { /* agent.run_turn: the call's confidence, and where the grammar overruled */
+            if (dc.lead < dc.margin) {
+                dc.margin = dc.lead;
+            }
+            if (dc.best != tok && dc.overruled < 0) {
+                int32_t field = 0;
+                for (size_t i = 0; i < dc.call_len; i++) {
+                    field += dc.call[i] == ' ';
+                }
+                dc.overruled = field;
+            }
+        } else if (tok == dc.open) {
+            dc.margin = dc.lead;
+            dc.overruled = -1;
+        }
         if (!dc.in_call && tok == dc.newline) {
             break; /* the end of the answer: nothing more to feed */
         }
@@ -338,10 +537,22 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
         if (dc.in_call && tok == dc.close) {
             ta_call call;
             parse_call(dc.call, dc.call_len, &call);
+            const ta_tool_def *tool = &ag->tools[call.tool];
+            if (tool->acts && ag->min_margin >= 0 && (dc.overruled >= 0 || dc.margin < ag->min_margin)) {
+                if (dc.overruled >= 1) {
+                    put_range(&tool->fields[dc.overruled - 1]);
+                } else {
+                    ta_put("Sorry, I'm not sure what you want: did you mean [");
+                    put_call(&call);
+                    ta_put("]? I did nothing.");
+                }
+                ta_put("\n");
+                return st; /* nothing runs, nothing more is decoded */
+            }
             run_tool(&call, result, sizeof result);
             n_calls++;
             ta_put("[");
-            ta_put_bytes(dc.call, dc.call_len);
+            put_call(&call);
             ta_put("] -> ");
             ta_put(result);
             ta_put("\n");

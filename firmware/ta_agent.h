@@ -4,6 +4,11 @@
  * grammar of docs/integer-contract.md ("Decoding"). Each complete call `[name args]` is dispatched to
  * its handler through the generated tool table (ta_tools.c), printed as `[call] -> result`, and its
  * result and '\n' are fed back. Answer bytes stream to the console as they are chosen.
+ *
+ * The safety gate: a call of a tool that acts is not run, and the turn ends with one line saying so,
+ * when the grammar had to overrule the model inside it (a value out of range: "Not done: pin must be
+ * 0 to 39.") or when its confidence, the smallest lead of the chosen token over the runner-up from
+ * '[' to ']', is below ta_agent_data.min_margin (a clarifying question).
  */
 #ifndef TA_AGENT_H
 #define TA_AGENT_H
@@ -17,29 +22,32 @@
 #define TA_MAX_FIELDS 8   /* fields after the tool name */
 #define TA_RESULT_MAX 63  /* longest tool result, in bytes (one line, no '\n') */
 
-typedef enum { TA_FIELD_LIT, TA_FIELD_ENUM, TA_FIELD_INT } ta_field_kind;
+typedef enum { TA_FIELD_LIT, TA_FIELD_ENUM, TA_FIELD_INT, TA_FIELD_DUR } ta_field_kind;
 
 /* One field of a call after the tool's name. */
 typedef struct {
     int32_t kind;              /* ta_field_kind */
     int32_t n_words;           /* lit: 1; enum: its words; int: 0 */
     const char *const *words;
-    int32_t lo, hi;            /* int: the allowed range (decimal, no sign) */
+    int32_t lo, hi;            /* int: the allowed range (decimal, no sign); dur: in seconds */
+    const char *name;          /* the arg's name in the spec ("" for a literal word) */
 } ta_field;
 
 /* A parsed call, as its handler sees it. */
 typedef struct {
     int32_t tool;                    /* index into ta_agent_data.tools (TA_TOOL_<NAME>) */
     int32_t n_args;                  /* fields after the name */
-    int32_t arg[TA_MAX_FIELDS];      /* enum: index of the word; int: the value; literal: 0 */
+    int32_t arg[TA_MAX_FIELDS];      /* enum: index of the word; int: the value; dur: seconds; literal: 0 */
     const char *word[TA_MAX_FIELDS]; /* each field's text, NUL-terminated */
-    char text[TA_CALL_MAX + 1];      /* the fields, NUL-separated (word[] points in here) */
+    char text[TA_CALL_MAX + 1];      /* the fields, NUL-separated (word[] points in here); a duration
+                                      * as its seconds ("5400" for the model's "1h30m") */
 } ta_call;
 
 typedef struct {
     const char *name;
     int32_t n_fields;
     const ta_field *fields;    /* (n_fields,) */
+    int32_t acts;              /* 1: the tool changes the world (spec effect "write"), gated */
 } ta_tool_def;
 
 typedef struct {
@@ -48,6 +56,8 @@ typedef struct {
     int32_t max_call_len;      /* grammar.Grammar.max_len: no valid call is longer */
     int32_t max_calls;         /* agent.MAX_CALLS: tool calls per turn */
     int32_t reply_reserve;     /* agent.REPLY_RESERVE: tokens a request must leave free */
+    int32_t min_margin;        /* the confidence gate's threshold, in logit units (int8/gate.json);
+                                * negative: no gate (tests of the bare grammar only) */
 } ta_agent_def;
 
 /* The agent of this build, defined by the generated ta_tools.c. */

@@ -5,9 +5,11 @@ import re
 
 import pytest
 
-from tinyagent.corpus import (MAX_REQUEST_BYTES, MAX_TRANSCRIPT_BYTES, Example, corpus_stats,
+from tinyagent import phrasebook as pb
+from tinyagent.corpus import (MAX_REQUEST_BYTES, MAX_TRANSCRIPT_BYTES, Example, all_intents, corpus_stats,
                               generate_corpus, phrasing_words, prompt, render, split_phrasings)
-from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec, parse_call, parse_spec
+from tinyagent.grammar import grammar_from_spec
+from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec, parse_spec
 
 N_TRAIN, N_VAL, N_HELDOUT = 4000, 400, 400
 
@@ -78,8 +80,8 @@ def test_golden_corpus():
     assert digest(c) == GOLDEN_SHA256
 
 
-GOLDEN_FIRST = "yo write 1 to pin 39\n[gpio 39 1]ok\nPin 39 set to 1.\n"
-GOLDEN_SHA256 = "e6d3f46ddcb8d2c1e589bd68ab1c12bc75b54c5a44abea2d1ac07af3b1ff627a"
+GOLDEN_FIRST = "good morning to the lamp, cheers\nHello!\n"
+GOLDEN_SHA256 = "aee5df968764307867784ca5ddd0b23ad34ade52fe7bf97e5e3d35b6ffd8e505"
 
 
 def test_render_and_prompt():
@@ -116,25 +118,58 @@ def test_held_out_phrasings_never_train(spec, corpus):
     all_train = {p for ps in train_p.values() for p in ps}
     all_held = {p for ps in held_p.values() for p in ps}
     for ex in corpus.train + corpus.val:
-        assert ex.templates and set(ex.templates) <= all_train
-    for ex in corpus.heldout:
-        assert ex.templates and set(ex.templates) <= all_held
+        assert (ex.templates or ex.intent.startswith("leave_")) and set(ex.templates) <= all_train, ex
+    for ex in corpus.heldout:  # "leave the {light} alone" is a generic frame and a noun, not a phrasing
+        assert (ex.templates or ex.intent.startswith("leave_")) and set(ex.templates) <= all_held, ex
     train_requests = {ex.request for ex in corpus.train}
     assert not [ex for ex in corpus.heldout if ex.request in train_requests]
 
 
+def example_intents(spec, ex):
+    """The intents an example's calls come from (a correction's is the intent it ends with)."""
+    by_name = {i.name: i for i in all_intents(spec)}
+    if ex.intent in ("negation", "retraction") or ex.intent.startswith("leave_"):
+        return []
+    name = ex.intent.split(":", 1)[1] if ex.intent.startswith("correction:") else ex.intent
+    return [by_name[n] for n in name.split("+")]
+
+
 def test_every_call_is_valid_for_its_tool(spec, corpus):
+    grammar = grammar_from_spec(spec)
+    kinds = set()
     for ex in everything(corpus):
-        intents = [next(i for i in spec.intents if i.name == n) for n in ex.intent.split("+")]
-        tool_intents = [i for i in intents if i.tool]
-        assert len(ex.calls) == len(tool_intents)
+        kinds.add(ex.intent.split(":")[0].split("_")[0])
+        tool_intents = [i for i in example_intents(spec, ex) if i.tool]
+        assert len(ex.calls) == len(tool_intents), ex
         for (call, result), intent in zip(ex.calls, tool_intents):
-            tool, values = parse_call(spec, call)  # raises on a bad enum word, range or leading zero
+            assert grammar.complete(call), call  # a bad enum word, range, leading zero or duration
+            tool = spec.tool(call.split(" ")[0])
             assert tool.name == intent.tool
-            assert intent.fixed_args.items() <= values.items()
+            values = dict(zip([a.name for a in tool.args], grammar.parse(call)[1]))
+            assert {k: str(v) for k, v in intent.fixed_args.items()}.items() <= values.items()
             assert re.fullmatch(RESULT_FORMATS[tool.name], result), (call, result)
             for slot, value in intent.fixed_result.items():
                 assert result == value  # led_on -> on, led_off -> off
+    assert {"negation", "retraction", "correction", "leave", "meta", "offtopic"} <= kinds, kinds
+
+
+def test_negations_and_corrections(corpus):
+    """What is taken back makes no call; a correction makes only the call it ends with."""
+    exs = everything(corpus)
+    negs = [ex for ex in exs if ex.intent in ("negation", "retraction") or ex.intent.startswith("leave_")]
+    assert len(negs) > 0.04 * len(exs) and all(not ex.calls and ex.answer in pb.DECLINED_ANSWERS for ex in negs)
+    corr = [ex for ex in exs if ex.intent.startswith("correction:")]
+    assert len(corr) > 0.05 * len(exs) and all(len(ex.calls) == 1 for ex in corr)
+    meta = [ex for ex in exs if ex.intent.startswith("meta_")]
+    assert meta and all(not ex.calls for ex in meta)
+    off = [ex for ex in exs if ex.intent == "offtopic"]
+    assert len(off) > 0.04 * len(exs) and all(not ex.calls and ex.answer in pb.OFFTOPIC_ANSWERS for ex in off)
+    # "set pin 3 high, no, 4": the digits said last are the new value of one of the call's args
+    pins = [ex for ex in corr if ex.calls[0][0].startswith("gpio ") and " not " not in ex.request.lower()
+            and re.search(r"\b(no|meant|make it|rather|make that)\b[^0-9]*[0-9]+\W*$", ex.request)]
+    assert len(pins) >= 10
+    for ex in pins:
+        assert re.search(r"([0-9]+)\W*$", ex.request).group(1) in ex.calls[0][0].split()[1:], ex
 
 
 RESULT_FORMATS = {
@@ -162,18 +197,17 @@ SINGULAR_ONLY = {"second", "minute", "hour", "hr"}
 PLURAL_ONLY = {"seconds", "secs", "minutes", "mins", "hours", "hrs"}
 
 
-def test_timer_units_convert_to_seconds(corpus):
-    timers = [ex for ex in everything(corpus) if ex.intent == "timer"]
-    units_seen = set()
-    for ex in timers:
-        m = re.search(r"\b(\d+|[a-z]+) (%s)\b" % "|".join(UNIT_SECONDS), ex.request.lower())
-        assert m, ex.request
-        n = int(m.group(1)) if m.group(1).isdigit() else NUMBER_WORDS.index(m.group(1))
-        assert ex.calls[0][0] == f"timer {n * UNIT_SECONDS[m.group(2)]}", ex.request
-        assert 1 <= n * UNIT_SECONDS[m.group(2)] <= 86400
-        units_seen.add(UNIT_SECONDS[m.group(2)])
-        assert m.group(2) not in (PLURAL_ONLY if n == 1 else SINGULAR_ONLY), ex.request  # no "1 minutes"
-    assert units_seen == {1, 60, 3600}
+def test_timer_durations_are_written_as_said(spec, corpus):
+    """The timer's arg is a duration: the call writes the parts a request says ("1h30m"), and every
+    unit and compound appears (test_durations.py checks each phrase against its call)."""
+    grammar = grammar_from_spec(spec)
+    shapes = set()
+    for ex in everything(corpus):
+        for call, _ in ex.calls:
+            if call.startswith("timer "):
+                assert grammar.complete(call), call
+                shapes.add(re.sub(r"[0-9]+", "N", call.split()[1]))
+    assert {"Nh", "Nm", "Ns", "NhNm", "NmNs"} <= shapes, shapes
 
 
 def test_answers_use_the_values(corpus):
@@ -183,18 +217,28 @@ def test_answers_use_the_values(corpus):
         if ex.intent.startswith("gpio"):
             pin = ex.calls[0][0].split()[1]
             assert re.search(rf"\b{pin}\b", ex.answer)
-        if ex.intent == "timer":
-            assert ex.calls[0][0].split()[1] in ex.answer
+        if ex.intent == "timer":  # the answer says the call's parts in words: 1h30m -> 1 hour 30 minutes
+            parts = re.findall(r"([0-9]+)([hms])", ex.calls[0][0].split()[1])
+            assert pb.duration_answer([(int(n), u) for n, u in parts]) in ex.answer, ex
 
 
 def test_stats_are_sane(spec, corpus):
     s = corpus_stats(corpus)
     assert s["examples"] == {"train": N_TRAIN, "val": N_VAL, "heldout": N_HELDOUT}
-    assert s["phrasings_shared_train_heldout"] == 0
+    # A phrasing both trained and held out is one that two intents share, and they mean the same call
+    # ("kill the {light}": led_off and led_off_indirect; "turn up the volume": unsupported and offtopic).
+    owners: dict[str, list] = {}
+    for i in all_intents(spec):
+        for p in i.phrasings:
+            owners.setdefault(p, []).append(i)
+    shared = {p for p, o in owners.items() if len(o) > 1}
+    assert s["phrasings_shared_train_heldout"] <= len(shared) <= 8
+    for p in shared:
+        assert len({(i.tool, i.args) for i in owners[p]}) == 1, p
     assert s["phrasings"]["heldout"] >= len(spec.intents)
     assert s["phrasings"]["train"] > 3 * s["phrasings"]["heldout"]
-    assert set(s["per_intent_train"]) == {i.name for i in spec.intents}
-    assert 0.08 < s["chat_fraction"] < 0.16
+    assert {i.name for i in spec.intents} <= set(s["per_intent_train"])
+    assert 0.2 < s["chat_fraction"] < 0.36  # chat, negations, questions about tools, off-topic
     assert 0.06 < s["two_call_fraction"] < 0.14
     assert 0.04 < s["typo_fraction"] < 0.13
     assert s["request_bytes"]["max"] <= MAX_REQUEST_BYTES

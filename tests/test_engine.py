@@ -158,9 +158,10 @@ def device_turn(device, request: str) -> tuple[list[tuple[bytes, bytes]], bytes]
     return calls, lines[-1]
 
 
-def assert_turns_match(device, im, bpe, spec, requests):
+def assert_turns_match(device, im, bpe, spec, requests, min_margin: int = 0):
     """Each request on the device and through run_turn. The simulated board lives as long as the
-    device (the LED keeps its state from turn to turn on both)."""
+    device (the LED keeps its state from turn to turn on both). `min_margin` is the gate the device
+    was generated with."""
     tc, grammar = agent.TokenClasses(bpe), grammar_from_spec(spec)
     engine = Reference(im)
     if not hasattr(device, "sim"):
@@ -168,7 +169,7 @@ def assert_turns_match(device, im, bpe, spec, requests):
     turns = []
     for request in requests:
         try:
-            turn = agent.run_turn(engine, tc, grammar, device.sim, request, im.cfg.ctx)
+            turn = agent.run_turn(engine, tc, grammar, device.sim, request, im.cfg.ctx, min_margin=min_margin)
         except agent.RequestTooLong:
             assert device.ask(request).startswith(b"error: request is too long ("), request
             continue
@@ -189,17 +190,51 @@ def calling(tmp_path_factory, bpe, spec):
     (Seed 3 happens to make calls of every tool, with integer arguments of every length.)"""
     cfg = ModelConfig(vocab_size=320, ctx=96, dim=32, n_layers=2, n_heads=2, head_dim=16, ffn_dim=64)
     im = calling_model(make_int_model(cfg, seed=3)[1], bpe.byte_to_id[ord("[")])
-    con = start_firmware(tmp_path_factory.mktemp("calling"), im, bpe, spec)
+    con = start_firmware(tmp_path_factory.mktemp("calling"), im, bpe, spec, min_margin=-1)  # no gate
     yield con, im
     assert con.close() == 0
 
 
 def test_grammar_calls_match_reference(calling, bpe, spec):
     con, im = calling
-    turns = assert_turns_match(con, im, bpe, spec, REQUESTS)
+    turns = assert_turns_match(con, im, bpe, spec, REQUESTS, min_margin=-1)
     tools = {call.split(" ")[0] for t in turns for call, _ in t.calls}
     assert len(tools) >= 4 and "gpio" in tools, tools  # integer arguments too
     assert max(len(t.calls) for t in turns) == agent.MAX_CALLS
+
+
+class RecordingHal(FrozenClockSimHal):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __call__(self, tool, args):
+        self.calls.append(tool)
+        return super().__call__(tool, args)
+
+
+@pytest.mark.parametrize("min_margin", [0, 2**31 - 1])
+def test_gate_refuses_write_calls_identically(tmp_path, calling, bpe, spec, min_margin):
+    """The random model's calls are all the grammar's doing (0: overruled ones are refused) or below any
+    confidence (2^31-1): no write call runs, on the device or in the reference, and both say the same."""
+    _, im = calling
+    con = start_firmware(tmp_path, im, bpe, spec, min_margin=min_margin)
+    con.sim = RecordingHal()
+    try:
+        turns = assert_turns_match(con, im, bpe, spec, REQUESTS, min_margin=min_margin)
+    finally:
+        assert con.close() == 0
+    grammar = grammar_from_spec(spec)
+    acting = {f.name for f in grammar.forms if f.acts}
+    assert acting == {"led", "gpio", "timer"}
+    assert not acting & set(con.sim.calls), con.sim.calls
+    refused = [t for t in turns if t.refused]
+    assert len(refused) >= len(turns) // 2, [(t.request, t.answer) for t in turns]
+    kinds = {t.refused for t in refused}
+    assert kinds == ({"unsure"} if min_margin else {"unsure", "range"}) or kinds <= {"unsure", "range"}
+    for t in refused:
+        assert t.answer.startswith("Not done: ") or (t.answer.startswith("Sorry, I'm not sure") and
+                                                      t.answer.endswith("I did nothing.")), t.answer
 
 
 def test_board_without_temperature_sensor(calling, bpe, spec):
@@ -208,7 +243,7 @@ def test_board_without_temperature_sensor(calling, bpe, spec):
     bare = Console(Path(con.proc.args[0]), env={"TA_TEST_TEMP": "none"})
     bare.sim = FrozenClockSimHal(temp_deci=None)
     try:
-        turns = assert_turns_match(bare, im, bpe, spec, REQUESTS)
+        turns = assert_turns_match(bare, im, bpe, spec, REQUESTS, min_margin=-1)
     finally:
         assert bare.close() == 0
     results = [r for t in turns for c, r in t.calls if c.split(" ")[0] in ("temp", "status")]
@@ -219,7 +254,7 @@ def test_board_without_temperature_sensor(calling, bpe, spec):
 @given(st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40))
 def test_random_requests_match_reference(calling, bpe, spec, request):
     con, im = calling
-    assert_turns_match(con, im, bpe, spec, [request.replace("!", "?")])
+    assert_turns_match(con, im, bpe, spec, [request.replace("!", "?")], min_margin=-1)
 
 
 # ---- a custom grammar: literals, overlapping enum words, integer ranges of every shape ------------
@@ -232,12 +267,14 @@ CUSTOM = Grammar([
     CallForm("one", (Field("int", (), 10, 10),)),
     CallForm("nine", (Field("int", (), 99, 150),)),  # "9" is viable only through 99 itself
     CallForm("go", ()),
+    CallForm("pump", (Field("dur", (), 5, 600),)),  # durations: 5 s .. 10 min, as "1m30s"
+    CallForm("wait", (Field("dur", (), 1, 86400), Field("enum", ("x", "y")))),
 ])
 
 
 def echo_value(form: CallForm, k: int, text: str) -> int:
     f = form.fields[k]
-    return f.words.index(text) if f.kind == "enum" else int(text) if f.kind == "int" else 0
+    return f.words.index(text) if f.kind == "enum" else int(text) if f.kind in ("int", "dur") else 0
 
 
 def echo_hal(tool: str, args: list[str]) -> str:
@@ -266,14 +303,15 @@ def custom(tmp_path_factory, bpe):
     tools_c.write_text('#include "ta_tools.h"\n' + "".join(ECHO_HANDLER.format(name=f.name) for f in CUSTOM.forms))
     cfg = ModelConfig(vocab_size=320, ctx=96, dim=32, n_layers=2, n_heads=2, head_dim=16, ffn_dim=64)
     im = calling_model(make_int_model(cfg, seed=5)[1], bpe.byte_to_id[ord("[")])
-    con = start_firmware(tmp / "out", im, bpe, CUSTOM, user_tools_c=tools_c)
+    con = start_firmware(tmp / "out", im, bpe, CUSTOM, user_tools_c=tools_c, min_margin=-1)  # no gate
     yield con, im
     assert con.close() == 0
 
 
 call_texts = st.lists(st.sampled_from(["set", "temp", "mode", "a", "b", "c", "zero", "big", "one", "nine", "go", "x", "y",
                                        " ", "0", "1", "5", "9", "10", "12", "99", "100", "150", "151", "2147483647", "2147483648",
-                                       "00", "s", "t", "e"]), max_size=6).map("".join)
+                                       "00", "s", "t", "e", "pump", "wait", "h", "m", "1h", "30m", "5s",
+                                       "600s", "10m", "9m", "59s", "24h"]), max_size=6).map("".join)
 
 
 @settings(max_examples=300, deadline=None)
@@ -291,10 +329,14 @@ def test_grammar_at_range_boundaries(custom):
     for form in CUSTOM.forms:
         head = form.name
         for f in form.fields:
-            values = [w for w in f.words] if f.kind != "int" else \
-                [str(v) for v in {0, 1, 9, 10, 99, f.lo - 1, f.lo, f.lo + 1, f.hi - 1, f.hi, f.hi + 1} if v >= 0]
+            if f.kind == "dur":
+                values = [f"{f.lo}s", f"{f.hi}s", f"{f.hi + 1}s", f"{f.lo - 1}s", "1m30s", "9m59s", "10m",
+                          "10m1s", "1h", "24h", "24h1s", "1h0m", "05s", "1s1m", "2h30m15s", "99999m"]
+            else:
+                values = [w for w in f.words] if f.kind != "int" else \
+                    [str(v) for v in {0, 1, 9, 10, 99, f.lo - 1, f.lo, f.lo + 1, f.hi - 1, f.hi, f.hi + 1} if v >= 0]
             texts.update(head + " " + v[:k] for v in values for k in range(len(v) + 1))
-            head += " " + values[0] if f.kind != "int" else " " + str(f.lo)
+            head += " " + (values[0] if f.kind not in ("int", "dur") else str(f.lo) if f.kind == "int" else f"{f.lo}s")
     for text in sorted(texts):
         want = f"call viable={int(CUSTOM.viable(text))} complete={int(CUSTOM.complete(text))}\n"
         assert con.ask("!call " + text).decode() == want, text
@@ -305,7 +347,7 @@ def test_custom_tools_parse_their_arguments(custom, bpe):
     con, im = custom
     tc = agent.TokenClasses(bpe)
     for request in REQUESTS:
-        turn = agent.run_turn(Reference(im), tc, CUSTOM, echo_hal, request, im.cfg.ctx)
+        turn = agent.run_turn(Reference(im), tc, CUSTOM, echo_hal, request, im.cfg.ctx, min_margin=-1)
         calls, answer = device_turn(con, request)
         assert [(c.decode("latin-1"), r.decode()) for c, r in calls] == turn.calls, request
         assert answer.decode("utf-8", errors="replace") == turn.answer, request

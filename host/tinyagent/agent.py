@@ -16,6 +16,7 @@ from .grammar import Grammar
 from .tokenizer import BPE
 
 MAX_CALLS = 4  # tool calls per turn
+GATE_FILE = "gate.json"  # beside the integer model: the confidence gate's threshold
 REPLY_RESERVE = 24  # tokens a request must leave free for the reply
 
 
@@ -34,7 +35,28 @@ class Turn:
     calls: list[tuple[str, str]] = field(default_factory=list)  # (call, result)
     answer: str = ""
     generated: list[int] = field(default_factory=list)  # token ids the model chose
-    stop: str = "newline"  # "newline" | "context"
+    stop: str = "newline"  # "newline" | "context" | "refused"
+    refused: str = ""  # "" | "unsure" (a write call below the confidence gate) | "range" (grammar overruled a value)
+    margins: list[int] = field(default_factory=list)  # each call's confidence: its smallest top-1 margin
+
+
+def load_min_margin(int8_dir) -> int:
+    """The confidence gate's threshold stored with the integer model (0, no gate, if none was chosen)."""
+    import json
+    from pathlib import Path
+
+    from .errors import bad_input
+
+    path = Path(int8_dir) / GATE_FILE
+    if not path.is_file():
+        return 0
+    try:
+        v = json.loads(path.read_text(encoding="utf-8")).get("min_margin")
+    except (OSError, ValueError, AttributeError) as e:
+        raise bad_input(f"{path}: not a gate file ({e}; expected {{\"min_margin\": N}})")
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 2**31 - 1:
+        raise bad_input(f"{path}: min_margin {v!r} is not allowed (allowed: an integer 0..{2**31 - 1})")
+    return v
 
 
 class RequestTooLong(ValueError):
@@ -63,9 +85,38 @@ def choose(logits: np.ndarray, allowed: Callable[[int], bool]) -> int:
     raise RuntimeError("no token allowed")  # cannot happen: ']' or some field continuation is always viable
 
 
+def top_margin(logits: np.ndarray) -> tuple[int, int]:
+    """(the unconstrained argmax, lowest index among equals; its lead over the next best logit)."""
+    logits = np.asarray(logits).astype(np.int64 if logits.dtype.kind != "f" else np.float64)
+    best = int(np.argmax(logits))
+    if len(logits) < 2:
+        return best, 0
+    rest = np.delete(logits, best)
+    return best, int(logits[best] - rest.max()) if logits.dtype.kind != "f" else float(logits[best] - rest.max())
+
+
+def unsure_text(shown: str) -> str:
+    return f"Sorry, I'm not sure what you want: did you mean [{shown}]? I did nothing."
+
+
+def range_text(f, name: str) -> str:
+    """The answer when the grammar had to overrule the model inside a value of a write call."""
+    if f.kind == "enum":
+        return f"Not done: {name} must be one of {', '.join(f.words)}."
+    unit = " seconds" if f.kind == "dur" else ""
+    return f"Not done: {name} must be {f.lo} to {f.hi}{unit}."
+
+
 def run_turn(engine: Engine, tc: TokenClasses, grammar: Grammar, hal: Hal, request: str,
-             ctx: int, on_text: Callable[[str], None] | None = None, calls_only: bool = False) -> Turn:
-    """One turn. `calls_only` stops where the answer would start (eval of tool calls needs no more)."""
+             ctx: int, on_text: Callable[[str], None] | None = None, calls_only: bool = False,
+             min_margin: int = 0) -> Turn:
+    """One turn. `calls_only` stops where the answer would start (eval of tool calls needs no more).
+
+    The safety gate (docs/integer-contract.md, "Decoding"): a call of a tool that acts (spec effect
+    "write") is not run, and the turn ends with one line saying so, when the grammar had to overrule
+    the model's own choice inside it, or when its confidence (the smallest lead of the chosen token
+    over the runner-up, over '[' and every token up to ']') is below `min_margin`. A negative
+    `min_margin` turns the gate off (tests of the bare grammar, measurements of the gate itself)."""
     bpe = tc.bpe
     prompt = bpe.encode(request + "\n")
     if len(prompt) > ctx - REPLY_RESERVE:
@@ -75,6 +126,7 @@ def run_turn(engine: Engine, tc: TokenClasses, grammar: Grammar, hal: Hal, reque
     logits = engine.feed(prompt)
     pos = len(prompt)
     in_call, call, line_start, answer = False, "", True, b""
+    margin, overruled = 0, -1  # of the call being decoded; overruled: the field index (0: the name)
     emit = on_text or (lambda s: None)
     while True:
         if pos >= ctx:
@@ -90,6 +142,13 @@ def run_turn(engine: Engine, tc: TokenClasses, grammar: Grammar, hal: Hal, reque
             def allowed(t: int) -> bool:
                 return t != tc.close and (t != tc.open or can_open)
         tok = choose(logits, allowed)
+        best, lead = top_margin(logits)
+        if in_call:
+            margin = min(margin, lead)
+            if best != tok and overruled < 0:
+                overruled = call.count(" ")
+        elif tok == tc.open:
+            margin, overruled = lead, -1
         if calls_only and not in_call and tok != tc.open:
             break
         turn.generated.append(tok)
@@ -98,10 +157,23 @@ def run_turn(engine: Engine, tc: TokenClasses, grammar: Grammar, hal: Hal, reque
         logits = engine.step(tok)
         pos += 1
         if in_call and tok == tc.close:
-            name, args = grammar.parse(call)
+            name, args = grammar.parse(call)  # durations in seconds: what is printed and what the HAL gets
+            shown = " ".join([name] + args)
+            turn.margins.append(margin)
+            form = grammar.form(name)
+            if form is not None and form.acts and min_margin >= 0 and (overruled >= 0 or margin < min_margin):
+                if overruled >= 1:
+                    text = range_text(form.fields[overruled - 1], form.arg_names[overruled - 1])
+                    turn.refused = "range"
+                else:
+                    text = unsure_text(shown)
+                    turn.refused = "unsure"
+                turn.stop, turn.answer = "refused", text
+                emit(text + "\n")
+                return turn
             result = hal(name, args)
-            turn.calls.append((call, result))
-            emit(f"[{call}] -> {result}\n")
+            turn.calls.append((shown, result))
+            emit(f"[{shown}] -> {result}\n")
             fed = bpe.encode(result + "\n")[:ctx - pos]  # a result that overflows the context is cut
             if fed:
                 logits = engine.feed(fed)

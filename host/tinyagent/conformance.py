@@ -89,7 +89,7 @@ def parse_turn(text: str) -> tuple[list[tuple[str, str]], str]:
 
 def conformance(board: str | None = None, out: str | None = None, port: str | None = None,
                 baud: int = 115200, seed: int = 0) -> Results:
-    from .agent import TokenClasses, run_turn
+    from .agent import TokenClasses, load_min_margin, run_turn
     from .build import load_build
     from .evaluate import heldout_examples
     from .grammar import grammar_from_spec
@@ -110,6 +110,7 @@ def conformance(board: str | None = None, out: str | None = None, port: str | No
         load_build(out or f"build/{board}", board)
     run = Path(info["run"])
     im = load_int_model(run / "int8")
+    min_margin = load_min_margin(run / "int8")
     bpe = load_tokenizer(run / "tokenizer.json")
     rng = random.Random(seed)
     res = Results(board or info["board"], info["model_hash"])
@@ -146,7 +147,8 @@ def conformance(board: str | None = None, out: str | None = None, port: str | No
         for ex in examples[N_TRANSCRIPTS:N_TRANSCRIPTS + N_CONVERSATIONS]:
             calls, answer = parse_turn(ask(console, ex.request))
             results = iter([r for _, r in calls])
-            turn = run_turn(ref, tc, grammar, lambda tool, args: next(results, "?"), ex.request, im.cfg.ctx)
+            turn = run_turn(ref, tc, grammar, lambda tool, args: next(results, "?"), ex.request, im.cfg.ctx,
+                            min_margin=min_margin)
             ok = turn.calls == calls and turn.answer == answer
             detail = "" if ok else f"device {calls} {answer!r}; reference {turn.calls} {turn.answer!r}"
             res.checks.append(Check("conversation", repr(ex.request[:40]), len(turn.generated), ok, detail))

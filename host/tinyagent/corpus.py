@@ -13,8 +13,9 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from . import phrasebook as pb
 from .errors import bad_input
 from .spec import UNITS, AgentSpec, Arg, Intent, Ref, format_value, template_parts, unit_range
 
@@ -72,6 +73,44 @@ def phrasing_words(phrasing: str) -> set[str]:
     return set(re.findall(r"[a-z]+", re.sub(r"\{[^}]*\}", " ", phrasing).lower()))
 
 
+def derived_intents(spec: AgentSpec) -> tuple[Intent, ...]:
+    """Intents the generator adds to every spec (phrasebook.py): questions about each tool (answered
+    with its description), a pool of off-topic requests, and indirect needs for every intent with a
+    polarity. They are split into train and held-out phrasings like the spec's own."""
+    out: list[Intent] = []
+    for tool in spec.tools:
+        arg_names = {a.name for a in tool.args}
+        plain = [n for n in tool.noun_templates()
+                 if not any(isinstance(p, Ref) and p.name in arg_names for p in template_parts(n))]
+        nouns = plain or [f"the {tool.name}"]
+        desc = tool.description or f"The {tool.name} tool."
+        phr = tuple(dict.fromkeys(q.format(noun=n) for q in pb.META_QUESTIONS for n in nouns))
+        out.append(Intent(name=f"meta_{tool.name}", tool="", phrasings=phr,
+                          answers=tuple(a.format(description=desc) for a in pb.META_ANSWERS)))
+        for intent in tool.intents:
+            if not intent.polarity:
+                continue
+            free = arg_names - set(intent.fixed_args)
+            usable = [n for n in tool.noun_templates()
+                      if free <= {p.name for p in template_parts(n) if isinstance(p, Ref)}]
+            frames = pb.POLARITY_ON if intent.polarity == "on" else pb.POLARITY_OFF
+            phr = tuple(dict.fromkeys(f.format(noun=n) for f in frames for n in usable))
+            if phr:
+                out.append(Intent(name=f"{intent.name}_indirect", tool=tool.name, phrasings=phr,
+                                  answers=intent.answers, args=intent.args, result=intent.result,
+                                  weight=intent.weight * 0.4))
+    offtopic = tuple(dict.fromkeys(re.sub(r"\{([a-z]+)\}", r"{offtopic_\1}", p) for p in pb.OFFTOPIC))
+    out.append(Intent(name="offtopic", tool="", phrasings=offtopic, answers=pb.OFFTOPIC_ANSWERS))
+    return tuple(out)
+
+
+def all_intents(spec: AgentSpec) -> tuple[Intent, ...]:
+    """The spec's intents, then the derived ones. A derived phrasing can equal one of the spec's
+    ("kill the {light}" is both led_off and led_off_indirect); such pairs always mean the same call,
+    and test_corpus checks that. (Dropping them here would change the shipped model's corpus.)"""
+    return spec.intents + derived_intents(spec)
+
+
 def split_phrasings(spec: AgentSpec, seed: int = 0) -> tuple[dict[str, tuple[str, ...]],
                                                              dict[str, tuple[str, ...]]]:
     """(train phrasings, held-out phrasings) per intent name. An intent with 3+ phrasings keeps
@@ -85,7 +124,7 @@ def split_phrasings(spec: AgentSpec, seed: int = 0) -> tuple[dict[str, tuple[str
     frac = spec.style.heldout_fraction
     train: dict[str, tuple[str, ...]] = {}
     heldout: dict[str, tuple[str, ...]] = {}
-    for intent in spec.intents:
+    for intent in all_intents(spec):
         n = len(intent.phrasings)
         n_held = max(1, round(n * frac)) if n >= 3 and frac > 0 else 0
         words = [phrasing_words(p) for p in intent.phrasings]
@@ -162,6 +201,10 @@ class _Turn:
     call: tuple[str, str] | None
     answer: str
     template: str
+    intent: str = ""
+    values: dict = field(default_factory=dict)  # arg values
+    texts: dict = field(default_factory=dict)  # how the request said each arg
+    before: dict = field(default_factory=dict)  # the word before each arg's slot ("pin" in "pin 5")
 
 
 class _Generator:
@@ -170,16 +213,47 @@ class _Generator:
         self.style = spec.style
         self.rng = random.Random(seed)
         self.phrasings = phrasings
-        usable = [i for i in spec.intents if phrasings.get(i.name)]
+        usable = [i for i in all_intents(spec) if phrasings.get(i.name)]
         self.tool_intents = [i for i in usable if i.tool]
-        self.chat_intents = [i for i in usable if not i.tool]
+        self.chat_intents = [i for i in usable if not i.tool and not i.name.startswith("meta_")
+                             and i.name != "offtopic"]
+        self.meta_intents = [i for i in usable if not i.tool and i.name.startswith("meta_")]
+        self.offtopic = [i for i in usable if i.name == "offtopic"]
+        self.action_intents = [i for i in self.tool_intents if spec.tool(i.tool).acts]
         self.synonyms = dict(spec.synonyms)
+        self.synonyms.update({f"offtopic_{k}": v for k, v in pb.OFFTOPIC_SLOTS.items()})
 
     def generate(self, n: int, avoid: frozenset[str] = frozenset()) -> list[Example]:
         if n > 0 and not self.tool_intents and not self.chat_intents:
             raise bad_input(f"{self.spec.source}: no intent has phrasings for this split (allowed: "
                             f"give intents 3+ phrasings, or set heldout_fraction > 0)")
-        return [self.example(self.pick(), avoid) for _ in range(n)]
+        return [self.example_of(self.pick_kind(), avoid) for _ in range(n)]
+
+    def pick_kind(self) -> str:
+        """"plain" (the spec's intents, one or two calls), or one of the derived kinds."""
+        st, r = self.style, self.rng.random()
+        for kind, share, ok in (("negation", st.negation_fraction, self.action_intents),
+                                ("correction", st.correction_fraction, self.action_intents),
+                                ("meta", st.meta_fraction, self.meta_intents),
+                                ("offtopic", st.offtopic_fraction, self.offtopic)):
+            if r < share and ok:
+                return kind
+            r -= share
+        return "plain"
+
+    def example_of(self, kind: str, avoid: frozenset[str]) -> Example:
+        if kind == "plain":
+            return self.example(self.pick(), avoid)
+        if kind == "meta":
+            return self.example([self.rng.choice(self.meta_intents)], avoid)
+        if kind == "offtopic":
+            return self.example(self.offtopic, avoid)
+        for _ in range(MAX_TRIES):
+            ex = self.negation() if kind == "negation" else self.correction()
+            if ex is not None and len(ex.request.encode()) <= MAX_REQUEST_BYTES and \
+                    len(render(ex).encode()) <= MAX_TRANSCRIPT_BYTES and ex.request not in avoid:
+                return ex
+        return self.example(self.pick(), avoid)
 
     def pick(self) -> list[Intent]:
         r = self.rng.random()
@@ -213,23 +287,140 @@ class _Generator:
                         f"(allowed: requests <= {MAX_REQUEST_BYTES} bytes, transcripts <= "
                         f"{MAX_TRANSCRIPT_BYTES} bytes; shorten its phrasings or answers)")
 
+    # -- negations and corrections (phrasebook.py) --
+
+    def imperative_turn(self, intents: list[Intent]) -> _Turn | None:
+        """A turn whose phrasing starts with a verb ("turn on the {light}"), for "don't ...". """
+        for _ in range(20):
+            t = self.turn(self.weighted(intents))
+            first = t.template.split(" ")[0].lower().strip(",")
+            if first in pb.IMPERATIVES:
+                return t
+        return None
+
+    def negation(self) -> Example | None:
+        rng = self.rng
+        r = rng.random()
+        if r < 0.2:  # leave the thing alone
+            tool = self.spec.tool(rng.choice(self.action_intents).tool)
+            arg_names = {a.name for a in tool.args}
+            nouns = [n for n in tool.noun_templates()
+                     if not any(isinstance(p, Ref) and p.name in arg_names for p in template_parts(n))]
+            noun = rng.choice(nouns or [f"the {tool.name}"])
+            template = rng.choice(pb.LEAVE_ALONE).format(noun=noun)
+            pieces = [self.literal_or_synonym(p) for p in template_parts(template)]
+            intent = f"leave_{tool.name}"
+            bases: tuple[str, ...] = ()  # a generic frame and the tool's noun: no phrasing of the split
+        else:
+            t = self.imperative_turn(self.action_intents) if r < 0.65 else self.turn(
+                self.weighted(self.action_intents))
+            if t is None:
+                return None
+            frame = rng.choice(pb.NEGATIONS if r < 0.65 else pb.RETRACTIONS)
+            if r < 0.65:
+                t.pieces = _lower_first(t.pieces)
+            pieces = _frame(frame, "request", t.pieces)
+            intent = "negation" if r < 0.65 else "retraction"
+            bases = (t.template,)
+        return self.finish(pieces, (), rng.choice(pb.DECLINED_ANSWERS), intent, bases)
+
+    def correction(self) -> Example | None:
+        """The request is changed before it is done: only the final call is made."""
+        rng = self.rng
+        r = rng.random()
+        if r < 0.45:  # another intent of the same tool: "turn it on, no wait, off"
+            first_i = self.weighted(self.action_intents)
+            siblings = [i for i in self.action_intents if i.tool == first_i.tool and i.name != first_i.name
+                        and i.args != first_i.args]
+            if not siblings:
+                return None
+            second = self.turn(self.weighted(siblings))
+            frame = rng.choice(pb.CORRECTIONS)
+            if "{first_bare}" in frame:
+                first = self.imperative_turn([first_i])
+                if first is None:
+                    return None
+                first.pieces = _lower_first(first.pieces)
+                pieces = _frame(frame.replace("{second}", "{x}"), "first_bare", first.pieces)
+            else:
+                first = self.turn(first_i)
+                pieces = _frame(frame.replace("{second}", "{x}"), "first", first.pieces)
+            pieces = _replace_slot(pieces, "{x}", _lower_first(second.pieces))
+            return self.finish(pieces, (second.call,), second.answer, f"correction:{second.intent}",
+                               (first.template, second.template))
+        if r < 0.85:  # the same request, a new value: "set pin 3 high, no, 4"
+            cands = [i for i in self.action_intents
+                     if any(isinstance(p, Ref) and p.name in {a.name for a in self.spec.tool(i.tool).args
+                                                            if a.kind != "enum"} - set(i.fixed_args)
+                            for p in template_parts_all(self.phrasings[i.name]))]
+            if not cands:
+                return None
+            intent = self.weighted(cands)
+            tool = self.spec.tool(intent.tool)
+            first = self.turn(intent)
+            numeric = [a for a in tool.args if a.kind != "enum" and a.name not in intent.fixed_args
+                       and any(isinstance(p, Ref) and p.name == a.name for p in template_parts(first.template))]
+            if not numeric:
+                return None
+            arg = rng.choice(numeric)
+            unit = next(p.unit for p in template_parts(first.template) if isinstance(p, Ref) and p.name == arg.name)
+            old_value, old_text = first.values[arg.name], first.texts[arg.name]
+            for _ in range(10):
+                value, text = self.request_value(arg, unit, None)
+                if value != old_value:
+                    break
+            else:
+                return None
+            if arg.kind == "int" and rng.random() < 0.4:
+                before = first.before.get(arg.name, "")
+                if before:
+                    text = f"{before} {text}"
+            frame = rng.choice(pb.VALUE_CORRECTIONS)
+            pieces = _frame(frame.replace("{value}", "{x}").replace("{old}", "{y}"), "request", first.pieces)
+            pieces = _replace_slot(pieces, "{x}", [(text, True)])
+            pieces = _replace_slot(pieces, "{y}", [(old_text, True)])
+            second = self.turn(intent, dict(first.values, **{arg.name: value}), template=first.template)
+            return self.finish(pieces, (second.call,), second.answer, f"correction:{intent.name}",
+                               (first.template,))
+        second = self.turn(self.weighted(self.action_intents))  # "scratch that, turn it off"
+        opener = rng.choice(pb.CORRECTION_OPENERS)
+        pieces = [(opener + " ", False)] + _lower_first(second.pieces)
+        return self.finish(pieces, (second.call,), second.answer, f"correction:{second.intent}",
+                           (second.template,))
+
+    def finish(self, pieces: list[_Piece], calls: tuple, answer: str, intent: str,
+               templates: tuple[str, ...]) -> Example:
+        request, typos = self.decorate(pieces)
+        return Example(request=request, calls=tuple(c for c in calls if c is not None), answer=answer,
+                       intent=intent, templates=templates, typos=typos)
+
     # -- one intent --
 
-    def turn(self, intent: Intent) -> _Turn:
+    def turn(self, intent: Intent, values: dict | None = None, template: str | None = None) -> _Turn:
+        """One intent rendered; `values` forces arg values (a correction's second request)."""
         rng = self.rng
-        template = rng.choice(self.phrasings[intent.name])
+        template = template or rng.choice(self.phrasings[intent.name])
         if not intent.tool:
             pieces = [self.literal_or_synonym(p) for p in template_parts(template)]
-            return _Turn(pieces, None, rng.choice(intent.answers), template)
+            return _Turn(pieces, None, rng.choice(intent.answers), template, intent.name)
 
         tool = self.spec.tool(intent.tool)
         arg_names = {a.name for a in tool.args}  # any other placeholder is a synonym (validated)
-        values: dict[str, int | str] = dict(intent.fixed_args)
+        forced = dict(values or {})
+        values = dict(intent.fixed_args)
+        texts: dict[str, str] = {}
+        before: dict[str, str] = {}
         pieces: list[_Piece] = []
         for p in template_parts(template):
             if isinstance(p, Ref) and p.name in arg_names:
                 arg = tool.arg(p.name)
-                values[p.name], text = self.request_value(arg, p.unit, values.get(p.name))
+                if p.name in forced:
+                    values[p.name], text = forced[p.name], self.value_text(arg, p.unit, forced[p.name])
+                else:
+                    values[p.name], text = self.request_value(arg, p.unit, values.get(p.name))
+                texts[p.name] = text
+                words = "".join(t for t, _ in pieces).split()
+                before[p.name] = words[-1] if words and words[-1].isalpha() else ""
                 pieces.append((text, True))
             else:
                 pieces.append(self.literal_or_synonym(p))
@@ -242,7 +433,7 @@ class _Generator:
                          for p in template_parts(tool.result))
         answer = "".join(self.answer_text(tool.slot(p.name), values[p.name], p.unit) if isinstance(p, Ref)
                          else p for p in template_parts(rng.choice(intent.answers)))
-        return _Turn(pieces, (call, result), answer, template)
+        return _Turn(pieces, (call, result), answer, template, intent.name, values, texts, before)
 
     def literal_or_synonym(self, p: str | Ref) -> _Piece:
         if isinstance(p, Ref):
@@ -254,6 +445,8 @@ class _Generator:
         if arg.kind == "enum":
             value = fixed if fixed is not None else self.rng.choice(arg.values)
             return value, str(value)
+        if arg.kind == "duration":
+            return self.duration(arg, unit, fixed)
         if not unit:
             value = fixed if fixed is not None else self.request_int(arg.min, arg.max)
             return value, self.number_text(int(value))
@@ -272,6 +465,94 @@ class _Generator:
         singular, plural = form.split("/")
         return value, f"{self.number_text(shown)} {singular if shown == 1 else plural}"
 
+    def value_text(self, arg: Arg, unit: str, value: int | str) -> str:
+        """How a request says a forced value (a correction's second request repeats the new one)."""
+        if arg.kind == "enum":
+            return str(value)
+        if arg.kind == "duration":
+            return self.duration_words(_parse_duration(str(value)))
+        if not unit:
+            return self.number_text(int(value))
+        f_arg, f_show = UNITS[arg.unit], UNITS[unit]
+        shown = int(value) * f_arg // f_show if f_show <= f_arg else int(value) // (f_show // f_arg)
+        singular, plural = self.style.unit_forms(unit)[0].split("/")
+        return f"{self.number_text(shown)} {singular if shown == 1 else plural}"
+
+    # -- durations: "an hour and a half" -> 1h30m (phrasebook.py) --
+
+    def duration(self, arg: Arg, unit: str, fixed: int | str | None) -> tuple[str, str]:
+        """(the call's duration text, e.g. "1h30m", and how the request says it)."""
+        if fixed is not None:
+            parts = _seconds_parts(int(fixed))
+            return pb.duration_call(parts), self.duration_words(parts)
+        hint = {"hours": "h", "minutes": "m", "seconds": "s"}.get(unit, "")
+        for _ in range(50):
+            parts, text = self.duration_shape(hint, arg.max)
+            if arg.min <= pb.duration_seconds(parts) <= arg.max:
+                return pb.duration_call(parts), text
+        n = self.request_int(arg.min, min(arg.max, 600))
+        return pb.duration_call([(n, "s")]), f"{self.number_text(n)} seconds"
+
+    def duration_shape(self, hint: str, hi: int) -> tuple[list[tuple[int, str]], str]:
+        rng = self.rng
+        r = rng.random()
+        caps = {"h": max(1, min(24, hi // 3600)), "m": 120, "s": 600}
+        if r < 0.5:  # one unit: "90 mins", "45s", "two hours"
+            u = hint if hint and rng.random() < 0.6 else rng.choice("hms")
+            n = self.say_count(caps[u])
+            return [(n, u)], self.amount(n, u)
+        if r < 0.72:  # compound: "1h 15m", "an hour and 20 minutes", "2 min 30 s"
+            big, small = rng.choice((("h", "m"), ("m", "s"), ("h", "m"), ("m", "s"), ("h", "s")))
+            a = self.say_count(caps[big] if big == "h" else 59 if big == "m" and small == "s" else 120)
+            b = rng.randint(1, 59)
+            if rng.random() < 0.3:
+                b = rng.choice((5, 10, 15, 20, 30, 40, 45, 50))
+            glue = rng.choice((" ", " and ", ", ", " "))
+            if rng.random() < 0.25:  # "1h15m", "1h 15m"
+                return [(a, big), (b, small)], f"{a}{big}{rng.choice(('', ' '))}{b}{small}"
+            first = self.amount(a, big) if not (a == 1 and rng.random() < 0.4) else \
+                ("an hour" if big == "h" else "a minute" if big == "m" else "a second")
+            return [(a, big), (b, small)], f"{first}{glue}{self.amount(b, small)}"
+        # fractions: "half an hour", "three quarters of an hour", "2.5 min", "a minute and a half"
+        u, sub = rng.choice((("h", "m"), ("m", "s"), ("h", "m")))
+        word = pb.UNIT_WORDS[u]
+        a_unit = "an hour" if u == "h" else "a minute"
+        shapes = [
+            ([(30, sub)], f"half {a_unit}"), ([(30, sub)], f"half {a_unit}"),
+            ([(15, sub)], f"a quarter of {a_unit}"), ([(15, sub)], f"quarter of {a_unit}"),
+            ([(45, sub)], f"three quarters of {a_unit}"),
+            ([(1, u), (30, sub)], f"{a_unit} and a half"), ([(1, u), (30, sub)], f"one and a half {word[1]}"),
+            ([(1, u), (30, sub)], f"1.5 {self.unit_form(u, 2)}"), ([(1, u), (15, sub)], f"{a_unit} and a quarter"),
+            ([(1, u)], a_unit), ([(1, u)], f"one {word[0]}"),
+        ]
+        n = rng.randint(2, 9 if u == "m" else max(2, min(9, caps["h"] - 1)))
+        frac = rng.choice(((30, ".5", " and a half"), (15, ".25", " and a quarter"), (45, ".75", None)))
+        if frac[2] and rng.random() < 0.5:
+            shapes.append(([(n, u), (frac[0], sub)], f"{self.number_text(n)}{frac[2]} {word[1]}"))
+        else:
+            shapes.append(([(n, u), (frac[0], sub)], f"{n}{frac[1]} {self.unit_form(u, 2)}"))
+        shapes.append(shapes[-1])
+        parts, text = rng.choice(shapes)
+        return parts, text
+
+    def say_count(self, cap: int) -> int:
+        return self.rng.randint(1, min(cap, 30)) if self.rng.random() < 0.6 else self.rng.randint(1, cap)
+
+    def unit_form(self, u: str, n: int) -> str:
+        forms = pb.UNIT_FORMS[u]
+        singular, plural = forms[0] if self.rng.random() < 0.6 else self.rng.choice(forms)
+        return singular if n == 1 else plural
+
+    def amount(self, n: int, u: str) -> str:
+        form = self.unit_form(u, n)
+        text = self.number_text(n)
+        if len(form) <= 3 and text.isdigit() and self.rng.random() < 0.4:
+            return text + form  # "90mins", "45s"
+        return f"{text} {form}"
+
+    def duration_words(self, parts: list[tuple[int, str]]) -> str:
+        return " ".join(self.amount(n, u) for n, u in parts)
+
     def request_int(self, lo: int, hi: int) -> int:
         if self.rng.random() < P_SMALL_NUMBER:
             return self.rng.randint(lo, min(hi, lo + SMALL_SPAN - 1))
@@ -287,8 +568,8 @@ class _Generator:
 
     def number_text(self, n: int) -> str:
         words = self.style.number_words
-        if 0 <= n < len(words) and self.rng.random() < self.style.number_word_rate:
-            return words[n]
+        if 0 <= n <= 999 and self.rng.random() < self.style.number_word_rate:
+            return words[n] if n < len(words) else pb.number_in_words(n, self.rng)
         return str(n)
 
     def result_value(self, slot: Arg) -> int | str:
@@ -299,6 +580,8 @@ class _Generator:
         return self.spread_int(slot.min, slot.max)
 
     def answer_text(self, slot: Arg, value: int | str, unit: str) -> str:
+        if slot.kind == "duration":
+            return pb.duration_answer(_parse_duration(str(value)))
         text = format_value(slot, value)
         if not unit:
             return text
@@ -308,13 +591,20 @@ class _Generator:
     # -- the whole request --
 
     def request(self, cores: list[list[_Piece]]) -> tuple[str, int]:
-        rng = self.rng
         pieces = cores[0] if len(cores) == 1 else self.join(cores[0], cores[1])
+        return self.decorate(pieces)
+
+    def decorate(self, pieces: list[_Piece]) -> tuple[str, int]:
+        rng = self.rng
         pieces = self.vary_end(pieces)
+        if rng.random() < self.style.filler_rate:
+            pieces = self.filler(pieces)
         if rng.random() < P_CLOSER and self.style.closers:
             pieces = self.close(pieces, rng.choice(self.style.closers))
         if rng.random() < P_OPENER and self.style.openers:
             pieces = [(rng.choice(self.style.openers) + " ", False)] + pieces
+        if rng.random() < self.style.wake_rate:
+            pieces = [(rng.choice(pb.WAKE_WORDS) + " ", False)] + _lower_first(pieces)
         if rng.random() < P_CONTEXT and self.style.context:
             rest = _capitalize(pieces) if rng.random() < 0.5 else pieces
             pieces = [(rng.choice(self.style.context) + " ", False)] + rest
@@ -332,6 +622,16 @@ class _Generator:
         elif casing == "upper":
             text = text.upper()
         return text, typos
+
+    def filler(self, pieces: list[_Piece]) -> list[_Piece]:
+        """ "could you um turn on the light": a filler word at a space of an unprotected piece."""
+        spots = [(i, m.start()) for i, (text, protected) in enumerate(pieces) if not protected
+                 for m in re.finditer(" ", text)]
+        if not spots:
+            return pieces
+        i, at = self.rng.choice(spots)
+        text = pieces[i][0]
+        return pieces[:i] + [(text[:at] + " " + self.rng.choice(pb.FILLERS) + text[at:], False)] + pieces[i + 1:]
 
     def join(self, first: list[_Piece], second: list[_Piece]) -> list[_Piece]:
         body, end = _split_end(first)
@@ -415,3 +715,52 @@ def _keyboard_neighbours() -> dict[str, str]:
 
 
 _NEIGHBOURS = _keyboard_neighbours()
+
+
+def _lower_first(pieces: list[_Piece]) -> list[_Piece]:
+    """The first letter lowercased ("Turn on" after "don't"), unless it is a protected value or an
+    acronym ("LED")."""
+    if not pieces or pieces[0][1]:
+        return pieces
+    text = pieces[0][0]
+    if len(text) > 1 and text[:2].isupper():
+        return pieces
+    return [(text[:1].lower() + text[1:], False)] + pieces[1:]
+
+
+def _frame(frame: str, slot: str, pieces: list[_Piece]) -> list[_Piece]:
+    """The pieces placed at {slot} of a frame such as "don't {request}"; the end mark of the
+    request moves to the end of the frame."""
+    body, end = _split_end(pieces)
+    before, _, after = frame.partition("{" + slot + "}")
+    out = ([(before, False)] if before else []) + body + ([(after, False)] if after else [])
+    if end and not after:
+        out.append((end, False))
+    return out
+
+
+def _replace_slot(pieces: list[_Piece], slot: str, insert: list[_Piece]) -> list[_Piece]:
+    out: list[_Piece] = []
+    for text, protected in pieces:
+        if not protected and slot in text:
+            before, _, after = text.partition(slot)
+            out += ([(before, False)] if before else []) + insert + ([(after, False)] if after else [])
+        else:
+            out.append((text, protected))
+    return out
+
+
+def template_parts_all(templates: tuple[str, ...]):
+    for t in templates:
+        yield from template_parts(t)
+
+
+def _parse_duration(text: str) -> list[tuple[int, str]]:
+    """"1h30m" -> [(1, "h"), (30, "m")]."""
+    return [(int(n), u) for n, u in re.findall(r"([0-9]+)([hms])", text)]
+
+
+def _seconds_parts(seconds: int) -> list[tuple[int, str]]:
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return [(n, u) for n, u in ((h, "h"), (m, "m"), (s, "s")) if n] or [(seconds, "s")]

@@ -103,6 +103,7 @@ class ReferenceAgent:
     def __post_init__(self):
         from .agent import TokenClasses
         from .grammar import grammar_from_spec
+        from .agent import load_min_margin
         from .intmodel import load_int_model
         from .reference import Reference
         from .spec import load_spec
@@ -113,6 +114,7 @@ class ReferenceAgent:
 
         check_run_file(self.run)
         self.model = load_int_model(self.run / "int8")
+        self.min_margin = load_min_margin(self.run / "int8")
         self.engine = Reference(self.model)
         self.tc = TokenClasses(load_tokenizer(self.run / "tokenizer.json"))
         spec = load_spec(self.run / "spec.toml")
@@ -124,7 +126,8 @@ class ReferenceAgent:
 
         emit = (lambda s: (out.write(s), out.flush())) if out else None
         try:
-            return run_turn(self.engine, self.tc, self.grammar, self.hal, request, self.model.cfg.ctx, emit)
+            return run_turn(self.engine, self.tc, self.grammar, self.hal, request, self.model.cfg.ctx, emit,
+                            min_margin=self.min_margin)
         except RequestTooLong as e:
             if out:
                 out.write(f"error: {e}\n")

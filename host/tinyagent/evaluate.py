@@ -49,7 +49,7 @@ def call_scores(engine, tc, grammar, examples, ctx: int) -> dict:
         results = iter([r for _, r in ex.calls])
         hal = lambda tool, args: next(results, "ok")  # noqa: E731  replay the example's own results
         got = [c for c, _ in run_turn(engine, tc, grammar, hal, ex.request, ctx, calls_only=True).calls]
-        want = [c for c, _ in ex.calls]
+        want = [grammar.normalize(c) for c, _ in ex.calls]
         exact += got == want
         for i, w in enumerate(want):
             if i < len(got) and got[i].split(" ")[0] == w.split(" ")[0]:

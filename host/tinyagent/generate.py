@@ -17,7 +17,7 @@ import numpy as np
 from . import agent, codegen, memplan
 from .errors import bad_input
 from .fileio import sha256_bytes, write_text
-from .grammar import Grammar, grammar_from_spec
+from .grammar import Grammar, grammar_from_spec, normalized_max_len
 from .intmodel import IntModel
 from .tokenizer import BPE
 
@@ -44,16 +44,19 @@ def tool_version() -> str:
         return "unknown"
 
 
-def model_hash(m: IntModel, bpe: BPE, spec) -> str:
+def model_hash(m: IntModel, bpe: BPE, spec, min_margin: int = 0) -> str:
     """The sha256 that names a model on the host and on the device (TA_MODEL_HASH, `!info`, the build
     manifest): of everything that changes what it does. The weights file, the config and scales of
-    model.int.json, the tokenizer's tables and the call grammar (`spec` is an AgentSpec or a Grammar)."""
+    model.int.json, the tokenizer's tables, the call grammar (`spec` is an AgentSpec or a Grammar)
+    and the confidence gate's threshold (int8/gate.json)."""
     grammar = spec if isinstance(spec, Grammar) else grammar_from_spec(spec)
     named = {"weights_sha256": m.hash or sha256_bytes(m.to_bytes()), "config": m.cfg.to_dict(),
              "scales": m.scales,
              "tokenizer": {"byte_to_id": bpe.byte_to_id, "merges": bpe.merges,
                            "tokens": [t.hex() for t in bpe.token_bytes], "split_bytes": bpe.split_bytes.hex()},
              "grammar": [dataclasses.asdict(f) for f in grammar.forms]}
+    if min_margin:
+        named["min_margin"] = min_margin
     blob = json.dumps(named, sort_keys=True, separators=(",", ":"), default=float)
     return sha256_bytes(blob.encode("utf-8"))
 
@@ -65,7 +68,8 @@ def _runtime_limit(name: str) -> int:
 
 
 def generate_sources(int_model: IntModel, bpe: BPE, spec, board_name: str, out_dir: str | Path,
-                     user_tools_c: str | Path | None = None, kernels: str = "portable") -> list[Path]:
+                     user_tools_c: str | Path | None = None, kernels: str = "portable",
+                     min_margin: int = 0) -> list[Path]:
     """Write the generated model files and the runtime into out_dir; return the C sources to compile.
 
     `spec` is an AgentSpec (or an already built grammar.Grammar). `user_tools_c` is the user's C file
@@ -81,10 +85,10 @@ def generate_sources(int_model: IntModel, bpe: BPE, spec, board_name: str, out_d
         raise bad_input(f"tokenizer has {bpe.vocab_size} tokens but the model's vocabulary is "
                         f"{cfg.vocab_size} (they must come from the same run)")
     tools_c = Path(user_tools_c).resolve() if user_tools_c else FIRMWARE_DIR / DEFAULT_TOOLS
-    _check_handlers(grammar, tools_c)
+    _check_handlers(grammar, tools_c, default=not user_tools_c, agent=getattr(spec, "name", "NAME"))
 
     out_dir = Path(out_dir)
-    digest = model_hash(int_model, bpe, grammar)
+    digest = model_hash(int_model, bpe, grammar, min_margin)
     version = tool_version()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
@@ -94,7 +98,7 @@ def generate_sources(int_model: IntModel, bpe: BPE, spec, board_name: str, out_d
         "ta_model.c": _model_source(int_model, board_name, version),
         "ta_vocab.c": _vocab_source(bpe),
         "ta_tools.h": _tools_header(grammar),
-        "ta_tools.c": _tools_source(grammar),
+        "ta_tools.c": _tools_source(grammar, min_margin),
     }
     what = {"ta_model.h": "model dimensions and arena layout", "ta_model.c": "the integer model",
             "ta_vocab.c": "tokenizer tables", "ta_tools.h": "agent tools", "ta_tools.c": "agent call grammar"}
@@ -116,16 +120,28 @@ def generate_sources(int_model: IntModel, bpe: BPE, spec, board_name: str, out_d
     return sources
 
 
-def _check_handlers(grammar: Grammar, tools_c: Path) -> None:
+def _check_handlers(grammar: Grammar, tools_c: Path, default: bool = False, agent: str = "NAME") -> None:
+    """Every tool has its `ta_tool_<name>` definition in tools_c; one error names all that do not.
+    `default`: tools_c is firmware/ta_tools_default.c because no --tools was given."""
     if not tools_c.is_file():
         raise bad_input(f"tools file {tools_c} does not exist (give the C file with your tool handlers)")
     defined = set(_HANDLER_DEF.findall(tools_c.read_text(errors="replace")))
     for form in grammar.forms:
         codegen.check_identifier(form.name, "tool name")
-        if form.name not in defined:
-            raise bad_input(f"tool {form.name!r} has no handler in {tools_c}: define `ta_status "
-                            f"ta_tool_{form.name}(const ta_call *call, char *result, size_t cap)` "
-                            "(docs/engine.md, 'Adding a tool')")
+    missing = [form.name for form in grammar.forms if form.name not in defined]
+    if not missing:
+        return
+    what = f"tool{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}"
+    handler = (f"`ta_status ta_tool_{missing[0]}(const ta_call *call, char *result, size_t cap)`"
+               + (" and one for each of the others" if len(missing) > 1 else ""))
+    if default:
+        raise bad_input(f"tools file {tools_c.relative_to(REPO_ROOT)} (the default agent's) has no handler for "
+                        f"{what} (pass your agent's tools file with --tools FILE: `tinyagent new {agent}` wrote "
+                        f"one beside its spec, `tinyagent new {agent} --tools-only` writes one from the spec; "
+                        f"a handler is {handler})")
+    raise bad_input(f"tools file {tools_c} has no handler for {what} (define {handler}, docs/engine.md 'Adding "
+                    f"a tool'; `tinyagent new {agent} --tools-only` writes a file with every handler; pass your "
+                    f"file with --tools FILE)")
 
 
 # ---- ta_model.h / ta_model.c ---------------------------------------------------------------------
@@ -244,7 +260,7 @@ def _call_doc(form) -> str:
     parts = [form.name]
     for f in form.fields:
         parts.append(f.words[0] if f.kind == "lit" else "{" + "|".join(f.words) + "}" if f.kind == "enum"
-                     else f"<{f.lo}..{f.hi}>")
+                     else f"<{f.lo}..{f.hi} s as 1h30m>" if f.kind == "dur" else f"<{f.lo}..{f.hi}>")
     return codegen.c_comment_text(" ".join(parts))
 
 
@@ -253,7 +269,7 @@ def _check_form(form, fields_max: int) -> None:
     if len(form.fields) > fields_max:
         raise bad_input(f"{where} has {len(form.fields)} fields after its name (allowed: at most {fields_max})")
     for f in form.fields:
-        if f.kind == "int" and not (0 <= f.lo <= f.hi <= 2**31 - 1):
+        if f.kind in ("int", "dur") and not (0 <= f.lo <= f.hi <= 2**31 - 1):
             raise bad_input(f"{where}: integer range {f.lo}..{f.hi} is not allowed (0 <= min <= max < 2^31)")
         for w in f.words:
             if not w or any(ch in w for ch in " []\n"):
@@ -276,23 +292,30 @@ def _tools_header(grammar: Grammar) -> dict:
     return {"tools": tools, "enum_words": enum_words}
 
 
-def _tools_source(grammar: Grammar) -> dict:
+def _tools_source(grammar: Grammar, min_margin: int = 0) -> dict:
     call_max, fields_max = _runtime_limit("TA_CALL_MAX"), _runtime_limit("TA_MAX_FIELDS")
     if grammar.max_len > call_max:
         raise bad_input(f"the longest call is {grammar.max_len} bytes (allowed: at most {call_max})")
-    kinds = {"lit": "TA_FIELD_LIT", "enum": "TA_FIELD_ENUM", "int": "TA_FIELD_INT"}
+    kinds = {"lit": "TA_FIELD_LIT", "enum": "TA_FIELD_ENUM", "int": "TA_FIELD_INT", "dur": "TA_FIELD_DUR"}
     tools = []
     for form in grammar.forms:
         _check_form(form, fields_max)
+        # a duration is handed on as its seconds: that text must fit the call buffer too
+        normalized = normalized_max_len(form)
+        if normalized > call_max:
+            raise bad_input(f"tool {form.name!r}: its call with durations in seconds is {normalized} bytes "
+                            f"(allowed: at most {call_max})")
         word_arrays, fields = [], []
         for k, f in enumerate(form.fields):
             words = "0"
-            if f.kind != "int":
+            if f.kind not in ("int", "dur"):
                 words = f"{form.name}_f{k}_words"
                 word_arrays.append({"name": words, "literals": [codegen.c_string(w) for w in f.words]})
+            name = form.arg_names[k] if k < len(form.arg_names) else ""
             fields.append({"kind": kinds[f.kind], "n_words": len(f.words), "words": words,
-                           "lo": codegen.c_int(f.lo), "hi": codegen.c_int(f.hi)})
+                           "lo": codegen.c_int(f.lo), "hi": codegen.c_int(f.hi), "name": codegen.c_string(name)})
         tools.append({"name": form.name, "macro": codegen.c_macro_name(form.name), "doc": _call_doc(form),
-                      "name_c": codegen.c_string(form.name), "word_arrays": word_arrays, "fields": fields})
+                      "name_c": codegen.c_string(form.name), "word_arrays": word_arrays, "fields": fields,
+                      "acts": int(form.acts)})
     return {"tools": tools, "max_call_len": grammar.max_len, "max_calls": agent.MAX_CALLS,
-            "reply_reserve": agent.REPLY_RESERVE}
+            "reply_reserve": agent.REPLY_RESERVE, "min_margin": codegen.c_int(min_margin)}

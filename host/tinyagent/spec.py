@@ -42,10 +42,12 @@ class Arg:
     """A typed slot: a call argument, or a field of a tool's result.
 
     kind "enum": one of `values`; "int": min..max; "decimal" (results only): a number with `places`
-    digits after the point, with min/max stored scaled by 10**places (so -20.0..60.0 is -200..600).
+    digits after the point, with min/max stored scaled by 10**places (so -20.0..60.0 is -200..600);
+    "duration" (args only): seconds in min..max, which the call writes as the parts a person said
+    ("1h30m", "90m", "45s") and the device adds up (docs/agent-spec.md, "Durations").
     """
     name: str
-    kind: str  # "enum" | "int" | "decimal"
+    kind: str  # "enum" | "int" | "decimal" | "duration"
     values: tuple[str, ...] = ()
     min: int = 0
     max: int = 0
@@ -63,6 +65,7 @@ class Intent:
     args: tuple[tuple[str, int | str], ...] = ()  # fixed arg values, in the tool's arg order
     result: tuple[tuple[str, int | str], ...] = ()  # fixed result values (decimals scaled)
     weight: float = 1.0  # relative share of the corpus
+    polarity: str = ""  # "" | "on" | "off": the generator adds indirect needs ("stop the motor on pin 6")
 
     @property
     def fixed_args(self) -> dict[str, int | str]:
@@ -82,6 +85,15 @@ class Tool:
     result: str = ""  # result format, e.g. "led={led} temp={temp} up={up}"
     result_slots: tuple[Arg, ...] = ()
     intents: tuple[Intent, ...] = ()
+    effect: str = "write"  # "write": changes the world, gated by confidence; "read": runs freely
+    nouns: tuple[str, ...] = ()  # how people name the tool's thing ("the {light}"); default "the NAME"
+
+    @property
+    def acts(self) -> bool:
+        return self.effect == "write"
+
+    def noun_templates(self) -> tuple[str, ...]:
+        return self.nouns or (f"the {self.name}",)
 
     def arg(self, name: str) -> Arg:
         return next(a for a in self.args if a.name == name)
@@ -98,7 +110,13 @@ class CorpusStyle:
     two_call_fraction: float = 0.10  # share of examples that ask two tools at once
     heldout_fraction: float = 0.2  # share of each intent's phrasings kept out of train/val
     typo_rate: float = 0.08  # share of requests with a realistic typo
-    number_word_rate: float = 0.15  # share of small numbers written as words ("five minutes")
+    number_word_rate: float = 0.15  # share of numbers up to 999 written as words ("forty-five")
+    negation_fraction: float = 0.07  # "don't turn on the light", "... never mind", "leave it alone"
+    correction_fraction: float = 0.09  # "turn it on, no wait, off": only the second is done
+    meta_fraction: float = 0.05  # "what does the timer do?": answered from the tool's description
+    offtopic_fraction: float = 0.07  # general questions, other devices, small talk: no call
+    wake_rate: float = 0.12  # "ok device, ..." "hey, um, ..." before a request
+    filler_rate: float = 0.05  # "could you, um, ..." inside a request
     openers: tuple[str, ...] = (
         "hey", "hey,", "hi,", "um", "um,", "uh,", "ok so", "so", "ok,", "okay,", "alright,", "please",
         "hey there,", "excuse me,", "quick one:", "yo", "hmm,", "right,", "now", "oh and")
@@ -260,17 +278,19 @@ def scaffold(name: str) -> str:
 
 _TOP_FIELDS = ("agent", "synonyms", "tools", "chat", "corpus")
 _AGENT_FIELDS = ("name", "description")
-_TOOL_FIELDS = ("name", "description", "args", "call", "result", "intents")
+_TOOL_FIELDS = ("name", "description", "args", "call", "result", "intents", "effect", "nouns")
 _RESULT_FIELDS = ("format", "slots")
-_INTENT_FIELDS = ("name", "args", "result", "phrasings", "answers", "weight")
+_INTENT_FIELDS = ("name", "args", "result", "phrasings", "answers", "weight", "polarity")
 _CHAT_FIELDS = ("name", "phrasings", "answers", "weight")
 _TYPE_FIELDS = {
     "enum": ("type", "values"),
     "int": ("type", "min", "max", "unit"),
     "decimal": ("type", "min", "max", "places"),
+    "duration": ("type", "min", "max"),
 }
 _STYLE_FRACTIONS = ("chat_fraction", "two_call_fraction", "heldout_fraction", "typo_rate",
-                    "number_word_rate")
+                    "number_word_rate", "negation_fraction", "correction_fraction", "meta_fraction",
+                    "offtopic_fraction", "wake_rate", "filler_rate")
 _STYLE_LISTS = ("openers", "context", "closers", "joiners", "number_words")
 _STYLE_FIELDS = _STYLE_FRACTIONS + _STYLE_LISTS + ("unit_words",)
 
@@ -437,8 +457,10 @@ class _Parser:
                                   f"form {f!r} is not 'singular/plural' (e.g. 'minute/minutes')")
             kw["unit_words"] = tuple(merged.items())
         style = CorpusStyle(**kw)
-        if style.chat_fraction + style.two_call_fraction > 1.0:
-            self.fail("[corpus]", "chat_fraction + two_call_fraction exceeds 1.0 (allowed: a sum <= 1.0)")
+        shares = ("chat_fraction", "two_call_fraction", "negation_fraction", "correction_fraction",
+                  "meta_fraction", "offtopic_fraction")
+        if sum(getattr(style, k) for k in shares) > 1.0:
+            self.fail("[corpus]", f"{' + '.join(shares)} exceeds 1.0 (allowed: a sum <= 1.0)")
         return style
 
     # -- tools --
@@ -459,8 +481,18 @@ class _Parser:
         for s in slots:
             if any(a.name == s.name for a in args):
                 self.fail(where, f"result slot '{s.name}' has the name of an arg (allowed: distinct names)")
+        effect = v.get("effect", "write")
+        if effect not in ("write", "read"):
+            self.fail(where, f"effect {effect!r} is not 'write' or 'read' (allowed: 'write' for a tool "
+                             f"that changes the world, 'read' for one that only reads)")
+        nouns = self.texts(where, "nouns", v["nouns"], braces=True) if "nouns" in v else ()
+        for noun in nouns:
+            for r in self.refs(where, "noun", noun):
+                if r.unit or (r.name not in self.synonyms and r.name not in {a.name for a in args}):
+                    self.fail(where, f"noun {noun!r} uses unknown slot '{_ref_text(r)}' (allowed: "
+                                     f"synonyms and args of the tool)")
         tool = Tool(name=name, args=args, call=call, description=description, result=result,
-                    result_slots=slots)
+                    result_slots=slots, effect=effect, nouns=nouns)
         intents = self.array_of_tables(where, v["intents"], "tools.intents")
         if not intents:
             self.fail(where, "no intents (allowed: one or more [[tools.intents]] with phrasings)")
@@ -470,7 +502,7 @@ class _Parser:
     def slot(self, where: str, name: str, v: Any, result: bool) -> Arg:
         self.word(where, "name", name)
         where = f"{where} '{name}'"
-        kinds = ("enum", "int", "decimal") if result else ("enum", "int")
+        kinds = ("enum", "int", "decimal") if result else ("enum", "int", "duration")
         if not isinstance(v, dict) or "type" not in v:
             self.fail(where, f"expected a table with a type, e.g. {{ type = \"int\", min = 0, max = 9 }}")
         kind = v["type"]
@@ -504,7 +536,9 @@ class _Parser:
                 self.fail(where, f"{what} {v[what]} is out of range (allowed: {floor}..{INT_LIMIT})")
         if lo > hi:
             self.fail(where, f"min {v['min']} > max {v['max']} (allowed: min <= max)")
-        unit = v.get("unit", "")
+        unit = v.get("unit", "") if kind != "duration" else "seconds"
+        if kind == "duration" and lo < 1:
+            self.fail(where, f"min {lo} is out of range (allowed: a duration of at least 1 second)")
         if unit and unit not in UNITS:
             self.fail(where, f"unknown unit {unit!r} (allowed: {', '.join(UNITS)})")
         return Arg(name, kind, min=lo, max=hi, unit=unit, places=places)
@@ -578,8 +612,11 @@ class _Parser:
         answers = self.texts(where, "answers", v["answers"], braces=True)
         for a in answers:
             self.check_answer(where, tool, a)
+        polarity = v.get("polarity", "")
+        if polarity not in ("", "on", "off"):
+            self.fail(where, f"polarity {polarity!r} is not 'on' or 'off' (allowed: on, off)")
         return Intent(name=name, tool=tool.name, phrasings=phrasings, answers=answers, args=fixed_args,
-                      result=fixed_result, weight=self.weight(where, v))
+                      result=fixed_result, weight=self.weight(where, v), polarity=polarity)
 
     def chat(self, index: int, v: dict) -> Intent:
         where = f"chat '{v['name']}'" if isinstance(v.get("name"), str) else f"chat #{index + 1}"
@@ -617,7 +654,7 @@ class _Parser:
                 if x not in s.values:
                     self.fail(where, f"{s.name} = {x!r} is not one of its values "
                                      f"(allowed: {', '.join(s.values)})")
-            elif s.kind == "int":
+            elif s.kind in ("int", "duration"):
                 x = self.integer(where, s.name, x)
             else:
                 x = self.scaled(where, s.name, x, s.places)
@@ -642,7 +679,7 @@ class _Parser:
                 seen.append(r.name)
                 if r.unit:
                     self.check_unit(where, p, a, r.unit)
-                    if r.name in fixed and fixed[r.name] * UNITS[a.unit] % UNITS[r.unit]:
+                    if r.name in fixed and a.kind == "int" and fixed[r.name] * UNITS[a.unit] % UNITS[r.unit]:
                         self.fail(where, f"phrasing {p!r}: fixed {r.name} = {fixed[r.name]} {a.unit} is "
                                          f"not a whole number of {r.unit}")
             elif r.name in self.synonyms and not r.unit:
@@ -662,6 +699,8 @@ class _Parser:
     def check_unit(self, where: str, p: str, a: Arg, unit: str) -> None:
         if unit not in UNITS:
             self.fail(where, f"phrasing {p!r}: unknown unit '{unit}' (allowed: {', '.join(UNITS)})")
+        if a.kind == "duration":
+            return  # any unit: the hint only picks the unit the request mostly says
         if a.kind != "int" or not a.unit:
             self.fail(where, f"phrasing {p!r}: '{{{a.name}:{unit}}}' needs an int arg with a unit "
                              f"(add unit = \"seconds\" to arg '{a.name}')")
@@ -677,7 +716,7 @@ class _Parser:
                 self.fail(where, f"answer {answer!r} uses unknown slot '{{{r.name}}}' "
                                  f"(allowed: {', '.join(slots) or 'none'})")
             s = slots[r.name]
-            if r.unit and (s.kind != "int" or r.unit != s.unit):
+            if r.unit and (s.kind not in ("int", "duration") or r.unit != s.unit):
                 # Answers copy values from the call/result; converting units is arithmetic the model
                 # would have to do, so only the slot's own unit (which adds the unit word) is allowed.
                 self.fail(where, f"answer {answer!r}: '{{{r.name}:{r.unit}}}' is not allowed (allowed: "

@@ -1,0 +1,223 @@
+"""English the corpus generator adds to every agent: how people say numbers and durations, how they
+negate and correct themselves, ask about a tool instead of using it, talk about things the device
+cannot do, and pad a request with wake words and fillers.
+
+None of this is specific to one agent: the templates speak of a tool through its `nouns` (or its
+name) and its `description`, so a user's own agent gets the same coverage as the default one. A
+spec's `[corpus]` table may override the lists (docs/agent-spec.md).
+"""
+from __future__ import annotations
+
+import random
+
+# ---- numbers --------------------------------------------------------------------------------------
+
+_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+         "nineteen")
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+
+
+def number_in_words(n: int, rng: random.Random | None = None) -> str:
+    """0..999 in English words: "forty-five", "three hundred and twelve" (or, with an rng, the
+    variants people use: "forty five", "a hundred twenty", "one hundred and five")."""
+    if not 0 <= n <= 999:
+        raise ValueError(f"{n} is outside 0..999")
+    pick = (lambda xs: rng.choice(xs)) if rng else (lambda xs: xs[0])
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] if ones == 0 else _TENS[tens] + pick(("-", " ")) + _ONES[ones]
+    hundreds, rest = divmod(n, 100)
+    head = (pick(("one", "a")) if hundreds == 1 else _ONES[hundreds]) + " hundred"
+    if rest == 0:
+        return head
+    return head + pick((" and ", " ")) + number_in_words(rest, rng)
+
+
+# ---- durations ------------------------------------------------------------------------------------
+
+# A duration arg is written in the call as the parts a person said, largest unit first: "an hour and a
+# half" -> 1h30m, "90 mins" -> 90m, "2.5 min" -> 2m30s. The device adds the parts up into seconds.
+DURATION_UNITS = (("h", 3600), ("m", 60), ("s", 1))
+UNIT_WORDS = {"h": ("hour", "hours"), "m": ("minute", "minutes"), "s": ("second", "seconds")}
+UNIT_FORMS = {  # how a request may write each unit after a number: (singular, plural)
+    "h": (("hour", "hours"), ("hr", "hrs"), ("h", "h"), ("hour", "hrs")),
+    "m": (("minute", "minutes"), ("min", "mins"), ("min", "min"), ("m", "m")),
+    "s": (("second", "seconds"), ("sec", "secs"), ("s", "s"), ("sec", "seconds")),
+}
+
+
+def duration_call(parts: list[tuple[int, str]]) -> str:
+    """[(1, "h"), (30, "m")] -> "1h30m"."""
+    return "".join(f"{n}{u}" for n, u in parts)
+
+
+def duration_seconds(parts: list[tuple[int, str]]) -> int:
+    factor = dict(DURATION_UNITS)
+    return sum(n * factor[u] for n, u in parts)
+
+
+def duration_answer(parts: list[tuple[int, str]]) -> str:
+    """How an answer says the duration it copies from the call: "1 hour 30 minutes"."""
+    return " ".join(f"{n} {UNIT_WORDS[u][0] if n == 1 else UNIT_WORDS[u][1]}" for n, u in parts)
+
+
+# ---- negation, correction, questions about a tool -------------------------------------------------
+
+# First words of a phrasing that make it a command "don't ..." can negate.
+IMPERATIVES = frozenset((
+    "turn", "switch", "set", "put", "make", "drive", "pull", "start", "flip", "toggle", "enable",
+    "disable", "give", "power", "kill", "shut", "activate", "deactivate", "raise", "lower", "bring",
+    "write", "send", "get", "cut", "clear", "ground", "assert", "energize", "de-energize", "count",
+    "remind", "wake", "alert", "ping", "time", "buzz", "change", "invert", "reverse", "swap", "hit",
+    "press", "click", "flick", "light", "output", "digital", "gpio", "go", "let", "stop", "open",
+    "close", "run", "pump", "water", "fire", "begin", "launch", "arm", "schedule", "cancel", "reset",
+))
+
+# A request of an action tool turned into "do not": the device does nothing and says so.
+NEGATIONS = (
+    "don't {request}", "do not {request}", "please don't {request}", "no, don't {request}",
+    "never mind, don't {request}", "you don't need to {request}", "no need to {request}",
+    "don't {request} yet", "I said don't {request}", "better not {request}", "don't {request}, thanks",
+    "hold off, don't {request}", "wait, don't {request}", "I don't want you to {request}",
+    "do NOT {request}", "please do not {request}", "there's no need to {request}",
+)
+# The request, then taken back.
+RETRACTIONS = (
+    "{request}... actually never mind", "{request}, no wait, forget it", "{request}. scratch that",
+    "{request} - no, cancel that, do nothing", "{request}, oh never mind", "{request}. no, don't",
+    "{request}, actually no", "{request}... on second thought, don't", "{request}, never mind",
+    "{request}. forget I said that", "{request}, hmm, no, leave it", "{request}. wait, no. don't",
+)
+# Leave the thing alone: no call.
+LEAVE_ALONE = (
+    "leave {noun} alone", "don't touch {noun}", "don't change {noun}", "keep your hands off {noun}",
+    "no changes to {noun}", "leave {noun} as it is", "don't do anything to {noun}",
+    "{noun} is fine as it is", "please leave {noun} be", "hands off {noun}",
+    "don't mess with {noun}", "nothing on {noun} please", "stay away from {noun}",
+)
+# A first request replaced by a second of the same tool: only the second is done.
+CORRECTIONS = (
+    "{first}, no wait, {second}", "{first}. sorry, I meant {second}", "{first}... no, {second}",
+    "{first} - actually, {second}", "{first}. scratch that, {second}", "{first}, no no, {second}",
+    "{first}. correction: {second}", "{first}, oops, {second}", "{first}. actually {second} instead",
+    "not {first_bare}, {second}", "don't {first_bare}, {second}", "{first}. wait, I mean {second}",
+    "{first}, or rather {second}", "{first}, no, I changed my mind, {second}",
+)
+# Only the last value is replaced: "set pin 3 high, no, 4".
+VALUE_CORRECTIONS = (
+    "{request}, no wait, {value}", "{request}. sorry, I meant {value}", "{request}... no, {value}",
+    "{request}, actually make it {value}", "{request}, I mean {value}", "{request}, or rather {value}",
+    "{request} - no, {value}", "{request}, no, {value} not {old}", "{request}. make that {value}",
+    "{request}, oops, {value}", "{request}, correction, {value}",
+)
+# A correction marker with nothing before it: the request after it is meant.
+CORRECTION_OPENERS = (
+    "scratch that,", "no wait,", "actually,", "sorry, I meant", "correction:", "no, instead",
+    "change of plan:", "on second thought,", "let me rephrase:", "I meant to say",
+)
+DECLINED_ANSWERS = (
+    "OK, I won't do anything.", "Alright, nothing changed.", "OK, leaving it as it is.",
+    "Fine, I didn't touch anything.", "Understood, no action taken.",
+)
+# Questions about a tool that are not commands; the answer is the tool's description.
+META_QUESTIONS = (
+    "what does {noun} do?", "what is {noun} for?", "how does {noun} work?", "tell me about {noun}",
+    "explain {noun}", "what can you do with {noun}?", "do you have {noun}?", "is there {noun}?",
+    "how accurate is {noun}?", "what kind of thing is {noun}?", "can you control {noun}?",
+    "what's {noun} good for?", "describe {noun}", "I'm curious about {noun}, what is it?",
+    "how do I use {noun}?", "what options does {noun} have?", "is {noun} real or simulated?",
+    "what happens if I use {noun}?", "how reliable is {noun}?", "could you explain how {noun} works?",
+    "what's the deal with {noun}?", "what range does {noun} have?", "does {noun} work?",
+    "why would I use {noun}?", "what are the limits of {noun}?", "any info on {noun}?",
+    "where is {noun}?", "who made {noun}?", "how fast is {noun}?", "tell me more about {noun}",
+)
+META_ANSWERS = ("{description}", "That's a tool of mine: {description}", "{description} Just ask.")
+
+# ---- things the device cannot do ------------------------------------------------------------------
+
+# No call, whatever the agent: general knowledge, other devices, small talk that is not a greeting.
+OFFTOPIC = (
+    "what's the capital of {place}?", "how far is {place} from here?", "what language do they speak in {place}?",
+    "what's the weather like in {place}?", "fly me to {place}", "book a trip to {place}",
+    "what time is it in {place}?", "play {media}", "put on {media}", "stream {media}", "skip this song",
+    "turn up the volume", "turn the volume down", "pause the music", "next track",
+    "turn on the {appliance}", "turn off the {appliance}", "switch on the {appliance}",
+    "start the {appliance}", "stop the {appliance}", "open the {opening}", "close the {opening}",
+    "lock the {opening}", "unlock the {opening}", "set the thermostat to {small}", "set the heating to {small}",
+    "dim the lights to {small} percent", "make the light brighter", "change the light to {colour}",
+    "make the lamp {colour}", "call {person}", "text {person} that I'm late", "email {person}",
+    "remind {person} about dinner", "order {food}", "buy {food}", "how do I cook {food}?",
+    "how many calories are in {food}?", "what's {small} times {small}?", "what's {small} plus {small}?",
+    "what is the square root of {small}?", "is {small} a prime number?", "convert {small} miles to km",
+    "who won the game last night?", "who is the president?", "what's the news today?",
+    "what's the date today?", "what day is it?", "what year is it?", "tell me a story",
+    "sing me a song", "write a poem", "what's the meaning of life?", "do you believe in ghosts?",
+    "are you alive?", "do you dream?", "what's your favourite colour?", "what's your favourite food?",
+    "can you see me?", "can you hear me?", "are you listening to me?", "do you love me?",
+    "forget it", "never mind", "cool, thanks", "ok", "okay", "hmm", "alright then", "nothing",
+    "nevermind", "no thanks", "just testing", "test", "testing 1 2 3", "asdf", "lol", "haha",
+    "ok cool", "got it", "sounds good", "interesting", "wow", "yes", "no", "maybe", "sure",
+    "I don't know", "what?", "huh?", "sorry, wrong window", "oops", "can you help me with my homework?",
+    "translate {word} into {language}", "how do you say {word} in {language}?", "spell {word}",
+    "what does {word} mean?", "define {word}", "what rhymes with {word}?", "search the web for {word}",
+    "take a photo", "record a video", "take a note", "add {food} to my shopping list",
+    "what's on my calendar?", "wake me up at {small} am", "set an alarm for {small} o'clock",
+    "how old are you?", "where do you live?", "what is love?", "recommend a movie",
+    "recommend a book", "what should I eat?", "I'm hungry", "I'm tired", "I'm sad", "I'm happy",
+    "my cat is sleeping", "the weather is nice today", "I had a long day", "my code doesn't compile",
+    "what's a microcontroller?", "what is an LLM?", "how much memory do you have?", "reboot yourself",
+    "update your firmware", "connect to wifi", "what's my IP address?", "scan for bluetooth devices",
+    "vacuum the floor", "water the plants", "feed the dog", "walk the dog", "charge my phone",
+)
+OFFTOPIC_SLOTS = {
+    "place": ("Peru", "Paris", "Japan", "Canada", "Kenya", "Norway", "Brazil", "Egypt", "Chile",
+              "Iceland", "Madrid", "Berlin", "Sydney", "Mexico", "the moon", "Mars", "India", "Rome"),
+    "media": ("some jazz", "a song", "the radio", "a podcast", "my playlist", "the news", "some music",
+              "Beethoven", "rock music", "something relaxing", "an audiobook", "the next episode"),
+    "appliance": ("fan", "tv", "heater", "radio", "oven", "kettle", "coffee machine", "dishwasher",
+                  "washing machine", "air conditioner", "printer", "computer", "stove", "speakers",
+                  "sprinkler", "vacuum", "microwave", "projector", "dryer", "toaster"),
+    "opening": ("door", "window", "garage", "front door", "back door", "gate", "blinds", "curtains",
+                "garage door", "shutters", "safe"),
+    "small": ("2", "3", "7", "12", "20", "21", "42", "50", "100", "9", "15", "30"),
+    "colour": ("red", "blue", "green", "purple", "warm white", "orange", "pink"),
+    "person": ("mom", "my dad", "Alex", "the office", "my boss", "Sam", "grandma", "my sister", "John"),
+    "food": ("a pizza", "sushi", "pasta", "milk", "bread", "coffee", "eggs", "a burger", "rice", "tacos"),
+    "word": ("hello", "thank you", "cat", "apple", "goodbye", "friend", "water", "house", "light"),
+    "language": ("French", "Spanish", "German", "Japanese", "Italian", "Chinese", "Dutch"),
+}
+OFFTOPIC_ANSWERS = (
+    "Sorry, I can't do that.", "That's not something I can do.",
+    "I can't help with that, I only handle my own tools.", "I don't know, sorry.",
+    "Sorry, that's outside what I can do.", "OK.",
+)
+
+# ---- needs said indirectly ------------------------------------------------------------------------
+
+# An intent marked `polarity = "on"` or `"off"` also gets these, with each of its tool's nouns.
+POLARITY_ON = (
+    "I need {noun}", "{noun} needs to run", "start {noun}", "get {noun} going", "wake up {noun}",
+    "we need {noun} now", "{noun} should be running", "bring {noun} to life", "fire up {noun}",
+    "{noun} needs power", "give {noun} some power", "power up {noun}", "{noun} has to be on",
+    "let {noun} run", "I can't work without {noun}", "time to start {noun}", "kick {noun} on",
+)
+POLARITY_OFF = (
+    "we're done with {noun} for today", "{noun} is too loud, stop it", "{noun} is driving me crazy",
+    "stop {noun}", "I don't need {noun} anymore", "enough of {noun}", "{noun} can rest now",
+    "shut {noun} down", "{noun} has been on too long", "kill {noun}", "I'm finished with {noun}",
+    "{noun} is annoying me, make it stop", "give {noun} a break", "{noun} is wasting power",
+    "silence {noun}", "{noun} should not be running", "put {noun} to sleep", "cut {noun}",
+)
+
+# ---- wake words and fillers -----------------------------------------------------------------------
+
+WAKE_WORDS = (
+    "ok device,", "hey device,", "hey gadget,", "ok board,", "hey board,", "computer,", "hey bot,",
+    "device:", "ok tiny,", "hey assistant,", "assistant,", "listen,", "hello device,", "yo device,",
+    "ok so,", "hey, um,", "so, uh,", "um, so", "uh, hey,", "hmm, okay,", "yeah, so", "well,",
+    "right, so", "ok, um,", "hello? ok,", "excuse me, device,", "hey you,", "oi,", "hey hey,",
+)
+FILLERS = ("um", "uh", "like", "maybe", "just", "kind of", "basically", "er", "you know,", "please")
