@@ -174,7 +174,34 @@ BAD = [
      ["tool 'led'", "no intents"]),
     (BASE[BASE.index("[[tools]]"):BASE.index("[[chat]]")], '[tools]\nname = "led"\n',
      ["expected an array of tables ([[tools]]), got table"]),
+    ('call = "led {action}"', 'call = "led {action}"\neffect = "maybe"',
+     ["tool 'led'", "effect 'maybe' is not 'write' or 'read'"]),
+    ('call = "led {action}"', 'call = "led {action}"\nnouns = ["the {lamp}"]',
+     ["tool 'led'", "noun 'the {lamp}' uses unknown slot '{lamp}'", "allowed: synonyms and args"]),
+    ('name = "led_on"', 'name = "led_on"\npolarity = "up"', ["intent 'led_on'", "polarity 'up' is not 'on' or 'off'"]),
+    ('{ type = "int", min = 1, max = 3600, unit = "seconds" }', '{ type = "duration", min = 0, max = 3600 }',
+     ["arg 'seconds'", "min 0 is out of range", "at least 1 second"]),
+    ('{ type = "int", min = 1, max = 3600, unit = "seconds" }', '{ type = "duration", min = 1, max = 60, unit = "minutes" }',
+     ["arg 'seconds'", "unknown field 'unit'"]),
+    ('result.slots.state = { type = "enum", values = ["on", "off"] }',
+     'result.slots.state = { type = "duration", min = 1, max = 9 }', ["unknown type 'duration'", "allowed: enum, int, decimal"]),
+    ('[agent]', '[corpus]\nnegation_fraction = 0.5\ncorrection_fraction = 0.5\nchat_fraction = 0.2\n[agent]',
+     ["exceeds 1.0"]),
 ]
+
+
+def test_duration_effect_nouns_polarity():
+    spec = parse_spec(BASE.replace('{ type = "int", min = 1, max = 3600, unit = "seconds" }',
+                                   '{ type = "duration", min = 1, max = 3600 }')
+                      .replace('call = "led {action}"', 'call = "led {action}"\nnouns = ["the {light}"]')
+                      .replace('name = "led_on"', 'name = "led_on"\npolarity = "on"')
+                      .replace('call = "timer {seconds}"', 'call = "timer {seconds}"\neffect = "read"'), SOURCE)
+    assert spec.tool("timer").arg("seconds") == Arg("seconds", "duration", min=1, max=3600, unit="seconds")
+    assert spec.tool("led").nouns == ("the {light}",) and spec.tool("led").acts
+    assert not spec.tool("timer").acts and spec.tool("timer").noun_templates() == ("the timer",)
+    assert spec.tool("led").intents[0].polarity == "on"
+    default = load_spec(DEFAULT_SPEC_PATH)
+    assert {t.name for t in default.tools if t.acts} == {"led", "gpio", "timer"}
 
 
 @pytest.mark.parametrize("old, new, expected", BAD, ids=[b[2][-1][:40] for b in BAD])

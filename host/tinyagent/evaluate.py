@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .agent import TokenClasses, TorchEngine, run_turn
+from .agent import RequestTooLong, TokenClasses, TorchEngine, run_turn
 from .checkpoint import load_model
 from .corpus import generate_corpus
 from .data import TokenData, encode_examples
@@ -43,20 +44,27 @@ def heldout_examples(run, n: int | None):
     return spec, corpus.heldout[:n] if n else corpus.heldout
 
 
-def call_scores(engine, tc, grammar, examples, ctx: int) -> dict:
+def call_scores(engine, tc, grammar, examples, ctx: int, min_margin: int = 0) -> dict:
+    """Tool-call and argument accuracy under the safety gate, as the device decodes; every miss."""
     exact = arg_ok = arg_total = 0
+    misses = []
     for ex in examples:
         results = iter([r for _, r in ex.calls])
         hal = lambda tool, args: next(results, "ok")  # noqa: E731  replay the example's own results
-        got = [c for c, _ in run_turn(engine, tc, grammar, hal, ex.request, ctx, calls_only=True).calls]
+        turn = run_turn(engine, tc, grammar, hal, ex.request, ctx, calls_only=True, min_margin=min_margin)
+        got = [c for c, _ in turn.calls]
         want = [grammar.normalize(c) for c, _ in ex.calls]
         exact += got == want
+        if got != want:
+            misses.append({"intent": ex.intent, "request": ex.request, "want": want,
+                           "got": got + ([f"({turn.refused})"] if turn.refused else [])})
         for i, w in enumerate(want):
             if i < len(got) and got[i].split(" ")[0] == w.split(" ")[0]:
                 arg_total += 1
                 arg_ok += got[i] == w
     n = max(len(examples), 1)
-    return {"tool_call_accuracy": exact / n, "argument_accuracy": arg_ok / max(arg_total, 1), "n": len(examples)}
+    return {"tool_call_accuracy": exact / n, "argument_accuracy": arg_ok / max(arg_total, 1), "n": len(examples),
+            "misses": misses}
 
 
 def _nll(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> tuple[float, int]:
@@ -134,7 +142,7 @@ def _evaluate(run_path: str | Path, n: int | None, stages: tuple[str, ...] | Non
                 continue
             im = load_int_model(folder)
             data = encode_examples(examples, run.tokenizer(), im.cfg.ctx)
-            row = call_scores(Reference(im), tc, grammar, examples, im.cfg.ctx)
+            row = call_scores(Reference(im), tc, grammar, examples, im.cfg.ctx, _load_gate(folder))
             row["perplexity"] = perplexity_int(im, data)
             row["params"] = im.cfg.n_params()
             row["weight_bytes"] = im.weight_bytes()
@@ -173,4 +181,159 @@ def print_table(report: dict) -> None:
         t.add_row(LABELS.get(stage, stage), f"{r['params']:,}", f"{100 * r['tool_call_accuracy']:.1f}%",
                   f"{100 * r['argument_accuracy']:.1f}%", f"{r['perplexity']:.3f}",
                   f"{100 * agree:.1f}%" if agree is not None else "")
-    Console().print(t)
+    con = Console()
+    con.print(t)
+    last = list(report["stages"])[-1] if report["stages"] else None
+    misses = report["stages"][last].get("misses", []) if last else []
+    if misses:  # the last stage's (the device's model), grouped by intent
+        con.print(f"{len(misses)} misses of {LABELS.get(last, last)}, by intent (request | wanted | got):",
+                  markup=False)
+        by_intent: dict[str, list] = {}
+        for m in misses:
+            by_intent.setdefault(m["intent"], []).append(m)
+        for intent, ms in sorted(by_intent.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            con.print(f"  {intent} ({len(ms)})", markup=False)
+            for m in ms:
+                print(f"    {m['request']} | {' ; '.join(m['want']) or '-'} | {' ; '.join(m['got']) or '-'}")
+
+
+# ---- requests written by hand: `tinyagent eval --requests FILE.tsv` ------------------------------
+
+@dataclass(frozen=True)
+class Request:
+    category: str
+    text: str
+    want: tuple[str, ...]  # calls as the device prints them ("timer 5400"); () for none
+    line: int
+
+
+def load_requests(path: str | Path, grammar=None) -> list[Request]:
+    """A request file: UTF-8, tab-separated `category, request, expected`, a header line first, `#`
+    lines are comments. `expected` is the calls in order separated by ` ; ` (as the device prints
+    them, durations in seconds), or `-` for no call. Each bad line is one error naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise bad_input(f"{path}: request file not found (expected a .tsv with columns category, request, "
+                        f"expected)")
+    except (OSError, UnicodeDecodeError) as e:
+        raise bad_input(f"{path}: cannot read the request file ({e})")
+    out: list[Request] = []
+    header_seen = False
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if not header_seen:
+            header_seen = True
+            if [c.strip().lower() for c in cols] == ["category", "request", "expected"]:
+                continue
+        if len(cols) != 3 or not all(c.strip() for c in cols):
+            raise bad_input(f"{path}:{n}: expected 3 tab-separated fields (category, request, expected), "
+                            f"got {len(cols)}: {line[:60]!r}")
+        cat, req, exp = (c.strip() for c in cols)
+        want = () if exp == "-" else tuple(c.strip() for c in exp.split(";"))
+        if grammar is not None:
+            for c in want:
+                name = c.split(" ")[0]
+                form = grammar.form(name)
+                if form is None or not _valid_printed_call(form, c):
+                    raise bad_input(f"{path}:{n}: expected call {c!r} is not a valid call of this agent "
+                                    f"(allowed: {', '.join(f.name for f in grammar.forms)}, with their arguments; "
+                                    f"durations in seconds)")
+        out.append(Request(cat, req, want, n))
+    if not out:
+        raise bad_input(f"{path}: no requests (allowed: one tab-separated line per request after the header)")
+    return out
+
+
+def _valid_printed_call(form, call: str) -> bool:
+    """A call as the device prints it: a duration as its seconds."""
+    from .grammar import CallForm, Field, Grammar
+
+    fields = tuple(Field("int", (), f.lo, f.hi) if f.kind == "dur" else f for f in form.fields)
+    return Grammar([CallForm(form.name, fields)]).complete(call)
+
+
+def score_requests(run_path: str | Path, requests_path: str | Path, stage: str = "int8") -> dict:
+    """Each request through the agent loop as the device runs it (the safety gate on, the simulated
+    board's results); per category: right, misses (request, wanted, got), unasked actions (a write call
+    that was not asked for) and clarifying questions."""
+    from .simulate import SpecHal
+
+    run = open_run(run_path, writer=False)
+    spec = load_spec(run.path / SPEC_FILE)
+    grammar = grammar_from_spec(spec)
+    requests = load_requests(requests_path, grammar)
+    tc = TokenClasses(load_tokenizer(run.path / TOKENIZER_FILE))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if stage == "int8":
+            im = load_int_model(run.dir("int8"))
+            engine, ctx, gate = Reference(im), im.cfg.ctx, _load_gate(run.dir("int8"))
+        else:
+            folder = run.dir(stage)
+            if not (folder / "model.safetensors").is_file():
+                raise bad_input(f"{run.path}: stage {stage!r} has no trained model (allowed: a stage with "
+                                f"model.safetensors, or int8)")
+            model = load_model(folder)
+            engine, ctx, gate = TorchEngine(model), model.cfg.ctx, 0  # float logits: only the overrule gate
+        acting = {f.name for f in grammar.forms if f.acts}
+        rows, misses = {}, []
+        for r in requests:
+            hal = SpecHal(spec)
+            try:
+                turn = run_turn(engine, tc, grammar, hal, r.text, ctx, min_margin=gate)
+                got = tuple(c for c, _ in turn.calls)
+                refused = turn.refused
+            except RequestTooLong:
+                got, refused = (), "too long"
+            row = rows.setdefault(r.category, {"n": 0, "right": 0, "unasked": 0, "clarified": 0})
+            row["n"] += 1
+            ok = got == r.want and not refused
+            if not r.want and refused:  # nothing was asked, and nothing ran: a clarifying question is no action
+                ok = True
+            row["right"] += ok
+            unasked = [c for c in got if c.split(" ")[0] in acting and c not in r.want]
+            row["unasked"] += bool(unasked)
+            row["clarified"] += bool(refused)
+            if not ok:
+                misses.append({"category": r.category, "request": r.text, "want": list(r.want),
+                               "got": list(got) + ([f"({refused})"] if refused else []),
+                               "unasked": bool(unasked), "line": r.line})
+    finally:
+        torch.set_num_threads(threads)
+    n = len(requests)
+    total = {"n": n, "right": sum(x["right"] for x in rows.values()),
+             "unasked": sum(x["unasked"] for x in rows.values()),
+             "clarified": sum(x["clarified"] for x in rows.values())}
+    return {"run": str(run.path), "requests": str(requests_path), "stage": stage, "min_margin": gate,
+            "categories": dict(sorted(rows.items())), "total": total, "misses": misses}
+
+
+def _load_gate(int8_dir: Path) -> int:
+    from .agent import load_min_margin
+
+    return load_min_margin(int8_dir)
+
+
+def print_requests(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    t = Table(title=f"{report['requests']} on {report['run']} ({report['stage']}, gate {report['min_margin']})")
+    for col in ("category", "requests", "right", "unasked actions", "clarifying"):
+        t.add_column(col, justify="left" if col == "category" else "right")
+    for cat, r in list(report["categories"].items()) + [("all", report["total"])]:
+        t.add_row(cat, str(r["n"]), f"{r['right']} ({100 * r['right'] / max(r['n'], 1):.1f}%)",
+                  f"{r['unasked']} ({100 * r['unasked'] / max(r['n'], 1):.1f}%)", str(r["clarified"]))
+    con.print(t)
+    if report["misses"]:
+        con.print(f"{len(report['misses'])} misses (request | wanted | got):", markup=False)
+    for m in report["misses"]:
+        mark = " UNASKED" if m["unasked"] else ""
+        print(f"  [{m['category']}] {m['request']} | {' ; '.join(m['want']) or '-'} | "
+              f"{' ; '.join(m['got']) or '-'}{mark}")

@@ -1,0 +1,79 @@
+"""The confidence gate's threshold, chosen on the validation split and stored with the integer model.
+
+A write call (a tool whose spec effect is "write") runs only if its confidence, the smallest lead of
+the chosen token over the runner-up from '[' to ']' in integer logit units, reaches `min_margin`
+(agent.run_turn, firmware/ta_agent.c). Below it the device asks instead of acting.
+
+The threshold is chosen on val (requests of the training phrasings with fresh values, never trained
+on; the held-out phrasings and any hand-written set never take part): every write call the integer
+reference makes there is marked right or wrong, and the threshold is the one that stops the most
+wrong calls net of right calls stopped, with at most `MAX_RIGHT_STOPPED` of the right calls stopped.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .agent import GATE_FILE, TokenClasses, run_turn
+from .corpus import generate_corpus
+from .fileio import write_json
+from .grammar import grammar_from_spec
+from .intmodel import load_int_model
+from .reference import Reference
+from .run import SPEC_FILE, TOKENIZER_FILE, open_run
+from .spec import load_spec
+from .tokenizer import load_tokenizer
+
+MAX_RIGHT_STOPPED = 0.02  # of the right write calls on val, the most the gate may turn into questions
+
+
+def write_call_margins(run_path: str | Path) -> list[tuple[int, bool]]:
+    """(confidence, right) for every write call the int8 model makes on the val split, gate off."""
+    run = open_run(run_path, writer=False)
+    spec = load_spec(run.path / SPEC_FILE)
+    c = run.info["corpus"]
+    val = generate_corpus(spec, seed=run.info["seed"], n_train=c["n_train"], n_val=c["n_val"],
+                          n_heldout=c["n_heldout"]).val
+    grammar = grammar_from_spec(spec)
+    acting = {f.name for f in grammar.forms if f.acts}
+    im = load_int_model(run.dir("int8"))
+    ref, tc = Reference(im), TokenClasses(load_tokenizer(run.path / TOKENIZER_FILE))
+    out = []
+    for ex in val:
+        results = iter([r for _, r in ex.calls])
+        turn = run_turn(ref, tc, grammar, lambda tool, args: next(results, "ok"), ex.request, im.cfg.ctx,
+                        calls_only=True, min_margin=-1)
+        want = [grammar.normalize(call) for call, _ in ex.calls]
+        for k, ((call, _), margin) in enumerate(zip(turn.calls, turn.margins)):
+            if call.split(" ")[0] in acting:
+                out.append((margin, k < len(want) and want[k] == call and len(turn.calls) <= len(want)))
+    return out
+
+
+def pick_threshold(margins: list[tuple[int, bool]], max_right_stopped: float = MAX_RIGHT_STOPPED) -> int:
+    """The threshold that stops the most wrong write calls net of right ones, stopping at most
+    `max_right_stopped` of the right ones; the smallest such threshold (0 if none helps)."""
+    n_right = sum(ok for _, ok in margins)
+    best, best_gain = 0, 0
+    for t in sorted({m for m, _ in margins} | {m + 1 for m, _ in margins}):
+        right_below = sum(ok and m < t for m, ok in margins)
+        wrong_below = sum(not ok and m < t for m, ok in margins)
+        if right_below > max_right_stopped * n_right:
+            break  # thresholds only grow from here
+        if wrong_below - right_below > best_gain:
+            best, best_gain = t, wrong_below - right_below
+    return best
+
+
+def choose_gate(run_path: str | Path) -> dict:
+    """Choose the threshold on val and write it beside the integer model (int8/gate.json)."""
+    run = open_run(run_path, writer=False)
+    margins = write_call_margins(run.path)
+    t = pick_threshold(margins)
+    right = [m for m, ok in margins if ok]
+    wrong = [m for m, ok in margins if not ok]
+    info = {"min_margin": t, "chosen_on": "val", "rule": f"most wrong write calls stopped net of right ones, "
+                                                          f"at most {MAX_RIGHT_STOPPED:.0%} of right ones stopped",
+            "write_calls": len(margins), "right": len(right), "wrong": len(wrong),
+            "right_stopped": sum(m < t for m in right), "wrong_stopped": sum(m < t for m in wrong)}
+    write_json(run.dir("int8") / GATE_FILE, info)
+    return info

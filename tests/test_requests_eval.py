@@ -1,0 +1,80 @@
+"""`tinyagent eval --requests FILE.tsv`: a user's own requests scored per category, every miss listed;
+and the confidence gate's threshold, picked on validation margins."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tinyagent.cli import main
+from tinyagent.errors import TinyAgentError
+from tinyagent.evaluate import load_requests, score_requests
+from tinyagent.gate import pick_threshold
+from tinyagent.grammar import grammar_from_spec
+from tinyagent.spec import DEFAULT_SPEC_PATH, REPO_ROOT, load_spec
+
+SHIPPED = REPO_ROOT / "models" / "default"
+HEADER = "category\trequest\texpected\n"
+
+
+def write(tmp_path, text: str):
+    p = tmp_path / "requests.tsv"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_load_requests(tmp_path):
+    g = grammar_from_spec(load_spec(DEFAULT_SPEC_PATH))
+    p = write(tmp_path, HEADER + "# a comment\n\ndirect\tturn on the light\tled on\n"
+                                 "multi\tlight on and a 5 minute timer\tled on ; timer 300\nchat\thello\t-\n")
+    reqs = load_requests(p, g)
+    assert [(r.category, r.want, r.line) for r in reqs] == [
+        ("direct", ("led on",), 4), ("multi", ("led on", "timer 300"), 5), ("chat", (), 6)]
+
+
+@pytest.mark.parametrize("body, message", [
+    ("direct\tturn on the light\n", "requests.tsv:2: expected 3 tab-separated fields"),
+    ("direct\tturn on the light\tled dim\n", "requests.tsv:2: expected call 'led dim' is not a valid call"),
+    ("direct\tset a timer\ttimer 1h\n", "expected call 'timer 1h' is not a valid call"),  # seconds, as printed
+    ("direct\tset pin 40\tgpio 40 1\n", "expected call 'gpio 40 1'"),
+    ("", "no requests"),
+])
+def test_bad_request_files_are_one_line(tmp_path, body, message):
+    g = grammar_from_spec(load_spec(DEFAULT_SPEC_PATH))
+    with pytest.raises(TinyAgentError) as e:
+        load_requests(write(tmp_path, HEADER + body), g)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_request_file(tmp_path):
+    with pytest.raises(TinyAgentError, match="request file not found"):
+        load_requests(tmp_path / "nope.tsv")
+
+
+def test_eval_requests_lists_every_miss(tmp_path):
+    """Two right, two known misses (a wrong expectation on purpose), through the CLI and the function."""
+    p = write(tmp_path, HEADER + "direct\tturn on the light\tled on\n"
+                                 "direct\tturn on the light please\tled off\n"
+                                 "chat\thello\t-\n"
+                                 "wrong\twhat's the temperature?\tuptime\n")
+    report = score_requests(SHIPPED, p)
+    assert report["total"]["n"] == 4 and report["total"]["right"] == 2
+    assert report["categories"]["direct"] == {"n": 2, "right": 1, "unasked": 1, "clarified": 0}
+    assert [(m["request"], m["want"], m["got"], m["unasked"]) for m in report["misses"]] == [
+        ("turn on the light please", ["led off"], ["led on"], True),
+        ("what's the temperature?", ["uptime"], ["temp"], False)]
+    out = tmp_path / "report.json"
+    r = CliRunner().invoke(main, ["eval", "--requests", str(p), "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "2 misses" in r.output and "turn on the light please | led off | led on UNASKED" in r.output
+    assert json.loads(out.read_text())["total"] == report["total"]
+
+
+def test_pick_threshold():
+    right = [(m, True) for m in (300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200)] * 10
+    wrong = [(m, False) for m in (5, 20, 50, 350)]
+    # 5, 20, 50 are stopped at t = 51 with no right call; 350 would stop ten right calls (10 %)
+    assert pick_threshold(right + wrong, max_right_stopped=0.02) == 51
+    assert pick_threshold(right, max_right_stopped=0.02) == 0  # nothing wrong: no gate
+    assert pick_threshold(right + [(m, False) for m in range(280, 300)] * 3) == 300
