@@ -101,6 +101,9 @@ def paths(tmp_path_factory, tiny_int, bpe):
     p["bad_toml"].write_text("[agent\nname =")
     p["agents"].mkdir()
     (p["agents"] / "dup.toml").write_text("")
+    (p["agents"] / "mine_tools.c").write_text("/* my handlers */\n")
+    shutil.copy(DEFAULT_SPEC_PATH, p["agents"] / "have.toml")
+    (p["agents"] / "have_tools.c").write_text("/* my handlers */\n")
 
     def build_dir(name, manifest):
         d = root / name
@@ -188,6 +191,13 @@ ROWS = [
     (["new", "Bad Name", "--dir", "{agents}"], BAD, ["'Bad Name'", "allowed:"]),
     (["new", "dup", "--dir", "{agents}"], BAD, ["{agents}/dup.toml", "exists already"]),
     (["new", "fresh", "--dir", "{file}"], BAD, ["{file}", "not a folder"]),
+    (["new", "mine", "--dir", "{agents}"], BAD, ["{agents}/mine_tools.c", "exists already"]),
+    (["new", "nosuch", "--tools-only", "--dir", "{agents}"], BAD,
+     ["{agents}/nosuch.toml", "does not exist", "tinyagent new nosuch"]),
+    (["new", "dup", "--tools-only", "--dir", "{agents}"], BAD, ["{agents}/dup.toml", "missing field 'agent'"]),
+    (["new", "mine", "--tools-only", "--dir", "{agents}"], BAD, ["{agents}/mine.toml", "does not exist"]),
+    (["new", "have", "--tools-only", "--dir", "{agents}"], BAD, ["{agents}/have_tools.c", "exists already",
+                                                                 "move it away"]),
     # build: board, run folder and every file in it, tools file, output folder
     (["build"], BAD, ["'--board'", "build --help"]),
     (["build", "--board", "nosuch", "--run", "{run}"], BAD, ["'nosuch'", "known boards", "mps2-an386", "host"]),

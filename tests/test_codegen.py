@@ -161,9 +161,22 @@ def test_user_tools_and_kernel_choice(tmp_path, tiny_int, bpe, spec):
 def test_errors_name_the_problem(tmp_path, tiny_int, bpe, spec):
     tools_c = tmp_path / "partial.c"
     tools_c.write_text("ta_status ta_tool_led(const ta_call *c, char *r, size_t n)\n{\n    return TA_OK;\n}\n")
-    with pytest.raises(TinyAgentError, match=r"tool 'gpio' has no handler in .*partial.c: define `ta_status "
-                                             r"ta_tool_gpio\(const ta_call \*call, char \*result, size_t cap\)`"):
+    with pytest.raises(TinyAgentError, match=r"tools file .*partial.c has no handler for tools 'gpio', 'temp', "
+                                             r"'uptime', 'timer', 'status' \(define `ta_status ta_tool_gpio\("
+                                             r"const ta_call \*call, char \*result, size_t cap\)` and one for each "
+                                             r"of the others.*tinyagent new default --tools-only.*--tools FILE\)"):
         generate_sources(tiny_int[1], bpe, spec, "host", tmp_path / "a", user_tools_c=tools_c)
+    tools_c.write_text("".join(f"ta_status ta_tool_{t}(const ta_call *c, char *r, size_t n) {{ return TA_OK; }}\n"
+                               for t in ("led", "gpio", "temp", "uptime", "timer")))
+    with pytest.raises(TinyAgentError, match=r"has no handler for tool 'status' \(define `ta_status "
+                                             r"ta_tool_status\(const ta_call \*call, char \*result, size_t cap\)`, "
+                                             r"docs/engine.md 'Adding a tool';"):
+        generate_sources(tiny_int[1], bpe, spec, "host", tmp_path / "a", user_tools_c=tools_c)
+    mine = Grammar([CallForm("fan", ()), CallForm("led", ()), CallForm("pump", ())])
+    with pytest.raises(TinyAgentError, match=r"^tools file firmware/ta_tools_default.c \(the default agent's\) has "
+                                             r"no handler for tools 'fan', 'pump' \(pass your agent's tools file "
+                                             r"with --tools FILE: `tinyagent new NAME` wrote one"):
+        generate_sources(tiny_int[1], bpe, mine, "host", tmp_path / "a")
     with pytest.raises(TinyAgentError, match="does not exist"):
         generate_sources(tiny_int[1], bpe, spec, "host", tmp_path / "a", user_tools_c=tmp_path / "nope.c")
     with pytest.raises(TinyAgentError, match="kernels 'avx' are not known"):

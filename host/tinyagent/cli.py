@@ -141,21 +141,41 @@ def eval_cmd(run, n):
 @main.command()
 @click.argument("name")
 @click.option("--dir", "folder", default="agents", show_default=True)
-def new(name, folder):
-    """Scaffold a new agent spec, agents/NAME.toml."""
-    from .fileio import write_text
-    from .spec import scaffold
-
+@click.option("--tools-only", is_flag=True,
+              help="Only write DIR/NAME_tools.c, from the spec DIR/NAME.toml as it is now.")
+def new(name, folder, tools_only):
+    """Scaffold a new agent: its spec agents/NAME.toml and its tools agents/NAME_tools.c."""
     from .codegen import check_identifier
+    from .fileio import write_text
+    from .spec import load_spec, parse_spec, scaffold
+    from .tools_scaffold import tools_c_name, write_tools_c
 
     check_identifier(name, what="agent name")
     if Path(folder).exists() and not Path(folder).is_dir():
         raise TinyAgentError(f"--dir {folder} is a file, not a folder (give the folder for agent specs)")
-    path = Path(folder) / f"{name}.toml"
-    if path.exists():
-        raise TinyAgentError(f"{path} exists already (choose another name or remove it)")
-    write_text(path, scaffold(name))
-    click.echo(f"wrote {path}; train it with: tinyagent train --agent {path} --out runs/{name}")
+    path, tools = Path(folder) / f"{name}.toml", Path(folder) / tools_c_name(name)
+    if tools_only:
+        if not path.is_file():
+            raise TinyAgentError(f"{path} does not exist (the tools file is written from the agent's spec: "
+                                 f"`tinyagent new {name}` makes both)")
+        click.echo(f"wrote {write_tools_c(load_spec(path), tools)}: a handler per tool of {path}")
+        return
+    for p in (path, tools):
+        if p.exists():
+            raise TinyAgentError(f"{p} exists already (choose another name or remove it)")
+    text = scaffold(name)
+    write_text(path, text)
+    write_tools_c(parse_spec(text, str(path)), tools)
+    run = f"runs/{name}"
+    click.echo(f"wrote {path}: the agent, its tools and how people ask for them (docs/agent-spec.md)\n"
+               f"wrote {tools}: a handler per tool, answering as the simulated board does; edit it for "
+               f"your hardware\n"
+               f"next (docs/own-agent.md):\n"
+               f"  tinyagent train --agent {path} --out {run}\n"
+               f"  tinyagent chat  --board reference --run {run}\n"
+               f"  tinyagent build --board mps2-an386 --run {run} --tools {tools}\n"
+               f"  tinyagent chat  --board mps2-an386\n"
+               f"after editing {path}: tinyagent new {name} --tools-only (move {tools} away first)")
 
 
 # ---- boards and devices ----------------------------------------------------------------------------
