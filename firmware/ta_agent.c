@@ -334,7 +334,8 @@ static int32_t choose(decoder *dc, const int32_t *logits, int can_open)
         }
     }
     dc->best = top;
-    dc->lead = ta_model_data.vocab > 1 ? (int32_t)((int64_t)logits[top] - second) : 0;
+    int64_t lead = ta_model_data.vocab > 1 ? (int64_t)logits[top] - second : 0;
+    dc->lead = lead > INT32_MAX ? INT32_MAX : (int32_t)lead; /* agent.top_margin clamps the same way */
     int32_t best = -1;
     for (int32_t t = 0; t < ta_model_data.vocab; t++) {
         if (best >= 0 && logits[t] <= logits[best]) {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 KEEP_FILES = ("run.json", "spec.toml", "tokenizer.json", "eval.json")
 KEEP_STAGES = ("scratch", "student", "pruned", "int8")
-STAGE_FILES = ("model.safetensors", "config.json", "model.int.safetensors", "model.int.json")
+STAGE_FILES = ("model.safetensors", "config.json", "model.int.safetensors", "model.int.json", "gate.json")
 
 
 def main(src: str, dst: str) -> None:

@@ -4,6 +4,7 @@ answer for every request, and a console that survives any input."""
 from __future__ import annotations
 
 import random
+import re
 import tempfile
 import types
 from pathlib import Path
@@ -346,11 +347,18 @@ def test_custom_tools_parse_their_arguments(custom, bpe):
     """Calls under the custom grammar, dispatched to the user's handlers, match run_turn with echo_hal."""
     con, im = custom
     tc = agent.TokenClasses(bpe)
+    turns = []
     for request in REQUESTS:
         turn = agent.run_turn(Reference(im), tc, CUSTOM, echo_hal, request, im.cfg.ctx, min_margin=-1)
         calls, answer = device_turn(con, request)
         assert [(c.decode("latin-1"), r.decode()) for c, r in calls] == turn.calls, request
         assert answer.decode("utf-8", errors="replace") == turn.answer, request
+        turns.append(turn)
+    # durations: the model wrote parts ("9m5s"); the device printed and handed on seconds, as run_turn did
+    durs = [c for t in turns for c, _ in t.calls if c.split(" ")[0] in ("pump", "wait")]
+    written = " ".join(bpe.decode(t.generated) for t in turns)
+    assert durs and all(c.split(" ")[1].isdigit() for c in durs), durs
+    assert re.search(r"\[(pump|wait) [0-9]+[hms]", written), written
 
 
 # ---- the console against junk -------------------------------------------------------------------------

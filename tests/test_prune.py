@@ -89,3 +89,33 @@ def test_bad_ratio_rejected_and_nothing_written(tmp_path, ratio):
         assert repr(ratio) in msg and "0 <" in msg and "<= 1" in msg
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert json.loads((tmp_path / "run.json").read_text()) == {"format": 1, "stages": {}}
+
+
+class _Run:
+    """Just what pick_source reads: which stages are done, and their validation losses."""
+
+    def __init__(self, losses: dict):
+        self.losses = losses
+
+    def done(self, stage):
+        return stage in self.losses
+
+    def stage(self, stage):
+        return {"metrics": {"val": {"loss": self.losses[stage]}}}
+
+    def require(self, stage, why):
+        from tinyagent.errors import bad_input
+        if stage not in self.losses:
+            raise bad_input(f"stage '{stage}' has not finished ({why}); run it first")
+        return stage
+
+
+def test_pick_source():
+    from tinyagent.errors import TinyAgentError
+    from tinyagent.prune import pick_source
+
+    assert pick_source(_Run({"student": 0.2, "scratch": 0.1}), "best") == ("scratch", {"student": 0.2, "scratch": 0.1})
+    assert pick_source(_Run({"student": 0.1, "scratch": 0.1}), "best")[0] == "student"  # a tie keeps distilled
+    assert pick_source(_Run({"scratch": 0.1}), "scratch") == ("scratch", {})  # no distilled student needed
+    with pytest.raises(TinyAgentError, match="stage 'student' has not finished"):
+        pick_source(_Run({"scratch": 0.1}), "best")

@@ -92,7 +92,9 @@ def top_margin(logits: np.ndarray) -> tuple[int, int]:
     if len(logits) < 2:
         return best, 0
     rest = np.delete(logits, best)
-    return best, int(logits[best] - rest.max()) if logits.dtype.kind != "f" else float(logits[best] - rest.max())
+    if logits.dtype.kind == "f":
+        return best, float(logits[best] - rest.max())
+    return best, min(int(logits[best] - rest.max()), 2**31 - 1)  # as ta_agent.c: an int32 lead
 
 
 def unsure_text(shown: str) -> str:

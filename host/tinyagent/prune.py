@@ -92,10 +92,10 @@ SOURCES = ("best", "student", "scratch")
 
 def pick_source(run: Run, source: str) -> tuple[str, dict]:
     """The stage to prune, and the validation losses it was chosen on."""
-    run.require("student", "pruning starts from the distilled student")
-    if source != "best":
+    if source != "best":  # a named student: only it must exist (a run may have trained scratch alone)
         run.require(source, "pruning starts from it")
         return source, {}
+    run.require("student", "pruning starts from the distilled student")
     losses = {s: run.stage(s)["metrics"]["val"]["loss"] for s in ("student", "scratch")
               if run.done(s) and "metrics" in run.stage(s)}
     return (min(losses, key=lambda s: (losses[s], s != "student")) if losses else "student"), losses
