@@ -278,7 +278,7 @@ def test_new_writes_a_spec_and_tools_that_build(tmp_path, calling, bpe):
     r = CliRunner().invoke(main, ["new", "plant", "--dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
     spec, tools_c = load_spec(tmp_path / "plant.toml"), tmp_path / "plant_tools.c"
-    for step in (f"tinyagent train --agent {tmp_path}/plant.toml --out runs/plant",
+    for step in (f"tinyagent train --agent {tmp_path}/plant.toml --out runs/plant --budget 60",
                  "tinyagent chat  --board reference --run runs/plant",
                  f"tinyagent build --board mps2-an386 --run runs/plant --tools {tools_c}",
                  "tinyagent chat  --board mps2-an386", "tinyagent new plant --tools-only"):

@@ -76,26 +76,51 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--out", default="runs/default", show_default=True, help="Run folder to create.")
 @click.option("--until", type=click.Choice(["teacher", "student", "pruned", "int8"]), default="int8",
               show_default=True, help="Last stage to run.")
-@click.option("--steps", type=int, default=None, help="Teacher training steps (default: the preset's).")
+@click.option("--teacher-steps", type=int, default=None, help="Teacher training steps [default: 4000].")
+@click.option("--student-steps", type=int, default=None,
+              help="Steps of the distilled student, and of the same student from scratch [default: 30000].")
+@click.option("--prune-steps", type=int, default=None, help="Recovery steps after pruning [default: 2000].")
+@click.option("--qat-steps", type=int, default=None, help="Quantisation-aware steps [default: 1000].")
+@click.option("--steps", type=int, default=None, help="The same as --teacher-steps.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
-def train(agent, out, until, steps, device, seed, resume):
-    """Train the teacher, then (by default) the whole chain down to the int8 model."""
-    from .train import train as train_fn
+@click.option("--budget", type=float, default=None, metavar="MINUTES",
+              help="Scale the steps not given so the whole run fits in this many minutes here.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (steps, time here) and stop.")
+def train(agent, out, until, teacher_steps, student_steps, prune_steps, qat_steps, steps, device, seed, resume,
+          budget, dry_run):
+    """Train the teacher, then (by default) the whole chain down to the int8 model.
 
-    kw = {"steps": steps} if steps else {}
-    train_fn(agent, out, until=until, device=device, seed=seed, resume=resume, **kw)
+    First it prints its plan: each stage's steps and the time they take on this machine, from a few
+    timed steps of each stage's model. Step flags left out take train.DEFAULTS (on --resume: the
+    run's own); --budget scales them to the minutes you have."""
+    from .train import plan, train as train_fn
+
+    if steps is not None and teacher_steps is not None and steps != teacher_steps:
+        raise TinyAgentError(f"--steps {steps} and --teacher-steps {teacher_steps} differ (they are one "
+                             f"setting: give one of them)")
+    step_args = {"steps": teacher_steps if teacher_steps is not None else steps, "distill_steps": student_steps,
+                 "recover_steps": prune_steps, "qat_steps": qat_steps}
+
+    p = plan(agent, out, budget_minutes=budget, device=device, resume=resume, until=until, seed=seed, **step_args)
+    click.echo(p.table())
+    if dry_run:
+        return
+    if p.scaled_from is not None:
+        step_args.update(p.step_args)
+    train_fn(agent, out, until=until, device=device, seed=seed, resume=resume, **step_args)
 
 
 @main.command()
 @click.option("--run", "run", required=True, help="Run folder.")
+@click.option("--steps", type=int, default=None, help="Steps of the distilled student and of the scratch one [default: 30000; on --resume: the stage's].")
 @click.option("--resume", is_flag=True)
-def distill(run, resume):
+def distill(run, steps, resume):
     """Distil the student from the teacher (and train the same student from scratch, for comparison)."""
     from .distill import distill as fn
 
-    fn(run, resume=resume)
+    fn(run, steps=steps, resume=resume)
 
 
 @main.command()
@@ -104,12 +129,13 @@ def distill(run, resume):
 @click.option("--heads-keep", type=float, default=1.0, show_default=True, help="Fraction of attention heads kept, in (0, 1].")
 @click.option("--from", "source", type=click.Choice(["best", "student", "scratch"]), default="best", show_default=True,
               help="The student to prune: best = lower validation loss of distilled and scratch.")
+@click.option("--steps", type=int, default=None, help="Recovery steps after pruning [default: 2000; on --resume: the stage's].")
 @click.option("--resume", is_flag=True)
-def prune(run, ffn_keep, heads_keep, source, resume):
+def prune(run, ffn_keep, heads_keep, source, steps, resume):
     """Structured pruning (FFN neurons, heads) ranked by L1 importance, then recovery."""
     from .prune import prune as fn
 
-    fn(run, ffn_keep=ffn_keep, heads_keep=heads_keep, source=source, resume=resume)
+    fn(run, ffn_keep=ffn_keep, heads_keep=heads_keep, source=source, recover_steps=steps, resume=resume)
     from .run import open_run
 
     entry = open_run(run, writer=False).stage("pruned")
@@ -119,12 +145,13 @@ def prune(run, ffn_keep, heads_keep, source, resume):
 
 @main.command()
 @click.option("--run", "run", required=True, help="Run folder.")
+@click.option("--steps", type=int, default=None, help="Quantisation-aware steps [default: 1000; on --resume: the stage's].")
 @click.option("--resume", is_flag=True)
-def quantize(run, resume):
+def quantize(run, steps, resume):
     """Quantisation-aware training, then export the integer model."""
     from .quantize import quantize as fn
 
-    fn(run, resume=resume)
+    fn(run, qat_steps=steps, resume=resume)
 
 
 @main.command("eval")
@@ -171,7 +198,7 @@ def new(name, folder, tools_only):
                f"wrote {tools}: a handler per tool, answering as the simulated board does; edit it for "
                f"your hardware\n"
                f"next (docs/own-agent.md):\n"
-               f"  tinyagent train --agent {path} --out {run}\n"
+               f"  tinyagent train --agent {path} --out {run} --budget 60   # the steps that fit in an hour\n"
                f"  tinyagent chat  --board reference --run {run}\n"
                f"  tinyagent build --board mps2-an386 --run {run} --tools {tools}\n"
                f"  tinyagent chat  --board mps2-an386\n"
