@@ -14,7 +14,7 @@ from tinyagent.cli import main
 from tinyagent.errors import TinyAgentError
 from tinyagent.model import TINY
 from tinyagent.run import STAGES
-from tinyagent.train import DEFAULTS, MIN_STEPS, STEP_ARGS, chain_defaults, fit_budget, plan, train
+from tinyagent.train import DEFAULTS, MIN_STEPS, STEP_ARGS, chain_defaults, duration_text, fit_budget, plan, train
 
 SPEC = Path(__file__).resolve().parents[1] / "agents" / "default.toml"
 SMALL = dict(n_train=300, n_val=40, n_heldout=40, teacher_cfg=TINY, student_cfg=TINY, batch=8)
@@ -112,7 +112,9 @@ def test_plan_of_a_resumed_run(tmp_path):
     assert [s.stage for s in p.stages] == ["teacher", "scratch", "student", "pruned"]
     assert p.stages[0].seconds == 0 and p.stages[0].done == 20
     assert p.step_args == {"steps": 20, "distill_steps": 40, "recover_steps": 10}  # the run's own, not DEFAULTS
-    assert "resumed" in p.table() and "done" in p.table()
+    assert "resumed" in p.table() and "done" in p.table() and "regenerated from the spec" in p.table()
+    assert [duration_text(s) for s in (89, 3599, 5369, 5371, 86399)] == ["89 s", "60 min", "89 min", "1 h 30 min",
+                                                                          "24 h 00 min"]
     with pytest.raises(TinyAgentError, match="was started with distill_steps=40"):
         plan(SPEC, out, resume=True, distill_steps=50)
     with pytest.raises(TinyAgentError, match="--budget plans a new run"):

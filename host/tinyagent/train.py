@@ -525,7 +525,7 @@ class Plan:
     device: str
     threads: int
     stages: list[StagePlan]
-    setup_s: float  # corpus, tokenizer and encoding of a new run
+    setup_s: float  # the corpus, its encoding and (a new run) the tokenizer
     n_examples: int
     resume: bool
     budget_s: float | None = None
@@ -556,9 +556,9 @@ class Plan:
         where = f"{self.device}, {self.threads} thread{'s' if self.threads > 1 else ''}"
         lines = [f"plan for {self.out} ({'resumed' if self.resume else 'a new run'}; timed here on {where}):",
                  f"  {'stage':8} {'params':>8} {'steps':>9} {'s/step':>8} {'time':>11}"]
-        if not self.resume:
-            lines.append(f"  {'corpus':8} {'':>8} {'':>9} {'':>8} {duration_text(self.setup_s):>11}   "
-                         f"({self.n_examples:,} examples, the tokenizer)")
+        made = "regenerated from the spec" if self.resume else "and the tokenizer"
+        lines.append(f"  {'corpus':8} {'':>8} {'':>9} {'':>8} {duration_text(self.setup_s):>11}   "
+                     f"({self.n_examples:,} examples, {made})")
         for s in self.stages:
             steps = f"{s.steps:,}" if not s.done else f"{max(s.steps - s.done, 0):,} left"
             lines.append(f"  {s.stage:8} {s.params / 1e6:>7.2f}M {steps:>9} {s.step_s:>8.3f} "
@@ -582,9 +582,8 @@ def minutes_text(seconds: float) -> str:
 def duration_text(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{int(seconds // 3600)} h {round(seconds % 3600 / 60):02d} min"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def fit_budget(steps: dict[str, int], step_s: dict[str, float], fixed_s: float, budget_s: float,
