@@ -3,7 +3,13 @@ the on-device conformance check (bit-exact against the integer reference); the b
 small fails its build with the memory report; bad builds and outputs get one line each."""
 import io
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -86,6 +92,88 @@ def test_chat_reads_lines_as_the_console_edits_them(builds):
     assert got[0][1] == NOT_UTF8 + "\n" and got[5][1] == LINE_TOO_LONG + "\n"
     assert "[led on]" in got[2][1] and "[timer 300]" in got[3][1] and "[gpio 5 0]" in got[4][1]
     assert got[1][1] == got[6][1] and "[" not in got[1][1]
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
+        except OSError:
+            continue  # ended while we looked
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie (it runs nothing and holds no pty; its new parent reaps it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129),
+                                       (signal.SIGKILL, -signal.SIGKILL)],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"])
+@pytest.mark.parametrize("board", ["host", "mps2-an386"])
+def test_no_board_outlives_chat_however_it_ends(builds, board, sig, code):
+    """`tinyagent chat` ended by a signal leaves no emulator or host program behind: SIGINT (a Ctrl-C,
+    to the terminal's whole process group), SIGTERM and SIGHUP close the console and exit 128 + signo;
+    after SIGKILL the kernel ends the board's program (PR_SET_PDEATHSIG)."""
+    chat_cmd = [str(Path(sys.executable).with_name("tinyagent")), "chat", "--board", board,
+                "--out", str(builds[board].out)]
+    proc = subprocess.Popen(chat_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # its own group, as a shell's job
+    try:
+        proc.stdin.write(b"!ping up\n")
+        proc.stdin.flush()
+        got = proc.stdout.readline() + proc.stdout.readline()
+        if got != b"> !ping up\npong up\n":
+            proc.kill()
+            pytest.fail(f"chat did not answer: {got!r}; stderr: {proc.stderr.read().decode()!r}")
+        boards = children(proc.pid)
+        assert len(boards) == 1, boards  # the emulator or host program, started and answering
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
+        assert proc.wait(timeout=30) == code, proc.stderr.read()
+        deadline = time.monotonic() + 10  # the kernel's SIGKILL, or a clean quit already done
+        while not ended(boards[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ended(boards[0]), f"{board}'s program {boards[0]} outlived chat ({sig.name})"
+        said = proc.stderr.read().decode()
+        assert said == {signal.SIGINT: "tinyagent: interrupted\n", signal.SIGKILL: ""}.get(
+            sig, f"tinyagent: terminated by {sig.name}\n")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_ctrl_c_ends_test_with_130(builds):
+    """A Ctrl-C (SIGINT to the terminal's process group) while `tinyagent test` talks to the board:
+    exit 130, one line, and the board's program ended with it."""
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("tinyagent")), "test", "--board", "host",
+                             "--out", str(builds["host"].out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300  # it reads the model and the held-out set first: slow on a busy machine
+        while not children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        boards = children(proc.pid)
+        assert len(boards) == 1, (boards, proc.poll())
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130 and err == b"tinyagent: interrupted\n", (proc.returncode, err)
+        assert ended(boards[0])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_microbit_does_not_fit_and_says_why(tmp_path):

@@ -4,10 +4,15 @@ Errors: a TinyAgentError prints as one line `tinyagent: error: ...` and exits wi
 a usage error click finds (an unknown option or command, a value of the wrong type or out of range:
 exit code 2). Any other exception is a bug and prints its traceback. `--debug` shows the traceback
 for TinyAgentErrors too. tests/test_cli_errors.py holds the table of bad inputs.
+
+Ctrl-C (SIGINT), SIGTERM and SIGHUP unwind the command, so open consoles close and the emulators and
+host programs behind them end, then exit 128 + the signal's number (130, 143, 129).
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -28,6 +33,30 @@ def _usage_line(e: click.UsageError, ctx: click.Context) -> None:
     ctx.exit(e.exit_code)
 
 
+_END_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
+
+
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived. A BaseException, so that nothing catches it on the way out."""
+
+    def __init__(self, signo: int):
+        super().__init__(signo)
+        self.signo = signo
+
+
+def _terminate(signo: int, frame) -> None:
+    for s in _END_SIGNALS:
+        signal.signal(s, signal.SIG_DFL)  # a second signal ends tinyagent at once (its boards with it)
+    raise _Terminated(signo)
+
+
+def _catch_end_signals() -> dict:
+    """Turn SIGTERM and SIGHUP into _Terminated for this command; the handlers they had before."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # only the main thread may set handlers (a command run from a test's thread)
+    return {s: signal.signal(s, _terminate) for s in _END_SIGNALS}
+
+
 class _Group(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -38,6 +67,7 @@ class _Group(click.Group):
             _usage_line(e, ctx)
 
     def invoke(self, ctx: click.Context):
+        previous = _catch_end_signals()
         try:
             return super().invoke(ctx)
         except click.UsageError as e:  # a command's options and arguments, or an unknown command
@@ -54,6 +84,12 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("tinyagent: interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except _Terminated as e:
+            click.echo(f"tinyagent: terminated by {signal.Signals(e.signo).name}", err=True)
+            ctx.exit(128 + e.signo)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 def _run_dir(run: str | None) -> Path:

@@ -148,9 +148,10 @@ def sync(console) -> None:
         console.write_line(f"!ping {n}")
         got = console.read_until("pong", timeout=SYNC_RETRY_S, raise_timeout=False)
         if got is not None and got.endswith("pong"):
-            rest = console.read_until(f"\n{PROMPT}", timeout=SYNC_TIMEOUT_S)  # " k\n> "
-            if rest.split()[:1] != [str(n)]:  # an earlier ping's answer: drain to the last one's
-                console.read_until(f"pong {n}\n{PROMPT}", timeout=SYNC_TIMEOUT_S)
+            # drain to the last ping's answer; each earlier one shows the device working through the
+            # backlog (slowly, on a loaded machine), so each gets SYNC_TIMEOUT_S of its own
+            while console.read_until(f"\n{PROMPT}", timeout=SYNC_TIMEOUT_S).split()[:1] != [str(n)]:
+                console.read_until("pong", timeout=SYNC_TIMEOUT_S)  # " k\n> " was an earlier ping's
             return
     raise TinyAgentError(f"{console.name}: no answer to !ping within {SYNC_TIMEOUT_S:.0f} s "
                          f"(is it a tinyagent build, at the right baud?)", EXIT_DEVICE)

@@ -12,6 +12,11 @@ QEMU 7.2's pty backend notices that the host has opened the pty on a once-a-seco
 guest writes), so input sent right after start can wait up to a second; output is not held back.
 Callers allow for it in their timeouts; the programs stay silent until their first line arrives.
 
+No board's program outlives the process that started it, however that process ends: on Linux the
+kernel sends it SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG, set between fork and exec), and
+it runs in its own process group, so a Ctrl-C at the terminal reaches only tinyagent, which then ends
+it in order (the CLI does the same on SIGTERM and SIGHUP).
+
 Every wait has a named limit below. A device that does not answer in time, a port that is missing or
 busy, and a port that goes away mid-read each become one TinyAgentError (EXIT_DEVICE), not a
 traceback.
@@ -19,15 +24,18 @@ traceback.
 from __future__ import annotations
 
 import codecs
+import ctypes
 import os
 import re
 import selectors
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 import serial
 
@@ -188,6 +196,27 @@ class Console:
 
 # ---- processes ----
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has the kernel SIGKILL the child when this process ends (Linux; None
+    elsewhere). The kernel ties it to the thread that forks, so start programs from a thread that
+    lives as long as their consoles (the main thread, here)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in the child
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    parent = os.getpid()
+
+    def in_child() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: nobody is left to signal us
+            os._exit(1)
+
+    return in_child
+
+
 def _stderr_summary(f: IO[bytes] | None) -> str:
     """The first line the program or QEMU wrote to stderr that is not a warning, for error messages."""
     if f is None or f.closed:
@@ -298,7 +327,8 @@ def _start_program(board: Board, elf: Path) -> Console:
     stderr_file = tempfile.TemporaryFile()
     try:
         process = subprocess.Popen(argv, stdin=subprocess.PIPE if qemu else subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=stderr_file)
+                                   stdout=subprocess.PIPE, stderr=stderr_file,
+                                   preexec_fn=_die_with_parent(), process_group=0)
     except FileNotFoundError:
         stderr_file.close()
         packages = " ".join(board.run.packages) or argv[0]
