@@ -97,6 +97,8 @@ def paths(tmp_path_factory, tiny_int, bpe):
         "out": root / "out",
     }
     p["file"].write_text("hello\n")
+    p["huge"] = root / "huge.toml"
+    p["huge"].write_text("# " + "x" * (2 * 1024 * 1024 - 3) + "\n")
     p["dir"].mkdir()
     p["bad_toml"].write_text("[agent\nname =")
     p["agents"].mkdir()
@@ -150,7 +152,11 @@ ROWS = [
     (["train", "--until", "bogus"], BAD, ["'bogus'", "'teacher'", "'int8'", "--until"]),
     (["train", "--steps", "abc"], BAD, ["'abc'", "--steps", "integer"]),
     (["train", "--steps", "-5", "--out", "{out}/t"], BAD, ["-5", "allowed: > 0"]),
+    (["train", "--steps", "0", "--out", "{out}/t"], BAD, ["steps 0", "allowed: > 0"]),  # was: 4000 steps
     (["train", "--seed", "x"], BAD, ["'x'", "--seed", "integer"]),
+    (["train", "--seed", str(2**76), "--out", "{out}/t"], BAD, [str(2**76), "allowed: an integer 0..4294967295"]),
+    (["train", "--agent", "/dev/zero", "--out", "{out}/t"], BAD, ["/dev/zero", "not a regular file"]),  # hung
+    (["train", "--agent", "{huge}", "--out", "{out}/t"], BAD, ["{huge}", "2,097,152 bytes", "at most 1,048,576"]),
     (["train", "--device", "tpu", "--out", "{out}/t"], BAD, ["'tpu'", "cpu, cuda"]),
     (["train", "--out", "{file}"], BAD, ["{file}", "--resume", "choose a new folder"]),
     (["train", "--resume", "--out", "{missing}"], BAD, ["{missing}", "no run to resume", "drop --resume"]),

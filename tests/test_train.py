@@ -20,9 +20,10 @@ from tinyagent.corpus import generate_corpus, render
 from tinyagent.data import ANSWER, CALL, Batches, encode_examples
 from tinyagent.distill import distill, layer_pairs
 from tinyagent.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, TinyAgentError
+from tinyagent.fileio import sha256_file
 from tinyagent.model import TINY
 from tinyagent.quantize import load_qat_model
-from tinyagent.run import open_run
+from tinyagent.run import create_run, open_run
 from tinyagent.spec import load_spec
 from tinyagent.tokenizer import train_tokenizer
 from tinyagent.train import evaluate, train
@@ -292,6 +293,72 @@ def test_bad_arguments(chain, tmp_path):
         train(SPEC, tmp_path / "b", steps=0, progress=False)
     assert "steps 0" in one_line(e)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.fixture()
+def started(tmp_path):
+    """A run folder as `train` makes it, before any stage ran (no training: a small corpus and tokenizer)."""
+    run = create_run(SPEC, tmp_path / "run", seed=0, n_train=200, n_val=20, n_heldout=20, vocab_size=300,
+                     ctx=TINY.ctx, args={"teacher_cfg": TINY.to_dict(), "student_cfg": TINY.to_dict()})
+    return run.path
+
+
+def test_resume_refuses_an_edited_spec(started, tmp_path):
+    run = started
+    assert json.loads((run / "run.json").read_text())["spec_sha256"] == sha256_file(run / "spec.toml")
+    edited = run / "spec.toml"
+    original = edited.read_text()
+    edited.write_text(original + "\n# edited mid-run\n")
+    with pytest.raises(TinyAgentError) as e:
+        train(None, run, resume=True, progress=False)
+    assert "not the spec this run started on" in one_line(e) and str(edited) in str(e.value)
+    with pytest.raises(TinyAgentError) as e:  # a stage on its own regenerates the corpus: the same check
+        open_run(run).data(TINY.ctx)
+    assert "not the spec this run started on" in one_line(e)
+    edited.write_text(original)
+    other = tmp_path / "other.toml"
+    other.write_text(original + "\n# another spec\n")
+    with pytest.raises(TinyAgentError) as e:  # an --agent given on resume must be the run's spec
+        train(other, run, resume=True, progress=False)
+    assert str(other) in one_line(e) and "not the spec this run started on" in str(e.value)
+    open_run(run).check_same_spec(run / "spec.toml")  # restored: the run goes on
+    assert len(open_run(run).data(TINY.ctx).train) > 0
+
+
+def test_resume_refuses_a_training_state_with_a_flipped_bit(started):
+    run = started
+    info = json.loads((run / "run.json").read_text())
+    info["stages"]["teacher"]["status"] = "running"  # killed mid-stage, with its checkpoint
+    (run / "run.json").write_text(json.dumps(info))
+    checkpoint.save_state(run / "teacher", {"step": 10, "net": {"w": torch.zeros(256)}, "optim": {},
+                                            "rng": torch.get_rng_state()})
+    state = run / "teacher" / checkpoint.STATE
+    data = bytearray(state.read_bytes())
+    data[-200] ^= 0x01
+    state.write_bytes(bytes(data))
+    with pytest.raises(TinyAgentError) as e:
+        train(SPEC, run, resume=True, until="teacher", progress=False)
+    assert "fails its checksum" in one_line(e) and str(state) in str(e.value)
+
+
+def test_resume_deletes_what_a_killed_write_left(started):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = [started / f".run.json.{dead.pid}.k1ll3d00.tmp",
+            started / "teacher" / f".{checkpoint.STATE}.{dead.pid}.k1ll3d00.tmp"]
+    left[1].parent.mkdir(exist_ok=True)
+    for p in left:
+        p.write_bytes(b"half a file")
+    open_run(started)  # what resume, and every stage, opens first
+    assert not any(p.exists() for p in left)
+
+
+def test_seed_out_of_range(tmp_path):
+    for seed in (2**76, -1):
+        with pytest.raises(TinyAgentError) as e:
+            train(SPEC, tmp_path / "s", seed=seed, progress=False)
+        assert str(seed) in one_line(e) and "0..4294967295" in str(e.value)
+    assert not (tmp_path / "s").exists()
 
 
 # ---- dropout ----------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ one file and holds everything.
 """
 from __future__ import annotations
 
+import hashlib
 import io
-import json
 from pathlib import Path
 
 import torch
@@ -22,13 +22,15 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .errors import bad_input
-from .fileio import read_json, sha256_bytes, write_bytes, write_json
+from .intmodel import check_model_config
+from .fileio import read_json, remove_stale_temps, sha256_bytes, write_bytes, write_json
 from .model import GPT, ModelConfig
 
 FORMAT = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 STATE = "train_state.pt"
+STATE_MAGIC = b"TASTATE1"  # train_state.pt starts with this, then the payload's sha256
 
 
 def first_line(e: BaseException) -> str:
@@ -56,13 +58,11 @@ def read_config(folder: str | Path) -> dict:
         cfg = read_json(path, "checkpoint config")
     except FileNotFoundError:
         raise bad_input(f"{folder}: no checkpoint ({CONFIG} is missing)") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT or not {"model", "sha256"} <= cfg.keys():
+    if not isinstance(cfg, dict) or type(cfg.get("format")) is not int or cfg["format"] != FORMAT \
+            or not {"model", "sha256"} <= cfg.keys():
         raise bad_input(f"{path}: not a tinyagent checkpoint config (expected format {FORMAT} "
                         "with 'model' and 'sha256')")
-    try:
-        ModelConfig.from_dict(cfg["model"])
-    except TypeError as e:
-        raise bad_input(f"{path}: bad model config ({e})") from None
+    check_model_config(cfg["model"], f"{path}: model")
     return cfg
 
 
@@ -95,21 +95,41 @@ def load_model(folder: str | Path, device: str = "cpu") -> GPT:
 
 
 def save_state(folder: str | Path, state: dict) -> None:
+    """train_state.pt: STATE_MAGIC, the sha256 of the payload (32 bytes), then torch.save's payload."""
     buf = io.BytesIO()
     torch.save(state, buf)
-    write_bytes(Path(folder) / STATE, buf.getvalue())
+    payload = buf.getvalue()
+    write_bytes(Path(folder) / STATE, STATE_MAGIC + hashlib.sha256(payload).digest() + payload)
 
 
 def load_state(folder: str | Path) -> dict | None:
-    """The resume state of a stage, or None if the stage has none."""
-    path = Path(folder) / STATE
+    """The resume state of a stage, or None if the stage has none; its checksum is verified first. A
+    state from before the checksum (a bare torch zip) is still read. Stale temp files of the stage's
+    interrupted writes are deleted."""
+    folder = Path(folder)
+    path = folder / STATE
+    remove_stale_temps(folder)
     if not path.exists():
         return None
+    fix = "delete it to restart the stage"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        data = path.read_bytes()
+    except OSError as e:
+        raise bad_input(f"{path}: cannot read the training state ({e.strerror}); {fix}") from None
+    if data.startswith(STATE_MAGIC):
+        n = len(STATE_MAGIC)
+        digest, payload = data[n:n + 32], data[n + 32:]
+        if hashlib.sha256(payload).digest() != digest:
+            raise bad_input(f"{path}: training state fails its checksum (corrupt or truncated: sha256 "
+                            f"{hashlib.sha256(payload).hexdigest()[:12]}, saved {digest.hex()[:12]}); {fix}")
+    elif data.startswith(b"PK\x03\x04"):  # torch's zip format, as saved before the checksum existed
+        payload = data
+    else:
+        raise bad_input(f"{path}: not a tinyagent training state (no {STATE_MAGIC.decode()} header); {fix}")
+    try:
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a truncated or foreign file
-        raise bad_input(f"{path}: corrupt or truncated training state ({first_line(e)}); "
-                        "delete it to restart the stage") from None
+        raise bad_input(f"{path}: corrupt or truncated training state ({first_line(e)}); {fix}") from None
     if not isinstance(state, dict) or not {"step", "net", "optim"} <= state.keys():
         raise bad_input(f"{path}: not a tinyagent training state (missing step/net/optim); "
                         "delete it to restart the stage")

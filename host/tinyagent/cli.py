@@ -108,7 +108,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 # ---- model pipeline --------------------------------------------------------------------------------
 
 @main.command()
-@click.option("--agent", default=DEFAULT_AGENT, show_default=True, help="Agent spec (TOML).")
+@click.option("--agent", default=None, help=f"Agent spec (TOML) [default: {DEFAULT_AGENT}; with --resume: the "
+                                             "run's own, and one given must be the same]")
 @click.option("--out", default="runs/default", show_default=True, help="Run folder to create.")
 @click.option("--until", type=click.Choice(["teacher", "student", "pruned", "int8"]), default="int8",
               show_default=True, help="Last stage to run.")
@@ -119,7 +120,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--qat-steps", type=int, default=None, help="Quantisation-aware steps [default: 1000].")
 @click.option("--steps", type=int, default=None, help="The same as --teacher-steps.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=None, help="Seed of the corpus and the training [default: 0; with --resume: "
+              "the run's].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @click.option("--budget", type=float, default=None, metavar="MINUTES",
               help="Scale the steps not given so the whole run fits in this many minutes here.")
@@ -139,6 +141,7 @@ def train(agent, out, until, teacher_steps, student_steps, prune_steps, qat_step
     step_args = {"steps": teacher_steps if teacher_steps is not None else steps, "distill_steps": student_steps,
                  "recover_steps": prune_steps, "qat_steps": qat_steps}
 
+    agent = agent if agent is not None or resume else DEFAULT_AGENT
     p = plan(agent, out, budget_minutes=budget, device=device, resume=resume, until=until, seed=seed, **step_args)
     click.echo(p.table())
     if dry_run:

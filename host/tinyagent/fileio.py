@@ -1,20 +1,91 @@
 """Atomic file writes and model hashing. Every file tinyagent writes goes through here, so a kill at
-any moment leaves either the old file or the new one, never half of one."""
+any moment leaves either the old file or the new one, never half of one.
+
+A write goes to `.<name>.<pid>.<random>.tmp` beside the file, then is renamed over it. A writer killed
+before the rename leaves its temp file behind; the next write of that file, and `remove_stale_temps`
+(run on opening a run folder and on resuming a stage), delete the temp files whose writer is dead.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
+import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+# .<name>.<pid>.<random>.tmp, and the older .<name>.<random>.tmp (no pid: stale once this old)
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp$")
+_OLD_TEMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
+OLD_TEMP_STALE_S = 3600
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Delete the atomic writer's temp files in `folder` (only those of the file `name`, if given)
+    whose writer process is gone. Returns what was deleted; a folder that cannot be read is left alone."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        if not e.name.endswith(".tmp"):
+            continue
+        m = _TEMP.match(e.name)
+        if m:
+            stale = not _alive(int(m.group("pid")))
+        else:
+            m = _OLD_TEMP.match(e.name)
+            try:
+                stale = bool(m) and time.time() - e.stat(follow_symlinks=False).st_mtime > OLD_TEMP_STALE_S
+            except OSError:
+                stale = False
+        if not stale or (name is not None and m.group("name") != name) or not e.is_file(follow_symlinks=False):
+            continue
+        try:
+            os.unlink(e.path)
+            removed.append(Path(e.path))
+        except OSError:
+            pass
+    return removed
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _new_file_mode(path: Path) -> int:
+    """The mode open() would leave: an existing file's own, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _new_file_mode(path))  # mkstemp makes it 0600
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -49,6 +120,27 @@ def read_json(path: str | os.PathLike, what: str, fix: str = "") -> Any:
         raise bad_input(f"{path}: cannot read the {what} ({e.strerror}{fix})") from None
     except (ValueError, UnicodeDecodeError):
         raise bad_input(f"{path}: corrupt {what} (not valid JSON{fix})") from None
+
+
+MAX_INPUT_BYTES = 1 << 20  # a spec or other text file the user names; far above any real one
+
+
+def check_input_file(path: str | os.PathLike, what: str, max_bytes: int = MAX_INPUT_BYTES) -> None:
+    """Before reading a file the user named: a device, pipe or socket (/dev/zero never ends) or a file
+    over `max_bytes` is one bad_input line. A missing path or a folder is left to the reader's words."""
+    from .errors import bad_input
+
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise bad_input(f"{path}: the {what} is not a regular file (a device, pipe or socket; allowed: a file)")
+    if st.st_size > max_bytes:
+        raise bad_input(f"{path}: the {what} is {st.st_size:,} bytes (allowed: at most {max_bytes:,})")
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -21,7 +21,8 @@ from tokenizers import Tokenizer
 from .corpus import corpus_stats, generate_corpus, render
 from .data import TokenData, encode_examples
 from .errors import bad_input
-from .fileio import read_json, write_bytes, write_json, write_text
+from .fileio import (check_input_file, read_json, remove_stale_temps, sha256_bytes, write_bytes, write_json,
+                     write_text)
 from .spec import load_spec
 from .tokenizer import train_tokenizer
 
@@ -108,11 +109,30 @@ class Run:
         except Exception:
             raise bad_input(f"{self.path}: missing or corrupt {TOKENIZER_FILE}; start a new run") from None
 
+    def spec(self):
+        """The run's spec.toml, refused if it is not the spec the run started on."""
+        path = self.path / SPEC_FILE
+        self.check_same_spec(path)
+        return load_spec(path)
+
+    def check_same_spec(self, path: Path) -> None:
+        """`path` (the run's spec.toml, or an --agent given on resume) holds the spec the run started
+        on: the sha256 of its bytes is run.json's spec_sha256. A run from before that field passes."""
+        check_input_file(path, "agent spec")
+        stored = self.info.get("spec_sha256")
+        try:
+            now = sha256_bytes(Path(path).read_bytes())
+        except OSError:
+            return  # missing or unreadable: load_spec says so in its own words
+        if stored and stored != now:
+            raise bad_input(f"{path}: not the spec this run started on (sha256 {now[:12]}, {RUN_FILE} says "
+                            f"{stored[:12]}); a run trains on one spec: restore it, or start a new run")
+
     def data(self, ctx: int) -> Splits:
         """The corpus tokenised for context length `ctx` (regenerated, then cached in memory)."""
         if ctx not in self._data:
             c = self.info["corpus"]
-            spec = load_spec(self.path / SPEC_FILE)
+            spec = self.spec()
             corpus = generate_corpus(spec, seed=self.info["seed"], n_train=c["n_train"], n_val=c["n_val"],
                                      n_heldout=c["n_heldout"])
             tok = self.tokenizer()
@@ -187,9 +207,12 @@ def check_run_fields(info: dict, where: Path) -> None:
     def bad(field: str, v, allowed: str):
         raise bad_input(f"{where}: {field} is {_show(v)} (allowed: {allowed})")
 
-    for k in ("tool", "agent", "spec_sha256"):
+    for k in ("tool", "agent"):
         if k in info and not isinstance(info[k], str):
             bad(k, info[k], "a string")
+    sha = info.get("spec_sha256", "0" * 64)
+    if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        bad("spec_sha256", sha, "64 lowercase hex digits, the sha256 of spec.toml")
     if "seed" in info and not _is_int(info["seed"], 0, SEED_MAX):
         bad("seed", info["seed"], f"an integer 0..{SEED_MAX}")
     if "vocab_size" in info and not _is_int(info["vocab_size"], 256, 65535):
@@ -254,6 +277,9 @@ def open_run(path: str | Path, writer: bool = True) -> Run:
     if lacking:
         raise bad_input(f"{path / RUN_FILE}: corpus.{lacking[0]} is missing (the corpus is regenerated "
                         "from n_train, n_val and n_heldout)")
+    if writer:  # what a killed writer left behind (fileio's temp files)
+        for folder in (path, *(path / s for s in STAGES)):
+            remove_stale_temps(folder)
     return Run(path, info, writer)
 
 
@@ -261,13 +287,16 @@ def create_run(agent: str | Path, out: str | Path, *, seed: int, n_train: int, n
                vocab_size: int, ctx: int, args: dict, writer: bool = True) -> Run:
     """Make the run folder: spec copy, corpus, tokenizer, run.json. Nothing is written on bad input."""
     agent, out = Path(agent), Path(out)
+    check_input_file(agent, "agent spec")  # /dev/zero, a pipe or a huge file: refused before reading
     spec = load_spec(agent)  # validates; raises bad_input itself
     corpus = generate_corpus(spec, seed=seed, n_train=n_train, n_val=n_val, n_heldout=n_heldout)
     tok = train_tokenizer((render(ex) for ex in corpus.train), vocab_size=vocab_size)
     splits = Splits(*(encode_examples(getattr(corpus, s), tok, ctx, render) for s in ("train", "val", "heldout")))
     if len(splits.train) == 0:
         raise bad_input(f"no training example fits in ctx {ctx} tokens; use a larger ctx")
+    spec_bytes = agent.read_bytes()
     info = {"format": RUN_FORMAT, "tool": f"tinyagent {_version()}", "agent": str(agent), "seed": seed,
+            "spec_sha256": sha256_bytes(spec_bytes),  # of spec.toml's bytes: resume refuses another spec
             "vocab_size": tok.get_vocab_size(),
             "corpus": {"n_train": n_train, "n_val": n_val, "n_heldout": n_heldout, "ctx": ctx,
                        "train": splits.train.stats(), "val": splits.val.stats(), "heldout": splits.heldout.stats(),
@@ -277,7 +306,7 @@ def create_run(agent: str | Path, out: str | Path, *, seed: int, n_train: int, n
     run._data[ctx] = splits
     if writer:
         out.mkdir(parents=True, exist_ok=True)
-        write_bytes(out / SPEC_FILE, agent.read_bytes())
+        write_bytes(out / SPEC_FILE, spec_bytes)
         write_text(out / TOKENIZER_FILE, tok.to_str())
         run.save()
     return run

@@ -29,7 +29,7 @@ from . import checkpoint, intmodel
 from .data import ANSWER, CALL, Batches, TokenData
 from .errors import EXIT_INTERRUPTED, TinyAgentError, bad_input
 from .model import GPT, STUDENT, TEACHER, ModelConfig
-from .run import RUN_FILE, STAGES, Run, create_run, open_run
+from .run import RUN_FILE, SEED_MAX, STAGES, Run, create_run, open_run
 
 # Defaults of every stage: the settings the shipped model was trained with (docs/training.md has the
 # measured accuracy and time of each stage). A stage argument left as None takes its value from here,
@@ -356,6 +356,11 @@ def check_positive(**values) -> None:
             raise bad_input(f"{k} {v!r} must be positive (allowed: > 0)")
 
 
+def check_seed(seed: int | None) -> None:
+    if seed is not None and not (type(seed) is int and 0 <= seed <= SEED_MAX):
+        raise bad_input(f"seed {seed!r} is out of range (allowed: an integer 0..{SEED_MAX})")
+
+
 def default_model(run: Run, role: str) -> dict:
     """The teacher or student config the run was started with (model.TEACHER / STUDENT if none)."""
     stored = run.info.get("args", {}).get(f"{role}_cfg")
@@ -385,6 +390,7 @@ def train_stage(run: str | Path | Run, stage: str = "teacher", *, cfg: ModelConf
         return run.dir(stage)
     check_positive(steps=steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
     check_dropout(dropout)
+    check_seed(seed)
     a = stage_args(run, stage, {"steps": steps, "batch": batch, "lr": lr, "dropout": dropout, "seed": seed,
                                 "model": cfg.to_dict() if cfg else None},
                    resume)
@@ -397,7 +403,7 @@ def train_stage(run: str | Path | Run, stage: str = "teacher", *, cfg: ModelConf
     return run.dir(stage)
 
 
-def train(agent: str | Path, out: str | Path, *, steps: int | None = None, batch: int | None = None,
+def train(agent: str | Path | None, out: str | Path, *, steps: int | None = None, batch: int | None = None,
           lr: float | None = None, device: str = "cpu", seed: int | None = None, resume: bool = False,
           teacher_cfg: ModelConfig | None = None, student_cfg: ModelConfig | None = None,
           until: str = "int8", progress: bool = True,
@@ -412,7 +418,8 @@ def train(agent: str | Path, out: str | Path, *, steps: int | None = None, batch
     model.STUDENT. `steps` is the teacher's, `distill_steps` the student's and scratch's, `batch` and
     `lr` apply to teacher, scratch and student, `dropout` to every float stage. With resume=True, `out`
     must be a run folder: finished stages are kept, the running one continues from its checkpoint, and
-    the arguments are the stored ones (an explicit argument that differs is rejected).
+    the arguments are the stored ones (an explicit argument that differs is rejected); `agent` may then
+    be None, and if given must be the spec the run started on (as must the run's spec.toml).
     """
     from .distill import check_alpha_temperature, distill
     from .prune import check_keep, prune
@@ -427,6 +434,7 @@ def train(agent: str | Path, out: str | Path, *, steps: int | None = None, batch
     check_dropout(dropout)
     check_positive(steps=steps, batch=batch, lr=lr, distill_steps=distill_steps, recover_steps=recover_steps,
                    qat_steps=qat_steps, n_train=n_train, n_val=n_val, n_heldout=n_heldout, ckpt_every=ckpt_every)
+    check_seed(seed)
     given = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "distill_steps": distill_steps,
              "alpha": alpha, "temperature": temperature, "hidden_weight": hidden_weight, "ffn_keep": ffn_keep,
              "heads_keep": heads_keep, "recover_steps": recover_steps, "qat_steps": qat_steps,
@@ -441,6 +449,9 @@ def train(agent: str | Path, out: str | Path, *, steps: int | None = None, batch
         raise bad_input(f"{out}: no run to resume (not a folder); drop --resume to start a new run there")
     if resume and (out / RUN_FILE).exists():
         run = open_run(out, writer=dist.main)
+        if agent is not None:  # an --agent given on resume must be the spec the run started on
+            run.check_same_spec(Path(agent))
+        run.check_same_spec(out / "spec.toml")
         a = resolve(given, defaults, run.info["args"], f"run {out}")
     else:
         if not resume and out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -726,6 +737,7 @@ def plan(agent: str | Path | None, out: str | Path, *, budget_minutes: float | N
     check_alpha_temperature(given.get("alpha"), given.get("temperature"), given.get("hidden_weight"))
     check_dropout(given.get("dropout"))
     check_positive(**{k: given.get(k) for k in (*STEP_ARGS, "batch", "lr", "n_train", "n_val", "n_heldout")})
+    check_seed(given.get("seed"))
     given = {k: v.to_dict() if isinstance(v, ModelConfig) else v for k, v in given.items()}
     full = {k: given.get(k) for k in defaults}
     out = Path(out)
@@ -735,6 +747,9 @@ def plan(agent: str | Path | None, out: str | Path, *, budget_minutes: float | N
             raise bad_input(f"{out}: no run to resume (not a folder); drop --resume to start a new run there")
         if (out / RUN_FILE).exists():
             run = open_run(out, writer=False)
+            if agent is not None:  # as train() checks it
+                run.check_same_spec(Path(agent))
+            run.check_same_spec(out / "spec.toml")
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise bad_input(f"{out} already exists and is not empty (--resume continues a run there, "
                         "or choose a new folder)")
@@ -746,6 +761,10 @@ def plan(agent: str | Path | None, out: str | Path, *, budget_minutes: float | N
     pc = replace(sc, ffn_dim=keep_count(sc.ffn_dim, a["ffn_keep"]), n_heads=keep_count(sc.n_heads, a["heads_keep"]))
     if run is None and agent is None:
         raise bad_input(f"{out}: no run.json, so the run starts over: give its agent spec (--agent)")
+    if run is None:
+        from .fileio import check_input_file
+
+        check_input_file(agent, "agent spec")  # as create_run: /dev/zero or a huge file, refused unread
     spec = load_spec(out / "spec.toml" if run else agent)
     setup_s, mean_len = _corpus_seconds(spec, a["seed"], a, tc.vocab_size, tc.ctx, tokenizer=run is None)
     if run is not None:
