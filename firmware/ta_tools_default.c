@@ -2,11 +2,16 @@
  * device and the reference agree turn for turn on the host board.
  *
  * A handler reads its arguments as text (call->word[i]) or parsed (call->arg[i]: an enum word's
- * index or an integer's value) and writes one line of result. See docs/engine.md to add your own.
+ * index or an integer's value) and writes one line of result. See docs/engine.md to add your own,
+ * and docs/real-boards.md for board-specific code in a tools file. Only ta_hal.h is used here, so
+ * this file builds unchanged for every board.
  */
 #include "ta_agent.h"
 #include "ta_hal.h"
 #include "ta_tools.h"
+
+#define TIMER_SLOT 0     /* the timer tool's slot (ta_hal.h has TA_HAL_TIMERS); a tools file may use others */
+#define MS_PER_S 1000u
 
 static int32_t word_int(const char *w)
 {
@@ -85,10 +90,19 @@ ta_status ta_tool_uptime(const ta_call *call, char *result, size_t cap)
     return TA_OK;
 }
 
-/* timer SECONDS -> ok */
+/* When the timer tool's time is up: the LED comes on. */
+static void timer_expired(void *arg)
+{
+    (void)arg;
+    ta_hal_led_set(1);
+}
+
+/* timer SECONDS -> ok; when they have passed, the LED turns on (a new timer replaces the old one) */
 ta_status ta_tool_timer(const ta_call *call, char *result, size_t cap)
 {
-    if (ta_hal_timer_start((uint32_t)word_int(call->word[0])) != 0) {
+    uint32_t seconds = (uint32_t)word_int(call->word[0]);
+    if (seconds > TA_HAL_TIMER_MAX_MS / MS_PER_S ||
+        ta_hal_timer_start(TIMER_SLOT, seconds * MS_PER_S, timer_expired, 0) != 0) {
         ta_cat(result, cap, "error: no timer");
         return TA_ERR_TOOL;
     }

@@ -1,5 +1,6 @@
 /* Fuzzing HAL: the console reads the fuzzer's input bytes, output is discarded (kept as a length so
- * that nothing optimises the writes away). No board, no clock: every run is reproducible. */
+ * that nothing optimises the writes away). No board, no clock: every run is reproducible. The timer
+ * slots are the real ones (firmware/boards/common/hal_timers.c). */
 #include "hal_fuzz.h"
 
 #include "ta_hal.h"
@@ -21,7 +22,11 @@ void ta_hal_init(void) {}
 
 void ta_hal_exit(int code) { (void)code; }
 
-int ta_hal_getc(void) { return in_pos < in_len ? in_data[in_pos++] : -1; }
+int ta_hal_getc(void)
+{
+    ta_hal_poll();
+    return in_pos < in_len ? in_data[in_pos++] : -1;
+}
 
 void ta_hal_write(const char *buf, size_t n)
 {
@@ -43,6 +48,10 @@ int ta_hal_gpio_write(int pin, int level)
     return pin >= 0 && pin < 40 ? 0 : -1;
 }
 
+int ta_hal_gpio_read(int pin) { return pin >= 0 && pin < 40 ? 0 : -1; }
+
 int32_t ta_hal_temp_decicelsius(void) { return 235; }
 
-int ta_hal_timer_start(uint32_t seconds) { return seconds > 0 ? 0 : -1; }
+int32_t ta_hal_adc_read_raw(int ch) { return ch >= 0 && ch < 4 ? 2048 : -1; }
+
+int32_t ta_hal_adc_read_mv(int ch) { return ch >= 0 && ch < 4 ? 1650 : -1; }

@@ -57,7 +57,7 @@ def build_target(name: str, sources: list[Path], src_dir: Path, out_dir: Path) -
     out_dir.mkdir(parents=True, exist_ok=True)
     exe = out_dir / f"fuzz_{name}"
     cmd = [CC, *CFLAGS, f"-I{src_dir}", f"-I{FUZZ}", str(FUZZ / f"fuzz_{name}.c"), str(FUZZ / "hal_fuzz.c"),
-           *map(str, sources), "-o", str(exe)]
+           str(FIRMWARE / "boards" / "common" / "hal_timers.c"), *map(str, sources), "-o", str(exe)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}\n{done.stderr}")

@@ -1,9 +1,9 @@
 """Builds and drives the C test programs for the C-vs-reference tests.
 
-`build_firmware` links the generated sources with firmware/test/hal_stdio.c: the real firmware, its
-console on stdin/stdout. `Console` talks to it line by line. Objects are cached by the content of
-the source and every header it includes, so the runtime compiles once per session and only the
-generated model files compile per model.
+`build_firmware` links the generated sources with firmware/test/hal_stdio.c (and the timer slots
+every board shares): the real firmware, its console on stdin/stdout. `Console` talks to it line by
+line. Objects are cached by the content of the source and every header it includes, so the runtime
+compiles once per session and only the generated model files compile per model.
 """
 from __future__ import annotations
 
@@ -78,10 +78,12 @@ def build_program(sources: list[Path], include_dirs: list[Path], exe: Path) -> P
     return exe
 
 
+HARNESS_HAL = (FIRMWARE / "test" / "hal_stdio.c", FIRMWARE / "boards" / "common" / "hal_timers.c")
+
+
 def build_firmware(out_dir: Path, sources: list[Path]) -> Path:
-    """The generated firmware with the stdin/stdout HAL, as out_dir/harness."""
-    return build_program([*sources, FIRMWARE / "test" / "hal_stdio.c"], [Path(out_dir), FIRMWARE],
-                         Path(out_dir) / "harness")
+    """The generated firmware with the stdin/stdout HAL (and the common timer slots), as out_dir/harness."""
+    return build_program([*sources, *HARNESS_HAL], [Path(out_dir), FIRMWARE], Path(out_dir) / "harness")
 
 
 class Console:

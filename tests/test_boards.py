@@ -12,6 +12,7 @@ import random
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,46 @@ def test_echo_program_talks_through_a_pty(name, tmp_path):
         con.write_line("!exit")
         assert con.read_line() == "bye"
         assert con.wait_exit() == 0
+
+
+PUMP_PIN, PUMP_MS = 5, 20
+PUMP_WAIT_S = 60.0   # real seconds for PUMP_MS of the board's time: under QEMU's -icount a busy wait
+                     # on a device runs at 15 to 100 simulated ms per second here
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_a_timer_switches_a_pump_off_in_the_boards_own_time(name, tmp_path):
+    """ta_hal.h's timers, ADC and pin reads on each board: `!pump` drives a pin high and arms a slot
+    that drives it low again, run by ta_hal_poll from the console's wait, on the board's clock."""
+    board, art = build(name, [ECHO], tmp_path)
+    with open_console(board, art) as con:
+        con.write_line("hello")
+        con.read_until("echo: hello\n", timeout=20)
+        con.write_line("!adc 0")   # the simulated ADC (boards/sim/sim_adc.h): every board here has it
+        assert con.read_line() == "adc 0: 620 500"
+        con.write_line("!adc 4")
+        assert con.read_line() == "adc 4: -1 -1"
+        con.write_line(f"!pin {PUMP_PIN}")
+        assert re.fullmatch(rf"pin {PUMP_PIN}: 0 at \d+", con.read_line())
+        con.write_line(f"!pump {PUMP_PIN} {PUMP_MS}")
+        on_at = int(re.fullmatch(rf"pump {PUMP_PIN}: on at (\d+)", con.read_line()).group(1))
+        readings = []   # (level, millis) while it runs
+        deadline = time.monotonic() + PUMP_WAIT_S
+        while time.monotonic() < deadline:
+            con.write_line(f"!pin {PUMP_PIN}")
+            level, at = map(int, re.fullmatch(rf"pin {PUMP_PIN}: (\d) at (\d+)", con.read_line()).groups())
+            readings.append((level, at))
+            if level == 0:
+                break
+        con.write_line("!pumped")
+        off = re.fullmatch(r"pumped: off at (\d+)", con.read_line())
+        assert off, f"the pump was still on after {PUMP_WAIT_S:g} s: {readings[-3:]}"
+        off_at = int(off.group(1))
+        assert off_at >= on_at + PUMP_MS
+        # on until the callback ran, off from then on (a reading and the callback can share a ms)
+        assert all(at <= off_at if level else at >= off_at for level, at in readings), (on_at, off_at, readings)
+        if board.run.counter == "instructions":   # a clock that follows the work done: exact to a ms
+            assert off_at <= on_at + PUMP_MS + 1, (on_at, off_at)
 
 
 @pytest.mark.parametrize("name", RUNNABLE)

@@ -65,7 +65,7 @@ IDF_V54_KEYS: dict[str, tuple[str, ...]] = {
 }
 # ESP-IDF v5.4 components the HAL and the engine may require (components/<name> in that release).
 IDF_V54_COMPONENTS = {"tinyagent", "tinyagent_hal", "esp_driver_gpio", "esp_driver_uart",
-                      "esp_driver_usb_serial_jtag", "esp_driver_tsens", "esp_timer"}
+                      "esp_driver_usb_serial_jtag", "esp_driver_tsens", "esp_timer", "esp_adc"}
 
 
 def needs(*tools: str) -> None:
@@ -128,6 +128,9 @@ function(idf_component_register)
   message(STATUS "component SRCS=${A_SRCS}")
   set(COMPONENT_LIB "__idf_stand_in" PARENT_SCOPE)
 endfunction()
+function(target_compile_definitions target scope)
+  message(STATUS "definitions ${target} ${scope} ${ARGN}")
+endfunction()
 function(set_source_files_properties file)
   _check_files(source ${file})
   message(STATUS "properties ${file} ${ARGN}")
@@ -182,6 +185,7 @@ def test_esp_idf_cmake_files_run_under_stand_ins(board, projects, tmp_path):
     out = run_cmake(tmp_path, [root / "CMakeLists.txt", root / "main" / "CMakeLists.txt",
                                root / "components" / "tinyagent" / "CMakeLists.txt"], config, env)
     assert "main=ta_app_main" in out
+    assert "definitions __idf_stand_in PRIVATE TA_BOARD_ESP_IDF=1" in out
     # the HAL component: the sources the chip's configuration selects all exist
     for usj_console in ("", "1"):
         out = run_cmake(tmp_path, [root / "components" / "tinyagent_hal" / "CMakeLists.txt"],
@@ -189,7 +193,8 @@ def test_esp_idf_cmake_files_run_under_stand_ins(board, projects, tmp_path):
         srcs = re.search(r"component SRCS=(\S+)", out).group(1).split(";")
         expect = ("console_usb_serial_jtag.c" if usj_console else
                   "console_dual.c" if chip.usb_serial_jtag else "console_uart.c")
-        assert srcs == ["hal_esp_idf.c", expect, "led_ws2812.c" if chip.led_kind == "ws2812" else "led_gpio.c",
+        assert srcs == ["hal_esp_idf.c", "hal_timers.c", "adc_oneshot.c", expect,
+                        "led_ws2812.c" if chip.led_kind == "ws2812" else "led_gpio.c",
                         "temp_none.c" if board == "esp32" else "temp_tsens.c"]
 
 
@@ -204,7 +209,7 @@ def test_pico_cmake_files_run_under_stand_ins(projects, tmp_path):
         out = run_cmake(tmp_path, [root / "CMakeLists.txt"], {"PICO_CYW43_SUPPORTED": pico_w}, env)
         assert ("hal/led_cyw43.c" in out) == bool(pico_w) and ("hal/led_gpio.c" in out) != bool(pico_w)
         for call in ("pico_sdk_init", "pico_enable_stdio_usb tinyagent;1", "pico_enable_stdio_uart tinyagent;1",
-                     "pico_add_extra_outputs tinyagent"):
+                     "pico_add_extra_outputs tinyagent", "definitions tinyagent PRIVATE TA_BOARD_PICO_SDK=1"):
             assert call in out
     # without the SDK, the import file says what to set
     script = tmp_path / "no-sdk.cmake"
@@ -228,6 +233,8 @@ def test_micropython_build_files_name_existing_sources(board, projects, tmp_path
     assert done.returncode == 0, done.stderr
     values = dict(line.split("=", 1) for line in done.stdout.splitlines())
     assert values["C"].split() == [str(root / "tinyagent" / "modtinyagent.c")]
+    assert "-DTA_BOARD_MICROPYTHON=1" in values["FLAGS"].split()
+    assert "definitions usermod_tinyagent INTERFACE TA_BOARD_MICROPYTHON=1" in out
     lib = values["LIB"].split()
     assert all(Path(f).is_file() for f in lib) and len(lib) >= 10
     assert not any(Path(f).name in ("ta_main.c", "ta_tools_default.c") for f in lib)
@@ -304,6 +311,146 @@ def test_generate_project_refuses_boards_and_kinds_it_cannot_make(engine, tmp_pa
     assert "pico" in str(e.value) and "esp-idf" in str(e.value)
 
 
+# ---- a tools file with code for each SDK ------------------------------------------------------------
+
+# The default tools with a section per SDK: each build defines its macro (a section for no known
+# build is an #error), and each SDK's section includes a header only that SDK has.
+SECTIONED_TOOLS = """// tinyagent: requires esp_driver_gpio esp_adc
+// tinyagent: pico-libs hardware_pwm hardware_adc
+#if defined(TA_BOARD_ESP_IDF)
+#include "driver/gpio.h"
+#include "esp_adc/adc_oneshot.h"
+#elif defined(TA_BOARD_PICO_SDK)
+#include "hardware/pwm.h"
+#elif defined(TA_BOARD_MICROPYTHON) || defined(TA_BOARD_SIM)
+#include "ta_hal.h"
+#else
+#error "no section of this tools file is for this build"
+#endif
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_int, bpe, tmp_path_factory):
+    """A run folder as `tinyagent quantize` leaves it, holding the tests' tiny model."""
+    import json
+    import shutil
+
+    run = tmp_path_factory.mktemp("tiny-run")
+    tiny_int[1].save(run / "int8")
+    bpe.save(run / "tokenizer.json")
+    shutil.copy(REPO_ROOT / "agents" / "default.toml", run / "spec.toml")
+    (run / "run.json").write_text(json.dumps({"format": 1, "stages": {}}))
+    return run
+
+
+@pytest.fixture(scope="module")
+def sectioned_tools(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tools") / "pump_tools.c"
+    path.write_text(SECTIONED_TOOLS + (FIRMWARE_DIR / "ta_tools_default.c").read_text())
+    return path
+
+
+@pytest.mark.parametrize("board, micropython", [("esp32s3", False), ("pico", False), ("esp32c3", True)])
+def test_a_tools_file_with_sdk_includes_generates(board, micropython, tiny_run, sectioned_tools, tmp_path):
+    """--generate-only with a tools file whose SDK section includes driver/gpio.h: the proxy compile
+    puts stand-in handlers in its place and says so in one line; the project holds the real file."""
+    from tinyagent.build import build
+
+    b = load_board(board)
+    needs(b.toolchain.compiler)
+    r = build(board, tmp_path / "out", tiny_run, tools_c=str(sectioned_tools), generate_only=True,
+              micropython=micropython)
+    assert r.generated_only and r.project is not None
+    table = r.plan.table()
+    if micropython:   # the MicroPython section includes nothing the SDK alone has: compiled as it is
+        assert r.plan.tools_note == "" and "pump_tools.c" not in table
+        assert (r.project / "tinyagent" / "engine" / sp.MP_TOOLS_FILE).read_text() == sectioned_tools.read_text()
+        return
+    header = "driver/gpio.h" if board != "pico" else "hardware/pwm.h"
+    note = r.plan.tools_note
+    assert "\n" not in note and "pump_tools.c" in note and header in note and "not compiled here" in note
+    assert note in table.splitlines()[-1]
+    where = r.project / ("components/tinyagent" if board != "pico" else "tinyagent")
+    assert (where / "pump_tools.c").read_text() == sectioned_tools.read_text()
+
+
+def test_declared_requirements_are_in_the_generated_cmake_files(engine, sectioned_tools, tmp_path):
+    needs("cmake")
+    esp = sp.generate_project(load_board("esp32s3"), [*engine["esp32s3"][:-1], sectioned_tools], tmp_path / "e",
+                              model_info={})
+    esp_cmake = (esp.root / "components" / "tinyagent" / "CMakeLists.txt").read_text()
+    assert "PRIV_REQUIRES tinyagent_hal esp_driver_gpio esp_adc)" in esp_cmake
+    assert '"pump_tools.c"' in esp_cmake
+    pico = sp.generate_project(load_board("pico"), [*engine["pico"][:-1], sectioned_tools], tmp_path / "p",
+                               model_info={})
+    pico_cmake = (pico.root / "CMakeLists.txt").read_text()
+    assert "target_link_libraries(tinyagent pico_stdlib hardware_adc hardware_watchdog hardware_pwm)" in pico_cmake
+    # and they run: the IDF stand-in checks that each required component exists in v5.4
+    idf = tmp_path / "idf-stand-in" / "tools" / "cmake"
+    idf.mkdir(parents=True)
+    (idf / "project.cmake").write_text("# stand-in\n")
+    out = run_cmake(tmp_path, [esp.root / "components" / "tinyagent" / "CMakeLists.txt"],
+                    {"KNOWN_COMPONENTS": ";".join(sorted(IDF_V54_COMPONENTS))},
+                    {"IDF_PATH": str(tmp_path / "idf-stand-in"), "PATH": "/usr/bin:/bin"})
+    assert "pump_tools.c" in out
+    sdk = tmp_path / "pico-sdk-stand-in"
+    sdk.mkdir()
+    (sdk / "pico_sdk_init.cmake").write_text(f'set(PICO_SDK_VERSION_STRING "{sp.PICO_SDK_VERSION}")\n')
+    out = run_cmake(tmp_path, [pico.root / "CMakeLists.txt"], {"PICO_CYW43_SUPPORTED": ""},
+                    {"PICO_SDK_PATH": str(sdk), "PATH": "/usr/bin:/bin"})
+    assert "links pico_stdlib;hardware_adc;hardware_watchdog;hardware_pwm" in out
+
+
+def test_the_same_tools_file_builds_for_a_board_here(tiny_int, bpe, sectioned_tools, tmp_path):
+    """The boards built here define TA_BOARD_SIM: the file's SDK sections are left out."""
+    from tinyagent.toolchain import compile_and_link
+
+    host = load_board("host")
+    sources = generate_sources(tiny_int[1], bpe, SPEC, "host", tmp_path / "src", user_tools_c=sectioned_tools)
+    art = compile_and_link(host, sources, [tmp_path / "src"], tmp_path / "obj")
+    assert art.elf.is_file()
+
+
+@pytest.mark.parametrize("line, says", [
+    ("// tinyagent: require esp_adc", ["'require'", "`// tinyagent: requires NAME ...`",
+                                       "`// tinyagent: pico-libs NAME ...`"]),
+    ("// tinyagent:", ["followed by nothing"]),
+    ("// tinyagent: requires", ["names no ESP-IDF components", "esp_adc"]),
+    ("// tinyagent: pico-libs", ["names no Pico SDK libraries", "hardware_adc"]),
+    ("// tinyagent: requires esp_adc ${EVIL}", ["'${EVIL}'", "not a component or library name"]),
+])
+def test_a_bad_requirement_line_is_one_line_naming_it(line, says, tmp_path):
+    tools = tmp_path / "bad_tools.c"
+    tools.write_text(f"/* my tools */\n{line}\n" + (FIRMWARE_DIR / "ta_tools_default.c").read_text())
+    with pytest.raises(TinyAgentError) as e:
+        sp.tools_file_needs(tools)
+    msg = str(e.value)
+    assert e.value.code == EXIT_BAD_INPUT and "\n" not in msg and f"{tools}:2:" in msg
+    assert all(s in msg for s in says), msg
+
+
+@pytest.mark.parametrize("kind", ["esp32s3", "pico", "pico-mp"])
+def test_generated_readme_describes_the_agent_that_was_built(kind, projects):
+    text = (projects[kind].root / "README.md").read_text()
+    for form in sp.tool_forms(projects[kind].root.rglob("ta_tools.h")):   # led {on|off|toggle}, ...
+        assert f"\n- `{form}`\n" in text, form
+    assert "\n- `led {on|off|toggle}`\n" in text and "\n- `timer " in text
+    assert "ta_tools_default.c" in text and "tinyagent's default tools" in text
+    macro = {"esp32s3": "TA_BOARD_ESP_IDF", "pico": "TA_BOARD_PICO_SDK", "pico-mp": "TA_BOARD_MICROPYTHON"}[kind]
+    assert f"#if defined({macro})" in text
+    assert "tinyagent chat --port" in text or "th.chat()" in text   # how to talk to it
+    assert "flash" in text.lower()
+
+
+def test_readme_names_the_declared_requirements(engine, sectioned_tools, tmp_path):
+    esp = sp.generate_project(load_board("esp32"), [*engine["esp32"][:-1], sectioned_tools], tmp_path / "e",
+                              model_info={"agent": "pump"})
+    text = (esp.root / "README.md").read_text()
+    assert "agent `pump`" in text and "components/tinyagent/pump_tools.c" in text
+    assert "`esp_driver_gpio`, `esp_adc`" in text and "tinyagent's default tools" not in text
+
+
 # ---- sdk_build without the SDKs -------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, variable", [("esp32s3", "IDF_PATH"), ("pico", "PICO_SDK_PATH"),
@@ -354,10 +501,48 @@ IDF_STAND_IN_HEADERS = {
                    "esp_err_t esp_timer_stop(esp_timer_handle_t timer);\nint64_t esp_timer_get_time(void);\n",
     "driver/gpio.h": "#include <stdint.h>\n#include \"esp_err.h\"\n"
                      "typedef enum { GPIO_NUM_NC = -1, GPIO_NUM_0 = 0, GPIO_NUM_MAX = 49 } gpio_num_t;\n"
-                     "typedef enum { GPIO_MODE_OUTPUT = 2 } gpio_mode_t;\n"
+                     "typedef enum { GPIO_MODE_INPUT = 1, GPIO_MODE_OUTPUT = 2, GPIO_MODE_INPUT_OUTPUT = 3 }"
+                     " gpio_mode_t;\n"
                      "esp_err_t gpio_reset_pin(gpio_num_t gpio_num);\n"
                      "esp_err_t gpio_set_direction(gpio_num_t gpio_num, gpio_mode_t mode);\n"
-                     "esp_err_t gpio_set_level(gpio_num_t gpio_num, uint32_t level);\n",
+                     "esp_err_t gpio_set_level(gpio_num_t gpio_num, uint32_t level);\n"
+                     "int gpio_get_level(gpio_num_t gpio_num);\n",
+    # esp_adc (v5.4): one-shot ADC and its calibration; the scheme follows the chip, as the IDF's
+    # per-target adc_cali_schemes.h says (line fitting on the ESP32, curve fitting on the S3 and C3)
+    "soc/soc_caps.h": "#include \"sdkconfig.h\"\n#if CONFIG_IDF_TARGET_ESP32\n"
+                      "#define SOC_ADC_CHANNEL_NUM(PERIPH_NUM) ((PERIPH_NUM == 0) ? 8 : 10)\n"
+                      "#elif CONFIG_IDF_TARGET_ESP32C3\n#define SOC_ADC_CHANNEL_NUM(PERIPH_NUM) ((PERIPH_NUM == 0) ? 5 : 1)\n"
+                      "#else\n#define SOC_ADC_CHANNEL_NUM(PERIPH_NUM) (10)\n#endif\n",
+    "esp_adc/adc_oneshot.h": "#include \"esp_err.h\"\n"
+                             "typedef enum { ADC_UNIT_1, ADC_UNIT_2 } adc_unit_t;\n"
+                             "typedef enum { ADC_CHANNEL_0, ADC_CHANNEL_1, ADC_CHANNEL_9 = 9 } adc_channel_t;\n"
+                             "typedef enum { ADC_ATTEN_DB_0 = 0, ADC_ATTEN_DB_12 = 3 } adc_atten_t;\n"
+                             "typedef enum { ADC_BITWIDTH_DEFAULT = 0, ADC_BITWIDTH_12 = 12 } adc_bitwidth_t;\n"
+                             "typedef int adc_oneshot_clk_src_t;\ntypedef enum { ADC_ULP_MODE_DISABLE } adc_ulp_mode_t;\n"
+                             "typedef struct adc_oneshot_unit_ctx_t *adc_oneshot_unit_handle_t;\n"
+                             "typedef struct { adc_unit_t unit_id; adc_oneshot_clk_src_t clk_src; adc_ulp_mode_t ulp_mode; }"
+                             " adc_oneshot_unit_init_cfg_t;\n"
+                             "typedef struct { adc_atten_t atten; adc_bitwidth_t bitwidth; } adc_oneshot_chan_cfg_t;\n"
+                             "esp_err_t adc_oneshot_new_unit(const adc_oneshot_unit_init_cfg_t *init_config,"
+                             " adc_oneshot_unit_handle_t *ret_unit);\n"
+                             "esp_err_t adc_oneshot_config_channel(adc_oneshot_unit_handle_t handle, adc_channel_t channel,"
+                             " const adc_oneshot_chan_cfg_t *config);\n"
+                             "esp_err_t adc_oneshot_read(adc_oneshot_unit_handle_t handle, adc_channel_t chan,"
+                             " int *out_raw);\n",
+    "esp_adc/adc_cali.h": "#include \"esp_err.h\"\ntypedef struct adc_cali_scheme_t *adc_cali_handle_t;\n"
+                          "esp_err_t adc_cali_raw_to_voltage(adc_cali_handle_t handle, int raw, int *voltage);\n",
+    "esp_adc/adc_cali_scheme.h": "#include <stdint.h>\n#include \"sdkconfig.h\"\n#include \"esp_adc/adc_cali.h\"\n"
+                                 "#include \"esp_adc/adc_oneshot.h\"\n#if CONFIG_IDF_TARGET_ESP32\n"
+                                 "#define ADC_CALI_SCHEME_LINE_FITTING_SUPPORTED 1\n"
+                                 "typedef struct { adc_unit_t unit_id; adc_atten_t atten; adc_bitwidth_t bitwidth;"
+                                 " uint32_t default_vref; } adc_cali_line_fitting_config_t;\n"
+                                 "esp_err_t adc_cali_create_scheme_line_fitting(const adc_cali_line_fitting_config_t"
+                                 " *config, adc_cali_handle_t *ret_handle);\n#else\n"
+                                 "#define ADC_CALI_SCHEME_CURVE_FITTING_SUPPORTED 1\n"
+                                 "typedef struct { adc_unit_t unit_id; adc_channel_t chan; adc_atten_t atten;"
+                                 " adc_bitwidth_t bitwidth; } adc_cali_curve_fitting_config_t;\n"
+                                 "esp_err_t adc_cali_create_scheme_curve_fitting(const adc_cali_curve_fitting_config_t"
+                                 " *config, adc_cali_handle_t *ret_handle);\n#endif\n",
     "driver/uart.h": "#include <stddef.h>\n#include \"esp_err.h\"\n#include \"freertos/FreeRTOS.h\"\n"
                      "typedef int uart_port_t;\ntypedef void *QueueHandle_t;\n"
                      "esp_err_t uart_driver_install(uart_port_t uart_num, int rx_buffer_size, int tx_buffer_size,"
@@ -412,7 +597,8 @@ PICO_STAND_IN_HEADERS = {
                      "bool stdio_init_all(void);\nint getchar_timeout_us(uint32_t timeout_us);\n"
                      "int putchar_raw(int c);\nvoid stdio_flush(void);\n"
                      "void gpio_init(uint gpio);\nvoid gpio_set_dir(uint gpio, bool out);\n"
-                     "void gpio_put(uint gpio, bool value);\nabsolute_time_t get_absolute_time(void);\n"
+                     "void gpio_put(uint gpio, bool value);\nbool gpio_get(uint gpio);\n"
+                     "absolute_time_t get_absolute_time(void);\n"
                      "uint32_t to_ms_since_boot(absolute_time_t t);\n"
                      "alarm_id_t add_alarm_in_ms(uint32_t ms, alarm_callback_t callback, void *user_data,"
                      " bool fire_if_past);\nbool cancel_alarm(alarm_id_t alarm_id);\n"
@@ -420,7 +606,7 @@ PICO_STAND_IN_HEADERS = {
                      "void panic(const char *fmt, ...) __attribute__((noreturn));\n",
     "hardware/adc.h": "#include \"pico/stdlib.h\"\nvoid adc_init(void);\n"
                       "void adc_set_temp_sensor_enabled(bool enable);\nvoid adc_select_input(uint input);\n"
-                      "uint16_t adc_read(void);\n",
+                      "void adc_gpio_init(uint gpio);\nuint16_t adc_read(void);\n",
     "hardware/watchdog.h": "#include <stdint.h>\n"
                            "void watchdog_reboot(uint32_t pc, uint32_t sp, uint32_t delay_ms);\n",
     "pico/cyw43_arch.h": "#include \"pico/stdlib.h\"\n#define CYW43_WL_GPIO_LED_PIN 0\n"
@@ -447,8 +633,12 @@ def compile_with_stand_ins(board: str, sources: list[Path], headers: dict[str, s
 def test_esp_idf_hal_compiles_against_stand_in_headers(board, projects, tmp_path):
     hal = projects[board].root / "components" / "tinyagent_hal"
     sources = [*sorted(hal.glob("*.c")), projects[board].root / "main" / "app_main.c"]
-    compile_with_stand_ins(board, sources, IDF_STAND_IN_HEADERS,
-                           [hal, projects[board].root / "components" / "tinyagent"], tmp_path)
+    assert {"adc_oneshot.c", "hal_timers.c"} <= {s.name for s in sources}
+    # the chip's own sdkconfig.h, as the IDF generates it, so each chip's ADC calibration is compiled
+    headers = {**IDF_STAND_IN_HEADERS, "sdkconfig.h": IDF_STAND_IN_HEADERS["sdkconfig.h"]
+               + f"#define CONFIG_IDF_TARGET_{board.upper()} 1\n"}
+    compile_with_stand_ins(board, sources, headers, [hal, projects[board].root / "components" / "tinyagent"],
+                           tmp_path)
 
 
 def test_pico_hal_compiles_against_stand_in_headers(projects, tmp_path):
@@ -515,19 +705,30 @@ BRIDGE_MAIN = r"""
 #include <string.h>
 #include "ta_hal.h"
 #include "ta_mp_bridge.h"
+#include "ta_tools.h"
 
-static int calls;
+/* the tools file's led handler, renamed by ta_tools_mp.c */
+ta_status ta_c_tool_led(const ta_call *call, char *result, size_t cap);
 
-/* stand-ins for modtinyagent.c's ta_hal_millis and ta_mp_tool: every tool answers "on" */
-uint32_t ta_hal_millis(void)
-{
-    return 0;
-}
+static int calls, c_tools;
 
-ta_status ta_mp_tool(const ta_call *call, char *result, size_t cap)
+/* stand-ins for modtinyagent.c's part of ta_hal.h (machine.Pin and the clock there) */
+uint32_t ta_hal_millis(void) { return 0; }
+void ta_hal_led_set(int on) { (void)on; }
+int ta_hal_led_get(void) { return 1; }
+int ta_hal_gpio_write(int pin, int level) { (void)pin; (void)level; return 0; }
+int ta_hal_gpio_read(int pin) { (void)pin; return 0; }
+int32_t ta_hal_temp_decicelsius(void) { return TA_HAL_NO_TEMP; }
+int32_t ta_hal_adc_read_raw(int ch) { (void)ch; return -1; }
+int32_t ta_hal_adc_read_mv(int ch) { (void)ch; return -1; }
+
+/* stand-in for modtinyagent.c's ta_mp_tool: every tool answers "on" as if it had a Python function,
+ * and counts the tools that would have the tools file's C handler without one */
+ta_status ta_mp_tool(const ta_call *call, char *result, size_t cap, ta_mp_c_tool c_tool)
 {
     (void)call;
     calls++;
+    c_tools += c_tool != 0;
     result[0] = '\0';
     ta_cat(result, cap, "on");
     return TA_OK;
@@ -544,8 +745,17 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    printf("tools %d\n", calls);
+    printf("tools %d %d\n", calls, c_tools);
     calls = 0;
+    /* the tools file's own handler, as a tool without a Python function runs it: led on -> "on" */
+    ta_call led = {0};
+    char led_result[TA_RESULT_MAX + 1] = "";
+    led.tool = TA_TOOL_LED;
+    led.n_args = 1;
+    led.word[0] = "on";
+    if (ta_c_tool_led(&led, led_result, sizeof led_result) != TA_OK || strcmp(led_result, "on") != 0) {
+        return 3;
+    }
     for (int i = 1; i < argc; i++) {
         ta_status st = ta_mp_turn((const uint8_t *)argv[i], strlen(argv[i]));
         size_t n, a;
@@ -596,7 +806,7 @@ def test_micropython_bridge_runs_the_same_turn_as_the_reference(projects, tiny_i
     done = subprocess.run([str(exe), *requests], capture_output=True)
     assert done.returncode == 0, done.stderr
     first, _, rest = done.stdout.partition(b"\n")
-    assert first == f"tools {len(SPEC.tools)}".encode()
+    assert first == f"tools {len(SPEC.tools)} {len(SPEC.tools)}".encode()   # each with its C handler too
     turns = rest.split(b"\n\x1e\n")[:-1]
     assert len(turns) == len(requests)
 

@@ -5,11 +5,15 @@
  *   tinyagent.ask("turn on the light")               # -> "The light is on."
  *   tinyagent.transcript()                           # -> "[led on] -> on\nThe light is on."
  *   tinyagent.tools()                                # -> ["led", "gpio", ...]
+ *   tinyagent.poll()                                 # runs the C timers that are due
  *
  * A tool's callable gets the call's arguments (an enum word as str, a number as int; literal
  * words are left out) and returns its result; str() of it is fed back to the model. An exception
- * in a tool ends its call with "error: <type>" and is raised again when ask() returns. The
- * engine (ta_mp_bridge.c and the generated sources) includes no MicroPython headers.
+ * in a tool ends its call with "error: <type>" and is raised again when ask() returns. A tool with
+ * no callable runs the tools file's C handler, over ta_hal.h, whose devices this file implements
+ * with the port's machine.Pin and machine.ADC. tinyagent.poll() (and every ask()) runs the C
+ * timers that are due. The engine (ta_mp_bridge.c and the generated sources) includes no
+ * MicroPython headers.
  */
 #include <string.h>
 
@@ -18,18 +22,139 @@
 #include "py/runtime.h"
 
 #include "ta_hal.h"
+#include "ta_mp_board.h"
 #include "ta_mp_bridge.h"
+
+#define U16_TO_12_BITS 4      /* machine.ADC.read_u16 scales every port's reading to 16 bits */
+#define ADC_VREF_MV 3300      /* for ports whose ADC has no read_uv (rp2) */
 
 /* Held as root pointers so the garbage collector sees them (a plain static would not be scanned). */
 MP_REGISTER_ROOT_POINTER(mp_obj_t tinyagent_tools);      /* dict: tool name -> callable */
 MP_REGISTER_ROOT_POINTER(mp_obj_t tinyagent_tool_error); /* an exception a tool raised during ask() */
 
 static int busy; /* ask() is running: the engine's buffers are in use */
+static int led_state;
 
-/* The module's clock for ta_hal.h (the rest of the module's HAL is in ta_mp_bridge.c). */
+/* ---- ta_hal.h: the clock and the devices (the console is ta_mp_bridge.c's) ------------------------
+ * Every call into MicroPython runs under nlr_push: a port without machine.Pin (unix), a pin or
+ * channel it does not have, or no memory, raises, and the HAL answers -1 ("no such pin") instead
+ * of jumping out of a tool handler. */
+
 uint32_t ta_hal_millis(void)
 {
     return (uint32_t)mp_hal_ticks_ms();
+}
+
+static mp_obj_t machine_attr(qstr name)
+{
+    mp_obj_t machine = mp_import_name(MP_QSTR_machine, mp_const_none, MP_OBJ_NEW_SMALL_INT(0));
+    return mp_load_attr(machine, name);
+}
+
+/* machine.Pin(name or number[, machine.Pin.OUT]) */
+static mp_obj_t make_pin(const char *name, int number, int output)
+{
+    mp_obj_t pin_type = machine_attr(MP_QSTR_Pin);
+    mp_obj_t args[2] = { name ? mp_obj_new_str(name, strlen(name)) : MP_OBJ_NEW_SMALL_INT(number), mp_const_none };
+    if (output) {
+        args[1] = mp_load_attr(pin_type, MP_QSTR_OUT);
+    }
+    return mp_call_function_n_kw(pin_type, output ? 2 : 1, 0, args);
+}
+
+static int pin_write(const char *name, int number, int level)
+{
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        mp_obj_t pin = make_pin(name, number, 1);
+        mp_call_function_1(mp_load_attr(pin, MP_QSTR_value), MP_OBJ_NEW_SMALL_INT(level != 0));
+        nlr_pop();
+        return 0;
+    }
+    return -1;
+}
+
+void ta_hal_led_set(int on)
+{
+    led_state = on != 0;
+#ifdef TA_MP_LED_PIN_NAME
+    (void)pin_write(TA_MP_LED_PIN_NAME, 0, led_state); /* a port without the pin keeps the state only */
+#else
+    (void)pin_write(0, TA_MP_LED_PIN_NUMBER, led_state);
+#endif
+}
+
+int ta_hal_led_get(void)
+{
+    return led_state;
+}
+
+int ta_hal_gpio_write(int pin, int level)
+{
+    return pin < 0 ? -1 : pin_write(0, pin, level);
+}
+
+/* machine.Pin(pin).value(): a pin made an output reads back its level; the mode is left alone. */
+int ta_hal_gpio_read(int pin)
+{
+    nlr_buf_t nlr;
+    if (pin >= 0 && nlr_push(&nlr) == 0) {
+        mp_obj_t p = make_pin(0, pin, 0);
+        int level = mp_obj_get_int(mp_call_function_0(mp_load_attr(p, MP_QSTR_value))) != 0;
+        nlr_pop();
+        return level;
+    }
+    return -1;
+}
+
+/* The sensor is Python's to read: register a `temp` function (tinyagent_helper's reads it). */
+int32_t ta_hal_temp_decicelsius(void)
+{
+    return TA_HAL_NO_TEMP;
+}
+
+/* machine.ADC(ch), or machine.ADC(machine.Pin(ch)) on ports that take a pin (esp32): one reading as
+ * 12 bits, and in millivolts from read_uv where the port calibrates (esp32), else against 3.3 V. */
+static int adc_read(int ch, int32_t *raw, int32_t *mv)
+{
+    nlr_buf_t nlr;
+    if (ch < 0) {
+        return -1;
+    }
+    mp_obj_t adc = MP_OBJ_NULL;
+    if (nlr_push(&nlr) == 0) {
+        adc = mp_call_function_1(machine_attr(MP_QSTR_ADC), MP_OBJ_NEW_SMALL_INT(ch));
+        nlr_pop();
+    } else if (nlr_push(&nlr) == 0) {
+        adc = mp_call_function_1(machine_attr(MP_QSTR_ADC), make_pin(0, ch, 0));
+        nlr_pop();
+    } else {
+        return -1;
+    }
+    if (nlr_push(&nlr) == 0) {
+        mp_int_t u16 = mp_obj_get_int(mp_call_function_0(mp_load_attr(adc, MP_QSTR_read_u16)));
+        *raw = (int32_t)(u16 >> U16_TO_12_BITS);
+        mp_obj_t read_uv[2];
+        mp_load_method_maybe(adc, MP_QSTR_read_uv, read_uv);
+        *mv = read_uv[0] != MP_OBJ_NULL
+            ? (int32_t)((mp_obj_get_int(mp_call_method_n_kw(0, 0, read_uv)) + 500) / 1000)
+            : (*raw * ADC_VREF_MV + TA_HAL_ADC_MAX / 2) / TA_HAL_ADC_MAX;
+        nlr_pop();
+        return 0;
+    }
+    return -1;
+}
+
+int32_t ta_hal_adc_read_raw(int ch)
+{
+    int32_t raw, mv;
+    return adc_read(ch, &raw, &mv) == 0 ? raw : -1;
+}
+
+int32_t ta_hal_adc_read_mv(int ch)
+{
+    int32_t raw, mv;
+    return adc_read(ch, &raw, &mv) == 0 ? mv : -1;
 }
 
 static mp_obj_t tool_table(void)
@@ -65,7 +190,7 @@ static void put_result(char *result, size_t cap, const char *text, size_t n)
 
 /* Everything that can raise (allocation included) runs under nlr_push: an exception must not jump
  * out of the engine, which would leave ask() marked as running. */
-ta_status ta_mp_tool(const ta_call *call, char *result, size_t cap)
+ta_status ta_mp_tool(const ta_call *call, char *result, size_t cap, ta_mp_c_tool c_tool)
 {
     const ta_tool_def *def = &ta_agent_data.tools[call->tool];
     nlr_buf_t nlr;
@@ -73,9 +198,12 @@ ta_status ta_mp_tool(const ta_call *call, char *result, size_t cap)
         mp_obj_t key = mp_obj_new_str(def->name, strlen(def->name));
         mp_map_elem_t *entry = mp_map_lookup(mp_obj_dict_get_map(tool_table()), key, MP_MAP_LOOKUP);
         if (entry == NULL) {
+            nlr_pop();
+            if (c_tool != 0) { /* the tools file's handler; its HAL calls guard themselves */
+                return c_tool(call, result, cap);
+            }
             static const char missing[] = "error: no Python function registered";
             put_result(result, cap, missing, sizeof missing - 1);
-            nlr_pop();
             return TA_ERR_TOOL;
         }
         mp_obj_t args[TA_MAX_FIELDS];
@@ -115,6 +243,7 @@ static mp_obj_t tinyagent_ask(mp_obj_t request_in)
     }
     busy = 1;
     MP_STATE_VM(tinyagent_tool_error) = MP_OBJ_NULL;
+    ta_hal_poll();
     ta_status st = ta_mp_turn((const uint8_t *)request, n);
     busy = 0;
     mp_obj_t exc = MP_STATE_VM(tinyagent_tool_error);
@@ -160,6 +289,14 @@ static mp_obj_t tinyagent_register(mp_obj_t name_in, mp_obj_t fn)
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(tinyagent_register_obj, tinyagent_register);
 
+/* tinyagent.poll(): run the C timers (ta_hal_timer_start) that are due; call it from a loop. */
+static mp_obj_t tinyagent_poll(void)
+{
+    ta_hal_poll();
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(tinyagent_poll_obj, tinyagent_poll);
+
 /* tinyagent.tools() -> the agent's tool names, in the order of its spec. */
 static mp_obj_t tinyagent_tools_list(void)
 {
@@ -178,6 +315,7 @@ static const mp_rom_map_elem_t tinyagent_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_transcript), MP_ROM_PTR(&tinyagent_transcript_obj) },
     { MP_ROM_QSTR(MP_QSTR_register), MP_ROM_PTR(&tinyagent_register_obj) },
     { MP_ROM_QSTR(MP_QSTR_tools), MP_ROM_PTR(&tinyagent_tools_obj) },
+    { MP_ROM_QSTR(MP_QSTR_poll), MP_ROM_PTR(&tinyagent_poll_obj) },
 };
 static MP_DEFINE_CONST_DICT(tinyagent_module_globals, tinyagent_module_globals_table);
 

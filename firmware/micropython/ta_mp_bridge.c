@@ -2,9 +2,10 @@
  *
  * The engine prints through ta_hal_write (ta_console.c's ta_put and ta_flush); here that output
  * goes into a buffer instead of a serial port, so one call to ta_mp_turn runs the same turn as the
- * firmware's console and the binding hands its text back to Python. The module is a board without
- * devices of its own: its tools are Python functions, so the rest of ta_hal.h below does nothing,
- * and ta_hal_millis is the binding's (MicroPython's clock).
+ * firmware's console and the binding hands its text back to Python. The console is all this file
+ * has of ta_hal.h: the devices (machine.Pin, machine.ADC) and the clock are the binding's, since
+ * they need MicroPython, and the timer slots are hal_timers.c's, run by ta_hal_poll at each ask()
+ * and from tinyagent.poll().
  */
 #include "ta_mp_bridge.h"
 
@@ -36,11 +37,6 @@ int ta_hal_getc(void)
 void ta_hal_init(void) {}
 void ta_hal_exit(int code) { (void)code; }
 uint32_t ta_hal_cycles(void) { return 0; }
-void ta_hal_led_set(int on) { (void)on; }
-int ta_hal_led_get(void) { return 0; }
-int ta_hal_gpio_write(int pin, int level) { (void)pin; (void)level; return -1; }
-int32_t ta_hal_temp_decicelsius(void) { return 0; }
-int ta_hal_timer_start(uint32_t seconds) { (void)seconds; return -1; }
 
 /* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is not one. */
 static size_t utf8_seq(const uint8_t *s, size_t n)

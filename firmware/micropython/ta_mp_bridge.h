@@ -23,8 +23,12 @@ const char *ta_mp_transcript(size_t *n);
 const char *ta_mp_answer(size_t *n);
 int ta_mp_truncated(void); /* the turn printed more than TA_MP_OUTPUT_MAX bytes */
 
+/* A tool handler in C: the tools file's, under the name ta_c_tool_<name> (ta_tools_mp.c). */
+typedef ta_status (*ta_mp_c_tool)(const ta_call *call, char *result, size_t cap);
+
 /* Defined by the binding (modtinyagent.c): runs the Python callable registered for call's tool and
- * writes its str() as the result. Every generated ta_tool_<name> handler forwards here. */
-ta_status ta_mp_tool(const ta_call *call, char *result, size_t cap);
+ * writes its str() as the result; with none registered, runs `c_tool` (0: there is none, and the
+ * result says so). Every generated ta_tool_<name> handler forwards here. */
+ta_status ta_mp_tool(const ta_call *call, char *result, size_t cap, ta_mp_c_tool c_tool);
 
 #endif /* TA_MP_BRIDGE_H */

@@ -5,6 +5,9 @@
 #   th.use_default_tools(led_pin="LED")   # the default agent's tools on machine.Pin/ADC/Timer
 #   th.chat()                             # a console: type a request, read the answer
 #
+# Without use_default_tools, a tool with no Python function runs the tools file's C handler (for the
+# default agent: the same six tools, in C, over the module's machine.Pin HAL).
+#
 #   @th.tool("led")                       # or register your own tools one by one
 #   def led(action): ...
 #
@@ -30,6 +33,7 @@ def tool(name):
 def chat(prompt="> ", show_calls=True):
     """Read requests from the REPL's input and print each answer; an empty line or EOF ends it."""
     while True:
+        tinyagent.poll()  # the C timers that came due while the last answer was read
         try:
             line = input(prompt)
         except EOFError:

@@ -7,6 +7,11 @@
  *   !millis     -> "millis: <n>"
  *   !cycles     -> "cycles: <n>"
  *   !temp       -> "temp: <decicelsius>"
+ *   !adc <ch>   -> "adc <ch>: <raw> <mV>" (-1 -1 for a channel the board does not have)
+ *   !pin <p>    -> "pin <p>: <level> at <millis>" (ta_hal_gpio_read; -1 for no such pin)
+ *   !pump <p> <ms> -> "pump <p>: on at <millis>": pin p high, and a timer slot that drives it low
+ *                  after <ms> ms, from the console's wait (ta_hal_poll), as a tool file would
+ *   !pumped     -> "pumped: off at <millis>" once that timer has run, else "pumped: running"
  *   !exit       -> "bye", then ta_hal_exit(0)
  *   !exit <n>   -> "bye", then ta_hal_exit(n), n in 0..255 (checks that exit codes get through)
  */
@@ -18,6 +23,11 @@
 
 #define LINE_MAX_CHARS 120  /* longer lines are cut; the rest of the line is dropped */
 #define EXIT_CONSOLE_GONE 3 /* ta_hal_getc reported that the other side went away */
+#define PUMP_TIMER 1        /* the timer slot of !pump */
+
+static int pump_pin;
+static int pump_done;
+static uint32_t pump_off_ms;
 
 static void put(const char *s)
 {
@@ -95,6 +105,31 @@ static const char *after(const char *line, const char *prefix)
     return line;
 }
 
+/* Two small numbers "<a> <b>" into a and b; 0 ok, -1 otherwise. */
+static int parse_pair(const char *s, int *a, int *b)
+{
+    char first[4];
+    int n = 0;
+    while (*s >= '0' && *s <= '9' && n < 3) {
+        first[n++] = *s++;
+    }
+    first[n] = '\0';
+    if (*s++ != ' ') {
+        return -1;
+    }
+    *a = parse_small(first);
+    *b = parse_small(s);
+    return *a >= 0 && *b >= 0 ? 0 : -1;
+}
+
+/* The !pump timer's callback: runs from ta_hal_poll in the console's wait, never from an interrupt. */
+static void pump_off(void *arg)
+{
+    ta_hal_gpio_write(*(const int *)arg, 0);
+    pump_off_ms = ta_hal_millis();
+    pump_done = 1;
+}
+
 static int equals(const char *a, const char *b)
 {
     const char *rest = after(a, b);
@@ -105,7 +140,7 @@ int main(void)
 {
     char line[LINE_MAX_CHARS + 1];
     const char *arg;
-    int code;
+    int code, a, b;
     int greeted = 0;
 
     ta_hal_init();
@@ -141,6 +176,44 @@ int main(void)
             put("temp: ");
             put_i32(ta_hal_temp_decicelsius());
             put("\n");
+        } else if ((arg = after(line, "!adc ")) != 0 && (a = parse_small(arg)) >= 0) {
+            put("adc ");
+            put_i32(a);
+            put(": ");
+            put_i32(ta_hal_adc_read_raw(a));
+            put(" ");
+            put_i32(ta_hal_adc_read_mv(a));
+            put("\n");
+        } else if ((arg = after(line, "!pin ")) != 0 && (a = parse_small(arg)) >= 0) {
+            put("pin ");
+            put_i32(a);
+            put(": ");
+            put_i32(ta_hal_gpio_read(a));
+            put(" at ");
+            put_u32(ta_hal_millis());
+            put("\n");
+        } else if ((arg = after(line, "!pump ")) != 0 && parse_pair(arg, &a, &b) == 0) {
+            uint32_t start = ta_hal_millis(); /* before arming: the slot is due at start + b or later */
+            pump_pin = a;
+            pump_done = 0;
+            if (ta_hal_gpio_write(a, 1) != 0 ||
+                ta_hal_timer_start(PUMP_TIMER, (uint32_t)b, pump_off, &pump_pin) != 0) {
+                put("pump: error\n");
+            } else {
+                put("pump ");
+                put_i32(a);
+                put(": on at ");
+                put_u32(start);
+                put("\n");
+            }
+        } else if (equals(line, "!pumped")) {
+            if (pump_done) {
+                put("pumped: off at ");
+                put_u32(pump_off_ms);
+                put("\n");
+            } else {
+                put("pumped: running\n");
+            }
         } else {
             put("echo: ");
             put(line);

@@ -2,8 +2,10 @@
  * stdin/stdout, for the engine, tokenizer, agent and console tests (tests/test_engine.py ...).
  *
  * It simulates the board agent.SimHal is: a steady 23.5 C, and every pin the default agent can name
- * (0..39), or with TA_TEST_TEMP=none in the environment a board with no temperature sensor. Its
- * clock is frozen at 0 so that `uptime` and `status` answers are reproducible. The
+ * (0..39), or with TA_TEST_TEMP=none in the environment a board with no temperature sensor; pins
+ * and the ADC are the simulated boards' (../boards/sim/). Its clock is frozen at 0 so that `uptime`
+ * and `status` answers are reproducible (a timer slot armed for 0 ms fires at the next read; any
+ * other never does). Link it with ../boards/common/hal_timers.c. The
  * device path over a real pseudo-terminal is the host board's (firmware/boards/host/hal_host_sim.c).
  */
 #include <stdio.h>
@@ -11,10 +13,13 @@
 
 #include "ta_hal.h"
 
+#include "../boards/sim/sim_adc.h"
+
 #define HARNESS_NUM_PINS 40 /* the default agent's pins 0..39, which agent.SimHal accepts too */
 #define HARNESS_TEMP_DECICELSIUS 235
 
 static int led_state;
+static int pin_state[HARNESS_NUM_PINS];
 
 void ta_hal_init(void) {}
 
@@ -27,6 +32,7 @@ void ta_hal_exit(int code)
 int ta_hal_getc(void)
 {
     fflush(stdout); /* the other side waits for the answer before it sends more */
+    ta_hal_poll();
     int c = getchar();
     return c == EOF ? -1 : c;
 }
@@ -46,9 +52,14 @@ int ta_hal_led_get(void) { return led_state; }
 
 int ta_hal_gpio_write(int pin, int level)
 {
-    (void)level;
-    return pin >= 0 && pin < HARNESS_NUM_PINS ? 0 : -1;
+    if (pin < 0 || pin >= HARNESS_NUM_PINS) {
+        return -1;
+    }
+    pin_state[pin] = level ? 1 : 0;
+    return 0;
 }
+
+int ta_hal_gpio_read(int pin) { return pin >= 0 && pin < HARNESS_NUM_PINS ? pin_state[pin] : -1; }
 
 int32_t ta_hal_temp_decicelsius(void)
 {
@@ -56,8 +67,6 @@ int32_t ta_hal_temp_decicelsius(void)
     return t != NULL && t[0] == 'n' ? TA_HAL_NO_TEMP : HARNESS_TEMP_DECICELSIUS;
 }
 
-int ta_hal_timer_start(uint32_t seconds)
-{
-    (void)seconds;
-    return 0;
-}
+int32_t ta_hal_adc_read_raw(int ch) { return sim_adc_raw(ch); }
+
+int32_t ta_hal_adc_read_mv(int ch) { return sim_adc_mv(ch); }

@@ -45,6 +45,7 @@ class MemoryPlan:
     def flash_total(self) -> int:
         return sum(self.flash.values())
 
+    tools_note: str = ""  # the tools file could not be compiled here (it includes an SDK's header)
     @property
     def ram_total(self) -> int:
         return sum(self.ram.values())
@@ -65,7 +66,7 @@ class MemoryPlan:
             lk = self.linker
             lines.append(f"  linker size: text {lk['text']:,} data {lk['data']:,} bss {lk['bss']:,} -> flash "
                          f"{lk['text'] + lk['data']:,} B, static RAM {lk['data'] + lk['bss']:,} B")
-        for note in (self.stack_note, self.proxy_note):
+        for note in (self.stack_note, self.proxy_note, self.tools_note):
             if note:
                 lines.append(f"  {note}")
         return "\n".join(lines)
@@ -340,7 +341,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     if board.sdk or micropython:  # a real board's SDK project (ESP-IDF, pico-sdk) or the MicroPython module
         from .sdk_projects import generate_project, proxy_compile, sdk_build
 
-        art = proxy_compile(board, sources, out / "proxy")
+        art = proxy_compile(board, sources, out / "proxy", kind="micropython" if micropython else None)
         plan = measured_plan(board, art, 0, "stack: measured by the SDK build (not available here)")
         plan.proxy_note = getattr(art, "note", "") or f"figures from the proxy compiler {board.toolchain.compiler}"
         result.plan = plan
@@ -349,7 +350,8 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
             raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, 0, 0, need_ctx,
                                                       (plan.flash_total, plan.ram_total)))
         project = generate_project(board, sources, out / "project",
-                                   model_info={"model_hash": digest, "flash_bytes": art.size.flash},
+                                   model_info={"model_hash": digest, "flash_bytes": art.size.flash,
+                                               "agent": spec.name},
                                    kind="micropython" if micropython else None)
         result.project = out / "project"
         write_json(out / MANIFEST, manifest)
@@ -419,3 +421,4 @@ def print_boards(run: Path) -> None:
         t.add_row(b.name, b.arch, f"{b.flash_bytes // 1024:,} KiB", f"{b.ram_bytes // 1024:,} KiB",
                   "yes" if b.runs_here else "no (SDK project)", "yes" if fits else "no")
     Console().print(t)
+        plan.tools_note = art.tools_note

@@ -9,6 +9,13 @@ docs/real-boards.md describes each project and what was and was not checked.
 
 The ESP chips differ in data, not code: `ESP_CHIPS` (LED, usable pins, clock) is written into the
 project, and the HAL's CMakeLists.txt picks one source per part from the chip's IDF configuration.
+
+A tools file (the C file with the agent's tool handlers) may hold code for one SDK in a section of
+its own, `#if defined(TA_BOARD_ESP_IDF)` and so on (`BOARD_MACROS`: each project's build defines its
+macro), and may declare what that code needs from the SDK in comment lines that `tools_file_needs`
+reads: `// tinyagent: requires esp_driver_gpio esp_adc` (ESP-IDF components, added to the
+component's REQUIRES) and `// tinyagent: pico-libs hardware_adc` (Pico SDK libraries, added to
+target_link_libraries), so that nothing generated needs editing.
 """
 from __future__ import annotations
 
@@ -45,6 +52,16 @@ TEMPLATE_DIR = REPO_ROOT / "templates"
 ESP_HAL_DIR = FIRMWARE_DIR / "boards" / "esp32"
 PICO_HAL_DIR = FIRMWARE_DIR / "boards" / "pico"
 MP_DIR = FIRMWARE_DIR / "micropython"
+COMMON_HAL = FIRMWARE_DIR / "boards" / "common" / "hal_timers.c"   # the timer slots, on every board
+
+# The macro each kind of project defines for the engine and the tools file (the boards built here
+# get TA_BOARD_SIM, toolchain.SIM_BOARD_MACRO), and the SDK's name in messages.
+BOARD_MACROS = {"esp-idf": "TA_BOARD_ESP_IDF", "pico-sdk": "TA_BOARD_PICO_SDK", "micropython": "TA_BOARD_MICROPYTHON"}
+SDK_NAMES = {"esp-idf": "ESP-IDF", "pico-sdk": "Pico SDK", "micropython": "MicroPython"}
+# `// tinyagent: <key> <names>` lines of a tools file: key -> the project kind it is for
+NEEDS_KEYS = {"requires": "esp-idf", "pico-libs": "pico-sdk"}
+_NEEDS_LINE = re.compile(r"^\s*//\s*tinyagent:(.*)$", re.M)
+_NEEDS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
 SDK_BUILD_TIMEOUT_S = 1800       # a first ESP-IDF build compiles the whole IDF
 MPY_CROSS_TIMEOUT_S = 60
@@ -66,9 +83,10 @@ class EspChip:
     led_gpio: int
     led_kind: str          # "gpio" (a plain LED, lit when high) or "ws2812" (one RGB LED, via RMT)
     led_note: str
-    pins: tuple[int, ...]  # GPIOs the agent's gpio tool may drive
+    pins: tuple[int, ...]  # GPIOs the agent's gpio tool may drive (and read)
     pins_note: str         # why the others are left out
     temp_note: str
+    input_pins: tuple[int, ...] = ()  # GPIOs that can only be read (ta_hal_gpio_read), besides `pins`
 
 
 def _pins(*groups: int | range) -> tuple[int, ...]:
@@ -80,9 +98,10 @@ ESP_CHIPS: dict[str, EspChip] = {
         name="ESP32", devkit="ESP32-DevKitC (and most ESP32 boards with the LED on GPIO2)", cpu_mhz=240,
         usb_serial_jtag=False, led_gpio=2, led_kind="gpio", led_note="a plain LED on GPIO2, lit when high",
         pins=_pins(0, 4, 5, range(12, 20), range(21, 24), range(25, 28), 32, 33),
-        pins_note="Left out: 1/3 (UART0 console), 2 (LED), 6-11 (flash), 34-39 (inputs only).",
+        pins_note="Left out: 1/3 (UART0 console), 2 (LED), 6-11 (flash), 34-39 (inputs only: "
+                  "34, 35, 36 and 39, on the DevKitC's header, can be read).",
         temp_note="none: the ESP32 has no on-chip sensor that ESP-IDF v5 supports, so `temp` reports "
-                  "it is not available"),
+                  "it is not available", input_pins=(34, 35, 36, 39)),
     "esp32s3": EspChip(
         name="ESP32-S3", devkit="ESP32-S3-DevKitC-1 v1.0", cpu_mhz=240, usb_serial_jtag=True,
         led_gpio=48, led_kind="ws2812",
@@ -107,6 +126,14 @@ MP_PORTS: dict[str, tuple[str, str]] = {
     "esp32c3": ("esp32", "ESP32_GENERIC_C3"), "pico": ("rp2", "RPI_PICO"), "host": ("unix", "standard"),
 }
 MP_LED_PINS = {"esp32": "2", "esp32s3": "48", "esp32c3": "8", "pico": '"LED"', "host": '"LED"'}
+# where each kind of project's HAL says what the board's devices are (README tables)
+ADC_NOTES = {
+    "esp32": "ADC1 channels 0-7 (GPIO36, 37, 38, 39, 32, 33, 34, 35), 12 bits, 12 dB; mV from the chip's "
+             "calibration (line fitting)",
+    "esp32s3": "ADC1 channels 0-9 (GPIO1-10), 12 bits, 12 dB; mV from the chip's calibration (curve fitting)",
+    "esp32c3": "ADC1 channels 0-4 (GPIO0-4), 12 bits, 12 dB; mV from the chip's calibration (curve fitting)",
+    "pico": "ADC inputs 0-3 (GP26-GP29; GP29 is VSYS/3 on a Pico), 12 bits against 3.3 V",
+}
 
 PROXY_NOTES = {
     "esp32": "proxy figures: objects compiled with xtensa-lx106-elf-gcc (the ESP8266's core, call0 ABI); "
@@ -139,6 +166,76 @@ class ProxyArtifact(Artifact):
     """compile_and_link's Artifact for a real board, plus what its figures mean (print `note`)."""
     note: str = ""
     link_check: Path | None = None   # the Pico's stand-in link (never flashed); elf stays None
+    tools_note: str = ""             # one line when the tools file could not be compiled here
+
+
+@dataclass(frozen=True)
+class ToolsFileNeeds:
+    """What a tools file declares it needs from the SDKs (its `// tinyagent:` lines)."""
+    path: Path | None
+    requires: tuple[str, ...] = ()    # ESP-IDF components
+    pico_libs: tuple[str, ...] = ()   # Pico SDK libraries
+
+
+# ---- the tools file --------------------------------------------------------------------------------
+
+_HANDLER_DEF = re.compile(r"\bta_tool_[A-Za-z_][A-Za-z0-9_]*\s*\([^;{]*\)\s*\{")
+_HANDLER_DECL = re.compile(r"^ta_status ta_tool_([A-Za-z_][A-Za-z0-9_]*)\(", re.M)
+_TOOL_FORM = re.compile(r"^#define TA_TOOL_[A-Z0-9_]+ \d+ /\* (.*?) \*/$", re.M)
+
+
+def tools_file(sources: Iterable[Path]) -> Path | None:
+    """The engine source that defines the tool handlers (the default one or the user's), if any."""
+    return next((Path(s) for s in sources if _HANDLER_DEF.search(Path(s).read_text(errors="replace"))), None)
+
+
+def tools_file_needs(path: Path | None) -> ToolsFileNeeds:
+    """The `// tinyagent: requires ...` and `// tinyagent: pico-libs ...` lines of a tools file. An
+    unknown key, a line that names nothing or a name that cannot be a component is one bad_input line."""
+    if path is None:
+        return ToolsFileNeeds(None)
+    text = Path(path).read_text(errors="replace")
+    found: dict[str, list[str]] = {k: [] for k in NEEDS_KEYS}
+    for m in _NEEDS_LINE.finditer(text):
+        where = f"{path}:{text.count(chr(10), 0, m.start()) + 1}"
+        words = m.group(1).split()
+        if not words or words[0] not in NEEDS_KEYS:
+            got = repr(words[0]) if words else "nothing"
+            raise bad_input(f"{where}: `// tinyagent:` is followed by {got} (allowed: "
+                            f"{', '.join(f'`// tinyagent: {k} NAME ...`' for k in NEEDS_KEYS)})")
+        if len(words) == 1:
+            raise bad_input(f"{where}: `// tinyagent: {words[0]}` names no {SDK_NAMES[NEEDS_KEYS[words[0]]]} "
+                            f"{'components' if words[0] == 'requires' else 'libraries'} (e.g. "
+                            f"`// tinyagent: {words[0]} {'esp_adc' if words[0] == 'requires' else 'hardware_adc'}`)")
+        for name in words[1:]:
+            if not _NEEDS_NAME.fullmatch(name):
+                raise bad_input(f"{where}: {name!r} is not a component or library name (allowed: letters, "
+                                "digits and _ . + -)")
+            if name not in found[words[0]]:
+                found[words[0]].append(name)
+    return ToolsFileNeeds(Path(path), requires=tuple(found["requires"]), pico_libs=tuple(found["pico-libs"]))
+
+
+def _tools_header(sources: Iterable[Path]) -> Path | None:
+    """The generated ta_tools.h beside the engine sources."""
+    return next((Path(s).parent / "ta_tools.h" for s in sources if (Path(s).parent / "ta_tools.h").is_file()), None)
+
+
+def tool_forms(sources: Iterable[Path]) -> list[str]:
+    """Each tool's call form (`led {on|off|toggle}`), from the generated ta_tools.h."""
+    header = _tools_header(sources)
+    return _TOOL_FORM.findall(header.read_text()) if header else []
+
+
+def _agent_context(sources: list[Path], kind: str) -> dict:
+    """What the generated READMEs say about the agent that was built: its tools and its tools file."""
+    path = tools_file(sources)
+    needs = tools_file_needs(path)
+    default = path is not None and path.name == "ta_tools_default.c" and path.read_bytes() == (
+        FIRMWARE_DIR / "ta_tools_default.c").read_bytes()
+    return {"tool_forms": tool_forms(sources), "tools_file": path.name if path else "",
+            "tools_file_default": default, "requires": list(needs.requires), "pico_libs": list(needs.pico_libs),
+            "board_macro": BOARD_MACROS[kind]}
 
 
 # ---- generate ------------------------------------------------------------------------------------
@@ -303,6 +400,7 @@ def _esp_idf_project(w: _Writer, board: Board, sources: list[Path], info: dict):
     for src in sorted(ESP_HAL_DIR.glob("*")):
         if src.name != "app_main.c":
             w.copy(src, f"components/tinyagent_hal/{src.name}")
+    w.copy(COMMON_HAL, f"components/tinyagent_hal/{COMMON_HAL.name}")
 
     console = ("UART0 at 115200 baud (the DevKit's USB-UART bridge; the boot log goes there too)"
                if not chip.usb_serial_jtag else
@@ -320,8 +418,12 @@ def _esp_idf_project(w: _Writer, board: Board, sources: list[Path], info: dict):
         "led_kind": chip.led_kind, "led_source": led_source, "led_gpio": chip.led_gpio,
         "led_note": chip.led_note, "temp_note": chip.temp_note, "pins_text": _ranges(chip.pins),
         "pins_note": chip.pins_note, "pin_mask": f"0x{sum(1 << p for p in chip.pins):016x}ull",
+        "input_pins_text": _ranges(chip.pins + chip.input_pins),
+        "input_pin_mask": f"0x{sum(1 << p for p in chip.pins + chip.input_pins):016x}ull",
+        "adc_note": ADC_NOTES[board.name],
         "partitions": factory is not None, "engine_sources": engine,
         "example_port": "/dev/ttyUSB0" if not chip.usb_serial_jtag else "/dev/ttyACM0",
+        **_agent_context(sources, "esp-idf"),
     }
     w.render("esp-idf/CMakeLists.txt.j2", "CMakeLists.txt", **ctx)
     w.render("esp-idf/main/CMakeLists.txt.j2", "main/CMakeLists.txt", **ctx)
@@ -360,7 +462,9 @@ def _pico_project(w: _Writer, board: Board, sources: list[Path]):
     engine = _copy_engine(w, sources, "tinyagent")
     for name in PICO_HAL_SOURCES:
         w.copy(PICO_HAL_DIR / name, f"hal/{name}")
-    ctx = {"pico_sdk_version": PICO_SDK_VERSION, "pico_sdk_min": PICO_SDK_MIN, "engine_sources": engine}
+    w.copy(COMMON_HAL, f"hal/{COMMON_HAL.name}")
+    ctx = {"pico_sdk_version": PICO_SDK_VERSION, "pico_sdk_min": PICO_SDK_MIN, "engine_sources": engine,
+           "adc_note": ADC_NOTES[board.name], **_agent_context(sources, "pico-sdk")}
     w.render("pico-sdk/CMakeLists.txt.j2", "CMakeLists.txt", **ctx)
     w.render("pico-sdk/pico_sdk_import.cmake.j2", "pico_sdk_import.cmake", **ctx)
     w.render("pico-sdk/README.md.j2", "README.md", **ctx)
@@ -371,26 +475,32 @@ def _pico_project(w: _Writer, board: Board, sources: list[Path]):
 # ---- MicroPython -----------------------------------------------------------------------------------
 
 MP_BRIDGE = ("ta_mp_bridge.c", "ta_mp_bridge.h")
-_HANDLER_DECL = re.compile(r"^ta_status ta_tool_([A-Za-z_][A-Za-z0-9_]*)\(", re.M)
-_HANDLER_DEF = re.compile(r"\bta_tool_[A-Za-z_][A-Za-z0-9_]*\s*\([^;{]*\)\s*\{")
+MP_TOOLS_FILE = "ta_tools_file.inc"   # the tools file, in the engine folder: ta_tools_mp.c includes it
 
 
 def _micropython_project(w: _Writer, board: Board, sources: list[Path]):
     if board.name not in MP_PORTS:
         raise bad_input(f"no MicroPython port known for board {board.name} (known: {', '.join(MP_PORTS)})")
     port, mp_board = MP_PORTS[board.name]
-    tools_h = next((s.parent / "ta_tools.h" for s in sources if (s.parent / "ta_tools.h").is_file()), None)
+    tools_h = _tools_header(sources)
     if tools_h is None:
         raise bad_input("no generated ta_tools.h next to the engine sources (run generate.generate_sources first)")
     tools = _HANDLER_DECL.findall(tools_h.read_text())
-    # the module runs Python functions as the tools and has no console loop: leave out main() and the
-    # C tool handlers
-    skip = {"ta_main.c"} | {s.name for s in sources if _HANDLER_DEF.search(s.read_text(errors="replace"))}
+    # the module has no console loop: leave out main(). The tools file is not compiled by itself but
+    # inside ta_tools_mp.c, whose handlers run a tool's Python function or, without one, its C handler
+    handlers = tools_file(sources)
+    skip = {"ta_main.c"} | ({handlers.name} if handlers else set())
     compute = _copy_engine(w, sources, "tinyagent/engine", skip=skip)
     for name in MP_BRIDGE:
         w.copy(MP_DIR / name, f"tinyagent/engine/{name}")
-    w.render("micropython/ta_tools_mp.c.j2", "tinyagent/engine/ta_tools_mp.c", tools=tools)
-    compute += ["ta_mp_bridge.c", "ta_tools_mp.c"]
+    w.copy(COMMON_HAL, f"tinyagent/engine/{COMMON_HAL.name}")
+    if handlers is not None:
+        w.copy(handlers, f"tinyagent/engine/{MP_TOOLS_FILE}")
+    w.render("micropython/ta_tools_mp.c.j2", "tinyagent/engine/ta_tools_mp.c", tools=tools,
+             tools_file=MP_TOOLS_FILE if handlers else "", tools_file_name=handlers.name if handlers else "")
+    w.render("micropython/ta_mp_board.h.j2", "tinyagent/engine/ta_mp_board.h", port=port,
+             led_pin=MP_LED_PINS[board.name], led_pin_is_name=MP_LED_PINS[board.name].startswith('"'))
+    compute += ["ta_mp_bridge.c", "ta_tools_mp.c", COMMON_HAL.name]
     w.copy(MP_DIR / "modtinyagent.c", "tinyagent/modtinyagent.c")
     w.copy(MP_DIR / "tinyagent_helper.py", "tinyagent_helper.py")
     compile_mpy(MP_DIR / "tinyagent_helper.py", w.root / "tinyagent_helper.mpy")
@@ -398,7 +508,8 @@ def _micropython_project(w: _Writer, board: Board, sources: list[Path]):
 
     readme_build = " && ".join(" ".join(c) for c in micropython_commands(board.name, w.root, Path(".")))
     ctx = {"micropython_version": MICROPYTHON_VERSION, "mpy_version": MPY_VERSION, "compute_sources": compute,
-           "tools": tools, "port": port, "build_readme": readme_build, "led_pin": MP_LED_PINS[board.name]}
+           "tools": tools, "port": port, "build_readme": readme_build, "led_pin": MP_LED_PINS[board.name],
+           **_agent_context(sources, "micropython")}
     w.render("micropython/micropython.cmake.j2", "micropython.cmake", **ctx)
     w.render("micropython/tinyagent/micropython.cmake.j2", "tinyagent/micropython.cmake", **ctx)
     w.render("micropython/tinyagent/micropython.mk.j2", "tinyagent/micropython.mk", **ctx)
@@ -524,24 +635,69 @@ def pico_link_board(board: Board) -> Board:
     toolchain = dataclasses.replace(board.toolchain, proxy=False, ldflags=flags,
                                     packages=(*board.toolchain.packages, "picolibc-arm-none-eabi"))
     return dataclasses.replace(board, toolchain=toolchain, linker_script=None,
-                               hal_sources=(PICO_HAL_DIR / "hal_pico_link_standin.c",))
+                               hal_sources=(PICO_HAL_DIR / "hal_pico_link_standin.c", COMMON_HAL))
 
 
-def proxy_compile(board: Board, engine_sources: list[Path], out_dir: str | Path) -> ProxyArtifact:
+def proxy_compile(board: Board, engine_sources: list[Path], out_dir: str | Path,
+                  kind: str | None = None) -> ProxyArtifact:
     """Compile the engine and model for a real board with the cross-compiler installed here (-Werror),
-    and report `size` figures; `note` says what they mean (ESP32/ESP32-S3: a proxy compiler)."""
+    and report `size` figures; `note` says what they mean (ESP32/ESP32-S3: a proxy compiler).
+
+    The sources are compiled as the project of `kind` (default: the board's SDK) compiles them, with
+    its BOARD_MACROS macro. A tools file whose section for that SDK includes a header only the SDK
+    has (driver/gpio.h, pico/stdlib.h) cannot be compiled here: stand-in handlers take its place,
+    and `tools_note` says so in one line."""
     if not board.sdk or board.name not in PROXY_NOTES:
         raise bad_input(f"board {board.name} is not a real board (proxy_compile is for {', '.join(PROXY_NOTES)})")
+    kind = kind or board.sdk
     sources = [Path(s) for s in engine_sources]
     includes = sorted({s.resolve().parent for s in sources})
+    defines = {BOARD_MACROS[kind]: 1}
+    out_dir = Path(out_dir)
+    sources, tools_note = _stand_in_for_sdk_only_tools(board, kind, sources, includes, defines, out_dir)
     if board.sdk == "pico-sdk":
         art = compile_and_link(pico_link_board(board), [*sources, PICO_HAL_DIR / "rp2040_temp.c"],
-                               [*includes, PICO_HAL_DIR], Path(out_dir), name="link_check")
+                               [*includes, PICO_HAL_DIR], out_dir, defines=defines, name="link_check")
         fields = {f.name: getattr(art, f.name) for f in dataclasses.fields(Artifact)}
-        return ProxyArtifact(**{**fields, "elf": None}, note=PROXY_NOTES[board.name], link_check=art.elf)
-    art = compile_and_link(board, sources, includes, Path(out_dir))
+        return ProxyArtifact(**{**fields, "elf": None}, note=PROXY_NOTES[board.name], link_check=art.elf,
+                             tools_note=tools_note)
+    art = compile_and_link(board, sources, includes, out_dir, defines=defines)
     fields = {f.name: getattr(art, f.name) for f in dataclasses.fields(Artifact)}
-    return ProxyArtifact(**fields, note=PROXY_NOTES[board.name])
+    return ProxyArtifact(**fields, note=PROXY_NOTES[board.name], tools_note=tools_note)
+
+
+_MISSING_HEADER = re.compile(r"fatal error: ([^:\s]+): No such file or directory")
+STAND_IN_TOOLS = "ta_tools_stand_in.c"
+
+
+def _stand_in_for_sdk_only_tools(board: Board, kind: str, sources: list[Path], includes: list[Path],
+                                 defines: dict, out_dir: Path) -> tuple[list[Path], str]:
+    """(the sources to compile, a note): the tools file replaced by stand-in handlers when it includes
+    a header that is not here (only the SDK has it); any other error in it is left to the compile."""
+    path = tools_file(sources)
+    if path is None:
+        return sources, ""
+    compiler = shutil.which(board.toolchain.compiler)
+    if compiler is None:
+        return sources, ""   # compile_and_link says which package provides it
+    cmd = [compiler, *board.cpu_flags, *board.toolchain.cflags, "-fsyntax-only", f"-I{FIRMWARE_DIR}",
+           *(f"-I{d}" for d in includes), *(f"-D{k}={v}" for k, v in defines.items()),
+           f'-DTA_BOARD_NAME="{board.name}"', str(path)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    missing = _MISSING_HEADER.search(done.stderr) if done.returncode != 0 else None
+    if missing is None:
+        return sources, ""
+    header = _tools_header(sources)
+    names = _HANDLER_DECL.findall(header.read_text()) if header else []
+    stand_in = out_dir / STAND_IN_TOOLS
+    body = "".join(f"\nta_status ta_tool_{n}(const ta_call *call, char *result, size_t cap)\n{{\n"
+                   "    (void)call;\n    (void)result;\n    (void)cap;\n    return TA_ERR_TOOL;\n}\n" for n in names)
+    write_text(stand_in, f"/* Stand-in handlers for {path.name} in tinyagent's proxy compile only (it includes "
+                         f"{missing.group(1)}, which only the {SDK_NAMES[kind]} build has). Never flashed. */\n"
+                         f"#include \"ta_tools.h\"\n{body}")
+    note = (f"tools file {path.name} not compiled here: it includes {missing.group(1)}, which only the "
+            f"{SDK_NAMES[kind]} build has; stand-in handlers take its place in these figures")
+    return [stand_in if s == path else s for s in sources], note
 
 
 def read_project_manifest(root: Path) -> dict | None:

@@ -26,6 +26,7 @@ from .errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAg
 
 ERROR_LINES_SHOWN = 8   # compiler output lines kept in TinyAgentError.details
 OBJ_SUBDIR = "obj"      # objects, .su and .ci files go to out_dir/obj
+SIM_BOARD_MACRO = "TA_BOARD_SIM"  # defined for the boards built and run here (host, QEMU): a tools file's section
 _CI_EXTERNAL = -1       # frame size of a node known only as a callee (no body in any .ci file)
 
 
@@ -160,6 +161,8 @@ def _define_flags(board: Board, defines: Mapping[str, object] | None) -> list[st
 
 
 def _compile_one(cmd: list[str], src: Path, board: Board) -> None:
+    if not board.sdk:   # built and run here; an SDK board's build says which SDK (sdk_projects.BOARD_MACROS)
+        merged[SIM_BOARD_MACRO] = 1
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         first, shown = _first_errors(done.stderr)
@@ -200,8 +203,9 @@ def compile_and_link(board: Board, sources: Iterable[Path], include_dirs: Iterab
                      extra_cflags: Iterable[str] = (), name: str = "firmware") -> Artifact:
     """Build `sources` plus the board's HAL into out_dir/<name>.elf (out_dir/<name> on the host).
 
-    firmware/ (for ta_hal.h) is always on the include path, and TA_BOARD_NAME is defined as the
-    board's name in quotes. A proxy toolchain (real boards built with their SDK elsewhere) only
+    firmware/ (for ta_hal.h) is always on the include path, TA_BOARD_NAME is defined as the
+    board's name in quotes, and TA_BOARD_SIM for a board without an SDK (a tools file's section,
+    docs/real-boards.md). A proxy toolchain (real boards built with their SDK elsewhere) only
     compiles; its Artifact has no elf and sizes the objects.
     """
     compiler = _require_tool(board, board.toolchain.compiler)

@@ -26,7 +26,14 @@ void esp_led_write(int on);
 void esp_temp_init(void);
 int esp_temp_read(int32_t *decicelsius); /* 0 ok, -1 no sensor or no reading */
 
-/* Is `pin` one the agent may drive? `mask` has bit n set for GPIO n (TA_ESP_PIN_MASK). */
+/* ---- ADC: adc_oneshot.c (ADC1, every chip) ---- */
+void esp_adc_init(void);
+/* One reading of ADC1 channel ch: raw (0..4095) and/or millivolts (either pointer may be 0);
+ * 0 ok, -1 no such channel or no reading. */
+int esp_adc_read(int ch, int32_t *raw, int32_t *mv);
+
+/* Is `pin` in `mask` (bit n set for GPIO n): TA_ESP_PIN_MASK (pins the agent may drive) or
+ * TA_ESP_INPUT_PIN_MASK (pins it may read)? */
 static inline int esp_pin_allowed(uint64_t mask, int pin)
 {
     return pin >= 0 && pin < 64 && ((mask >> pin) & 1u) != 0;

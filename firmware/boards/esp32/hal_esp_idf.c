@@ -1,10 +1,11 @@
 /* ESP-IDF HAL (ESP32, ESP32-S3, ESP32-C3): ta_hal.h over IDF drivers.
  *
  * The console, LED and temperature sensor differ between the chips and live in their own files
- * (esp_board.h says which). Time is esp_timer (microseconds since boot); the one-shot timer is an
- * esp_timer whose expiry turns the LED on. Its callback runs in the esp_timer task, so it only
- * sets a flag: the LED is switched by the main task the next time it reads or writes the console,
- * and the LED driver is never used from two tasks at once.
+ * (esp_board.h says which); so does the ADC (adc_oneshot.c). Time is esp_timer (microseconds since
+ * boot); the timer slots (hal_timers.c) run on it from the main task, at each pass of ta_hal_getc's
+ * wait, so a callback may use any driver. Pins the agent drives are push-pull outputs with their
+ * input enabled, so they read back the level they drive; a pin that is only read is an input with
+ * the IDF's reset pull-up.
  */
 #include "esp_board.h"
 #include "ta_board_config.h"
@@ -16,29 +17,12 @@
 #include "esp_system.h"
 #include "esp_timer.h"
 
-
-#define CONSOLE_POLL_MS 50u /* how often a waiting read looks at the timer flag */
-#define US_PER_S 1000000ull
+#define CONSOLE_POLL_MS 10u /* how long a waiting read blocks before it runs the due timers */
 
 static int64_t t0_us;
 static int led_state;
-static uint64_t pins_ready; /* bit n: GPIO n is configured as an output */
-static esp_timer_handle_t one_shot;
-static volatile int timer_fired;
-
-static void on_timer(void *arg)
-{
-    (void)arg;
-    timer_fired = 1;
-}
-
-static void service_timer(void)
-{
-    if (timer_fired) {
-        timer_fired = 0;
-        ta_hal_led_set(1);
-    }
-}
+static uint64_t pins_output; /* bit n: GPIO n is configured as an output (with its input on) */
+static uint64_t pins_input;  /* bit n: GPIO n is configured as an input */
 
 void ta_hal_init(void)
 {
@@ -47,8 +31,7 @@ void ta_hal_init(void)
     esp_led_init();
     ta_hal_led_set(0);
     esp_temp_init();
-    const esp_timer_create_args_t args = { .callback = on_timer, .name = "ta_timer" };
-    ESP_ERROR_CHECK(esp_timer_create(&args, &one_shot));
+    esp_adc_init();
 }
 
 void ta_hal_exit(int code)
@@ -61,7 +44,7 @@ int ta_hal_getc(void)
 {
     uint8_t byte;
     for (;;) {
-        service_timer();
+        ta_hal_poll();
         if (esp_console_read(&byte, CONSOLE_POLL_MS) == 1) {
             return byte;
         }
@@ -70,7 +53,6 @@ int ta_hal_getc(void)
 
 void ta_hal_write(const char *buf, size_t n)
 {
-    service_timer();
     esp_console_write(buf, n);
 }
 
@@ -100,13 +82,27 @@ int ta_hal_gpio_write(int pin, int level)
     if (!esp_pin_allowed(TA_ESP_PIN_MASK, pin)) {
         return -1;
     }
-    if (((pins_ready >> pin) & 1u) == 0) { /* configure once: a reset would glitch the pin low */
+    if (((pins_output >> pin) & 1u) == 0) { /* configure once: a reset would glitch the pin low */
         gpio_reset_pin((gpio_num_t)pin);
-        gpio_set_direction((gpio_num_t)pin, GPIO_MODE_OUTPUT);
-        pins_ready |= 1ull << pin;
+        gpio_set_direction((gpio_num_t)pin, GPIO_MODE_INPUT_OUTPUT);
+        pins_output |= 1ull << pin;
+        pins_input &= ~(1ull << pin);
     }
     gpio_set_level((gpio_num_t)pin, level != 0);
     return 0;
+}
+
+int ta_hal_gpio_read(int pin)
+{
+    if (!esp_pin_allowed(TA_ESP_INPUT_PIN_MASK, pin)) {
+        return -1;
+    }
+    if ((((pins_output | pins_input) >> pin) & 1u) == 0) {
+        gpio_reset_pin((gpio_num_t)pin);
+        gpio_set_direction((gpio_num_t)pin, GPIO_MODE_INPUT);
+        pins_input |= 1ull << pin;
+    }
+    return gpio_get_level((gpio_num_t)pin) != 0;
 }
 
 int32_t ta_hal_temp_decicelsius(void)
@@ -115,9 +111,14 @@ int32_t ta_hal_temp_decicelsius(void)
     return esp_temp_read(&t) == 0 ? t : TA_HAL_NO_TEMP;
 }
 
-int ta_hal_timer_start(uint32_t seconds)
+int32_t ta_hal_adc_read_raw(int ch)
 {
-    esp_timer_stop(one_shot); /* ESP_ERR_INVALID_STATE when it was not running: nothing to stop */
-    timer_fired = 0;
-    return esp_timer_start_once(one_shot, (uint64_t)seconds * US_PER_S) == ESP_OK ? 0 : -1;
+    int32_t raw;
+    return esp_adc_read(ch, &raw, 0) == 0 ? raw : -1;
+}
+
+int32_t ta_hal_adc_read_mv(int ch)
+{
+    int32_t mv;
+    return esp_adc_read(ch, 0, &mv) == 0 ? mv : -1;
 }

@@ -2,8 +2,9 @@
  *
  * The console is a real pseudo-terminal. ta_hal_init opens one, puts it in raw mode and prints the
  * slave's path as one line on stdout (the way QEMU prints "char device redirected to ..."), so the
- * host side opens it with pyserial exactly like a USB serial port. The LED, pins and temperature
- * are simulated (../sim/hal_sim_devices.c); time comes from the monotonic clock.
+ * host side opens it with pyserial exactly like a USB serial port. The LED, pins, temperature and
+ * ADC are simulated (../sim/hal_sim_devices.c); time comes from the monotonic clock, and the timer
+ * slots (../common/hal_timers.c) run on it.
  */
 #define _XOPEN_SOURCE 600 /* posix_openpt, grantpt, unlockpt, ptsname */
 #define _DEFAULT_SOURCE   /* cfmakeraw */
@@ -101,6 +102,7 @@ void ta_hal_exit(int code)
 int ta_hal_getc(void)
 {
     for (;;) {
+        ta_hal_poll(); /* due timers run while the console waits (at most HOST_POLL_MS late) */
         struct pollfd p = {.fd = master_fd, .events = POLLIN};
         int r = poll(&p, 1, HOST_POLL_MS);
         if (r < 0 && errno != EINTR) {

@@ -3,8 +3,9 @@
  * Console: the simulator's simcall interface (read fd 0 / write fd 1), which QEMU connects to the
  * first serial chardev; simcall needs QEMU's -semihosting. Time: the CCOUNT cycle counter, which
  * QEMU advances at the core's clock rate (40 MHz) of its virtual clock; the board runs with -icount
- * shift=0, which makes that 1 ns per instruction, so one CCOUNT tick is 25 instructions. The machine
- * has no LED, pins or sensor: those are simulated (../sim/hal_sim_devices.c). Exit: simcall exit.
+ * shift=0, which makes that 1 ns per instruction, so one CCOUNT tick is 25 instructions; the timer
+ * slots run on that clock. The machine has no LED, pins, sensor or ADC: those are simulated
+ * (../sim/hal_sim_devices.c). Exit: simcall exit.
  */
 #include "ta_hal.h"
 
@@ -63,6 +64,7 @@ int ta_hal_getc(void)
     unsigned char c;
     int32_t err;
     for (;;) {
+        ta_hal_poll();
         int32_t n = simcall(SYS_READ, 0, (int32_t)(uintptr_t)&c, 1, &err);
         if (n == 1) {
             return c;

@@ -2,10 +2,12 @@
  *
  * Console: the nRF51 UART (the micro:bit's USB serial). LED: the top-left LED of the 5x5 matrix
  * (row 1 = P0.13 high, column 1 = P0.04 low). Pins: P0.00..P0.31. Time: TIMER0 in 32-bit mode at
- * 16 MHz (the M0 in the nRF51 has no SysTick). QEMU does not model the TEMP peripheral, so the
- * temperature is simulated. Exit: Arm semihosting.
+ * 16 MHz (the M0 in the nRF51 has no SysTick); the timer slots run on it. Pins read the GPIO IN
+ * register. QEMU does not model the TEMP or ADC peripherals, so the temperature and the ADC are
+ * simulated (../sim/sim_adc.h). Exit: Arm semihosting.
  */
 #include "../cortex-m/cortexm.h"
+#include "../sim/sim_adc.h"
 #include "ta_hal.h"
 
 #define REG32(addr) (*(volatile uint32_t *)(addr))
@@ -40,7 +42,10 @@
 #define GPIO_BASE 0x50000000u
 #define GPIO_OUTSET REG32(GPIO_BASE + 0x508u)
 #define GPIO_OUTCLR REG32(GPIO_BASE + 0x50Cu)
+#define GPIO_IN REG32(GPIO_BASE + 0x510u)
 #define GPIO_DIRSET REG32(GPIO_BASE + 0x518u)
+#define GPIO_PIN_CNF(n) REG32(GPIO_BASE + 0x700u + 4u * (uint32_t)(n))
+#define GPIO_PIN_CNF_INPUT_DISCONNECT (1u << 1) /* set from reset: IN does not see the pin */
 #define LED_ROW1 (1u << 13)
 #define LED_COL1 (1u << 4)
 #define NUM_PINS 32
@@ -88,6 +93,7 @@ void ta_hal_exit(int code)
 int ta_hal_getc(void)
 {
     while (UART_RXDRDY == 0u) {
+        ta_hal_poll();
     }
     UART_RXDRDY = 0u;
     return (int)(UART_RXD & 0xFFu);
@@ -143,10 +149,19 @@ int ta_hal_gpio_write(int pin, int level)
     return 0;
 }
 
+/* Connects the pin's input buffer (disconnected from reset) and reads IN: an output pin reads the
+ * level it drives, any other pin its input. The direction is left as it is. */
+int ta_hal_gpio_read(int pin)
+{
+    if (pin < 0 || pin >= NUM_PINS) {
+        return -1;
+    }
+    GPIO_PIN_CNF(pin) &= ~GPIO_PIN_CNF_INPUT_DISCONNECT;
+    return (int)((GPIO_IN >> pin) & 1u);
+}
+
 int32_t ta_hal_temp_decicelsius(void) { return SIM_TEMP_DECICELSIUS; }
 
-int ta_hal_timer_start(uint32_t seconds)
-{
-    (void)seconds;
-    return 0; /* accepted; nothing in the agent waits for it to fire */
-}
+int32_t ta_hal_adc_read_raw(int ch) { return sim_adc_raw(ch); }
+
+int32_t ta_hal_adc_read_mv(int ch) { return sim_adc_mv(ch); }

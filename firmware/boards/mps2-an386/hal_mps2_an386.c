@@ -1,13 +1,16 @@
 /* mps2-an386 HAL: Arm MPS2+ with the AN386 Cortex-M4 image, as QEMU models it.
  *
  * Console: CMSDK APB UART0. LED: FPGAIO LED0 (the board's user LEDs). Pins: the four CMSDK AHB GPIO
- * blocks, 16 pins each (QEMU leaves them unimplemented, so writes are accepted and ignored). Time:
- * SysTick at the 25 MHz core clock, one interrupt per millisecond; the board runs with -icount
- * shift=0, so that clock is 1 ns per instruction and a SysTick tick 40 instructions (QEMU has no DWT
- * cycle counter). The board has no temperature sensor, so the temperature is simulated. Exit: Arm
- * semihosting.
+ * blocks, 16 pins each. QEMU leaves them unimplemented (writes are ignored, reads are 0), so a pin
+ * the HAL drives reads back the level it last drove (kept here, as the output latch); any other pin
+ * reads the block's DATA register. Time: SysTick at the 25 MHz core clock, one interrupt per
+ * millisecond; the board runs with -icount shift=0, so that clock is 1 ns per instruction and a
+ * SysTick tick 40 instructions (QEMU has no DWT cycle counter). The timer slots run on it, from
+ * ta_hal_getc's wait (the SysTick handler only counts). The board has no temperature sensor or ADC,
+ * so those are simulated (../sim/sim_adc.h). Exit: Arm semihosting.
  */
 #include "../cortex-m/cortexm.h"
+#include "../sim/sim_adc.h"
 #include "ta_hal.h"
 
 #define REG32(addr) (*(volatile uint32_t *)(addr))
@@ -28,6 +31,7 @@
 #define FPGAIO_LED0 REG32(0x40028000u)   /* bits [1:0]: user LEDs 0 and 1 */
 
 #define GPIO_BASE(n) (0x40010000u + 0x1000u * (uint32_t)(n))  /* CMSDK AHB GPIO 0..3 */
+#define GPIO_DATA(n) REG32(GPIO_BASE(n) + 0x00u)
 #define GPIO_OUTENSET(n) REG32(GPIO_BASE(n) + 0x10u)
 /* Masked access: writing MASKED(lo/hi byte, bit mask) changes only the bits in the mask. */
 #define GPIO_MASKED_LB(n, m) REG32(GPIO_BASE(n) + 0x400u + ((uint32_t)(m) << 2))
@@ -47,6 +51,8 @@
 
 static volatile uint32_t ms_ticks;
 static int led_state;
+static uint64_t pins_driven; /* bit n: the HAL drives pin n ... */
+static uint64_t pins_high;   /* ... and drives it high */
 
 void ta_cm_systick_handler(void) { ms_ticks++; }
 
@@ -77,6 +83,7 @@ void ta_hal_exit(int code)
 int ta_hal_getc(void)
 {
     while (!(UART_STATE & UART_STATE_RX_FULL)) {
+        ta_hal_poll();
     }
     return (int)(UART_DATA & 0xFFu);
 }
@@ -126,13 +133,25 @@ int ta_hal_gpio_write(int pin, int level)
     } else {
         GPIO_MASKED_UB(block, mask) = value;
     }
+    uint64_t bit = (uint64_t)1 << pin;
+    pins_driven |= bit;
+    pins_high = level ? pins_high | bit : pins_high & ~bit;
     return 0;
+}
+
+int ta_hal_gpio_read(int pin)
+{
+    if (pin < 0 || pin >= NUM_PINS) {
+        return -1;
+    }
+    if ((pins_driven >> pin) & 1u) {
+        return (int)((pins_high >> pin) & 1u);
+    }
+    return (int)((GPIO_DATA(pin / 16) >> (pin % 16)) & 1u);
 }
 
 int32_t ta_hal_temp_decicelsius(void) { return SIM_TEMP_DECICELSIUS; }
 
-int ta_hal_timer_start(uint32_t seconds)
-{
-    (void)seconds;
-    return 0; /* accepted; nothing in the agent waits for it to fire */
-}
+int32_t ta_hal_adc_read_raw(int ch) { return sim_adc_raw(ch); }
+
+int32_t ta_hal_adc_read_mv(int ch) { return sim_adc_mv(ch); }

@@ -2,10 +2,11 @@
  *
  * Console: the SDK's stdio, on USB CDC and UART0 (GP0/GP1) at once (pico_enable_stdio_usb/uart in
  * CMakeLists.txt); bytes go out with putchar_raw, so '\n' is not turned into "\r\n", as on the
- * other boards. Temperature: ADC input 4, converted in integers (rp2040_temp.c). Time: the SDK's
- * microsecond timer. The Cortex-M0+ has no cycle counter, so cycles is 0. The one-shot timer is an
- * SDK alarm whose expiry turns the LED on; the alarm runs in an interrupt, so it only sets a flag
- * and the LED is switched on the next console read or write.
+ * other boards. Temperature: ADC input 4, converted in integers (rp2040_temp.c). ADC channels 0..3
+ * are GP26..GP29 (GP29 is VSYS/3 on a Pico), against the 3.3 V reference. Time: the SDK's
+ * microsecond timer; the timer slots (hal_timers.c) run on it from ta_hal_getc's wait, never from
+ * an interrupt. Pins the agent drives read back the level they drive; a pin that is only read is an
+ * input (no pull). The Cortex-M0+ has no cycle counter, so cycles is 0.
  */
 #include "pico/stdlib.h"
 #include "hardware/adc.h"
@@ -15,33 +16,18 @@
 #include "rp2040_temp.h"
 #include "ta_hal.h"
 
-#define CONSOLE_POLL_US 50000u /* how often a waiting read looks at the timer flag */
+#define CONSOLE_POLL_US 10000u /* how long a waiting read blocks before it runs the due timers */
 #define TEMP_ADC_INPUT 4u
 #define TEMP_SAMPLES 16u       /* averaged: one reading is noisy by a few LSB */
-#define MS_PER_S 1000u
+#define ADC_CHANNELS 4         /* inputs 0..3: GP26..GP29 */
+#define ADC_FIRST_GPIO 26u
+#define ADC_VREF_MV 3300
 
 static uint32_t t0_ms;
 static int led_state;
-static uint32_t pins_ready; /* bit n: GPn is configured as an output */
-static alarm_id_t alarm;
-static volatile int timer_fired;
-
-static int64_t on_alarm(alarm_id_t id, void *user)
-{
-    (void)id;
-    (void)user;
-    timer_fired = 1;
-    return 0; /* do not reschedule */
-}
-
-static void service_timer(void)
-{
-    if (timer_fired) {
-        timer_fired = 0;
-        alarm = 0;
-        ta_hal_led_set(1);
-    }
-}
+static uint32_t pins_output; /* bit n: GPn is configured as an output */
+static uint32_t pins_input;  /* bit n: GPn is configured as an input */
+static uint32_t adc_ready;   /* bit n: ADC input n's pin is set up for the ADC */
 
 void ta_hal_init(void)
 {
@@ -65,7 +51,7 @@ void ta_hal_exit(int code)
 int ta_hal_getc(void)
 {
     for (;;) {
-        service_timer();
+        ta_hal_poll();
         int c = getchar_timeout_us(CONSOLE_POLL_US);
         if (c >= 0) { /* PICO_ERROR_TIMEOUT is negative */
             return c & 0xFF;
@@ -75,7 +61,6 @@ int ta_hal_getc(void)
 
 void ta_hal_write(const char *buf, size_t n)
 {
-    service_timer();
     for (size_t i = 0; i < n; i++) {
         putchar_raw(buf[i]);
     }
@@ -108,13 +93,31 @@ int ta_hal_gpio_write(int pin, int level)
     if (!pico_pin_allowed(pin)) {
         return -1;
     }
-    if (((pins_ready >> pin) & 1u) == 0) { /* gpio_init drives the pin low: do it only once */
+    uint32_t bit = (uint32_t)1 << pin;
+    if ((pins_output & bit) == 0) { /* gpio_init drives the pin low: do it only once */
         gpio_init((uint)pin);
         gpio_set_dir((uint)pin, GPIO_OUT);
-        pins_ready |= (uint32_t)1 << pin;
+        pins_output |= bit;
+        pins_input &= ~bit;
+        if (pin >= (int)ADC_FIRST_GPIO) { /* gpio_init took it back from the ADC */
+            adc_ready &= ~((uint32_t)1 << (pin - (int)ADC_FIRST_GPIO));
+        }
     }
     gpio_put((uint)pin, level != 0);
     return 0;
+}
+
+int ta_hal_gpio_read(int pin)
+{
+    if (!pico_pin_allowed(pin)) {
+        return -1;
+    }
+    uint32_t bit = (uint32_t)1 << pin;
+    if (((pins_output | pins_input) & bit) == 0) {
+        gpio_init((uint)pin); /* an input, no pull */
+        pins_input |= bit;
+    }
+    return gpio_get((uint)pin) ? 1 : 0;
 }
 
 int32_t ta_hal_temp_decicelsius(void)
@@ -127,12 +130,25 @@ int32_t ta_hal_temp_decicelsius(void)
     return rp2040_temp_decicelsius(sum, TEMP_SAMPLES);
 }
 
-int ta_hal_timer_start(uint32_t seconds)
+int32_t ta_hal_adc_read_raw(int ch)
 {
-    if (alarm > 0) {
-        cancel_alarm(alarm);
+    if (ch < 0 || ch >= ADC_CHANNELS) {
+        return -1;
     }
-    timer_fired = 0;
-    alarm = add_alarm_in_ms(seconds * MS_PER_S, on_alarm, NULL, true);
-    return alarm < 0 ? -1 : 0;
+    uint32_t bit = (uint32_t)1 << ch;
+    if ((adc_ready & bit) == 0) { /* the pin leaves digital use: no pulls, input buffer off */
+        uint pin = ADC_FIRST_GPIO + (uint)ch;
+        adc_gpio_init(pin);
+        pins_output &= ~((uint32_t)1 << pin);
+        pins_input &= ~((uint32_t)1 << pin);
+        adc_ready |= bit;
+    }
+    adc_select_input((uint)ch);
+    return (int32_t)adc_read();
+}
+
+int32_t ta_hal_adc_read_mv(int ch)
+{
+    int32_t raw = ta_hal_adc_read_raw(ch);
+    return raw < 0 ? -1 : (raw * ADC_VREF_MV + TA_HAL_ADC_MAX / 2) / TA_HAL_ADC_MAX;
 }

@@ -2,8 +2,9 @@
  *
  * Console: the NS16550A UART at 0x10000000. Time: the ACLINT mtime counter (10 MHz). Cycles: the
  * minstret CSR, which QEMU makes an exact instruction count when run with -icount shift=0 (mtime
- * then advances 1 ns per instruction, so millis is deterministic too). The machine has no LED, pins
- * or sensor: those are simulated (../sim/hal_sim_devices.c). Exit: the sifive_test device.
+ * then advances 1 ns per instruction, so millis, and the timer slots that run on it, are
+ * deterministic too). The machine has no LED, pins, sensor or ADC: those are simulated
+ * (../sim/hal_sim_devices.c). Exit: the sifive_test device.
  */
 #include "ta_hal.h"
 
@@ -78,6 +79,7 @@ void ta_hal_exit(int code)
 int ta_hal_getc(void)
 {
     while (!(UART_LSR & UART_LSR_DATA_READY)) {
+        ta_hal_poll();
     }
     return UART_RBR;
 }
