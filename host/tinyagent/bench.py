@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import TinyAgentError
-from .fileio import write_json
+from .fileio import make_dir, write_bytes, write_json
 from .model import STUDENT, TINY, ModelConfig
 
 RESULTS_FILE = "bench.json"
@@ -82,10 +82,10 @@ def random_run(folder: Path, cfg: ModelConfig, like: Path, seed: int = 0):
     batches = [torch.randint(0, cfg.vocab_size, (4, min(cfg.ctx, 32))) for _ in range(2)]
     m.qat = intmodel.calibrate(m, batches)
     m.eval()
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dir(folder)
     intmodel.export_int_model(m).save(folder / "int8")
     for name in ("spec.toml", "tokenizer.json"):
-        shutil.copy(like / name, folder / name)
+        write_bytes(folder / name, (like / name).read_bytes())
     write_json(folder / "run.json", {"format": 1, "note": "random weights, written by tinyagent bench",
                                      "model": cfg.to_dict()})
     return folder, m
@@ -364,8 +364,7 @@ def run_bench(out: str | Path = "bench/results", quick: bool = False, run: str |
     from .checkpoint import load_model
     from .intmodel import load_int_model
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out)  # a folder that cannot be written: one line now, not after the measurements
     run = Path(run) if run else DEFAULT_RUN
     sizes = SIZES if sizes is None else sizes
     n_tok = 16 if quick else 64

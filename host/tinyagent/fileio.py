@@ -7,6 +7,7 @@ before the rename leaves its temp file behind; the next write of that file, and 
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -79,23 +80,69 @@ def _new_file_mode(path: Path) -> int:
         return 0o666 & ~_umask()
 
 
+# What an output folder that cannot be written says, by errno: the folder, and what to do
+_CANNOT_WRITE = {errno.EROFS: "{folder} is on a read-only file system",
+                 errno.ENOSPC: "no space left on the device that holds {folder}",
+                 errno.EDQUOT: "the disk quota of {folder} is used up",
+                 errno.EACCES: "permission denied in {folder}", errno.EPERM: "not permitted in {folder}"}
+
+
+def cannot_write(path: str | os.PathLike, e: OSError, folder: str | os.PathLike | None = None,
+                 verb: str = "write"):
+    """The one line for an OSError while writing `path` (in `folder`, by default its parent)."""
+    from .errors import bad_input
+
+    path = Path(path)
+    folder = Path(folder) if folder is not None else path.parent
+    why = _CANNOT_WRITE.get(e.errno, "{strerror}").format(folder=folder, strerror=e.strerror or type(e).__name__)
+    return bad_input(f"cannot {verb} {path}: {why} (free space or fix the folder, or choose another)")
+
+
+def make_dir(folder: str | os.PathLike) -> Path:
+    """mkdir -p, with a folder that cannot be made (read-only, full, no permission) one line."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        failed = Path(e.filename) if isinstance(e.filename, str) else folder
+        raise cannot_write(folder, e, failed.parent, verb="create") from None
+    return folder
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Before long work whose output goes to `folder`: the folder, or the nearest one above it that
+    exists, takes writes. A read-only file system or a folder without write permission is one line
+    now rather than at the end (a full disk can only show itself when written)."""
+    p = Path(folder).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if p.is_dir() and not os.access(p, os.W_OK | os.X_OK):
+        code = errno.EROFS if os.statvfs(p).f_flag & os.ST_RDONLY else errno.EACCES
+        raise cannot_write(folder, OSError(code, os.strerror(code)), p,
+                           verb="create" if not Path(folder).exists() else "write in")
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     remove_stale_temps(path.parent, path.name)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, _new_file_mode(path))  # mkstemp makes it 0600
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+    except BaseException as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(e, OSError):
+            raise cannot_write(path, e) from None
         raise
 
 

@@ -21,8 +21,8 @@ from tokenizers import Tokenizer
 from .corpus import corpus_stats, generate_corpus, render
 from .data import TokenData, encode_examples
 from .errors import bad_input
-from .fileio import (check_input_file, read_json, remove_stale_temps, sha256_bytes, write_bytes, write_json,
-                     write_text)
+from .fileio import (check_input_file, make_dir, read_json, remove_stale_temps, sha256_bytes, write_bytes,
+                     write_json, write_text)
 from .spec import load_spec
 from .tokenizer import train_tokenizer
 
@@ -305,7 +305,7 @@ def create_run(agent: str | Path, out: str | Path, *, seed: int, n_train: int, n
     run = Run(out, info, writer)
     run._data[ctx] = splits
     if writer:
-        out.mkdir(parents=True, exist_ok=True)
+        make_dir(out)
         write_bytes(out / SPEC_FILE, spec_bytes)
         write_text(out / TOKENIZER_FILE, tok.to_str())
         run.save()

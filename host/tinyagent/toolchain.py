@@ -23,6 +23,7 @@ from typing import Iterable, Mapping
 
 from .boards import FIRMWARE_DIR, Board
 from .errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAgentError
+from .fileio import make_dir, write_text
 
 ERROR_LINES_SHOWN = 8   # compiler output lines kept in TinyAgentError.details
 OBJ_SUBDIR = "obj"      # objects, .su and .ci files go to out_dir/obj
@@ -132,17 +133,21 @@ def _stack_flags(compiler: str) -> list[str]:
 
 _ERROR_RE = re.compile(r"(?:^|: )(?:fatal )?error: ")
 _LD_PATH_RE = re.compile(r"^\S*/ld(?:\.bfd)?: ")
+_LD_ERROR_RE = re.compile(r"undefined reference|multiple definition|cannot find|cannot open output|"
+                          r"No space left|Read-only file system|Permission denied")
 
 
 def _first_errors(stderr: str) -> tuple[str, str]:
     """(the line that says what went wrong, the first ERROR_LINES_SHOWN lines) of compiler output.
 
-    A linker's "region overflowed by N bytes" beats the compiler's first "error:", which beats any
-    other linker line; collect2's "ld returned 1 exit status" says nothing and is skipped."""
+    A linker's "region overflowed by N bytes" beats the compiler's first "error:", which beats the
+    linker's own complaint (an undefined reference, a write that failed), which beats any other linker
+    line ("in function `main':" only says where); collect2's "ld returned 1 exit status" is skipped."""
     lines = [_LD_PATH_RE.sub("ld: ", ln).rstrip() for ln in stderr.splitlines() if ln.strip()]
     useful = [ln for ln in lines if not ln.startswith("collect2:")]
     first = (next((ln for ln in useful if "overflowed by" in ln), None)
              or next((ln for ln in useful if _ERROR_RE.search(ln)), None)
+             or next((ln for ln in useful if _LD_ERROR_RE.search(ln)), None)
              or next((ln for ln in useful if ln.startswith("ld: ")), None)
              or (lines[0] if lines else "no output"))
     return first.strip(), "\n".join(lines[:ERROR_LINES_SHOWN])
@@ -178,13 +183,20 @@ def _link(board: Board, compiler: str, objects: list[Path], elf: Path, map_file:
     cmd += [f"-Wl,-Map={map_file}", *map(str, objects), "-o", str(elf)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        first, shown = _first_errors(done.stderr)
+        # the linker's report can run to pages: one line here, the whole of it in a log beside the program
+        first, _ = _first_errors(done.stderr)
+        log = elf.parent / f"{elf.name}.link.log"
+        try:
+            write_text(log, " ".join(cmd) + "\n\n" + done.stderr)
+            where = f"full log: {log}"
+        except TinyAgentError:  # the folder is full or read-only: the line still says what failed
+            where = f"no log: {log} could not be written"
         if "overflow" in done.stderr or "will not fit" in done.stderr:
             raise TinyAgentError(
                 f"the program does not fit {board.name} ({board.flash_bytes} bytes flash, "
-                f"{board.ram_bytes} bytes RAM of which {board.stack_bytes} stack): {first}",
-                EXIT_DOES_NOT_FIT, details=shown)
-        raise TinyAgentError(f"linking for {board.name} failed: {first}", EXIT_BAD_INPUT, details=shown)
+                f"{board.ram_bytes} bytes RAM of which {board.stack_bytes} stack): {first} ({where})",
+                EXIT_DOES_NOT_FIT)
+        raise TinyAgentError(f"linking for {board.name} failed: {first} ({where})", EXIT_BAD_INPUT)
 
 
 def _size(board: Board, files: list[Path]) -> SizeFigures:
@@ -210,8 +222,7 @@ def compile_and_link(board: Board, sources: Iterable[Path], include_dirs: Iterab
     """
     compiler = _require_tool(board, board.toolchain.compiler)
     out_dir = Path(out_dir)
-    obj_dir = out_dir / OBJ_SUBDIR
-    obj_dir.mkdir(parents=True, exist_ok=True)
+    obj_dir = make_dir(out_dir / OBJ_SUBDIR)
     for stale in obj_dir.glob("*"):
         if stale.suffix in (".o", ".su", ".ci"):
             stale.unlink()

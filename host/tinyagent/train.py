@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from . import checkpoint, intmodel
 from .data import ANSWER, CALL, Batches, TokenData
 from .errors import EXIT_INTERRUPTED, TinyAgentError, bad_input
+from .fileio import check_writable
 from .model import GPT, STUDENT, TEACHER, ModelConfig
 from .run import RUN_FILE, SEED_MAX, STAGES, Run, create_run, open_run
 
@@ -458,6 +459,7 @@ def train(agent: str | Path | None, out: str | Path, *, steps: int | None = None
             raise bad_input(f"{out} already exists and is not empty (--resume continues a run there, "
                             "or choose a new folder)")
         a = resolve(given, defaults, None, "train")
+        check_writable(out)  # a read-only --out: one line before the corpus is made, not after
         tc, sc = ModelConfig.from_dict(a["teacher_cfg"]), ModelConfig.from_dict(a["student_cfg"])
         if (tc.ctx, tc.vocab_size) != (sc.ctx, sc.vocab_size):
             raise bad_input(f"teacher and student must share ctx and vocab_size (teacher {tc.ctx}/{tc.vocab_size}, "
