@@ -8,22 +8,27 @@ call graph, checked again, and compared with the linker's `size`.
 """
 from __future__ import annotations
 
+import fcntl
+import functools
 import json
 import os
 import re
 import shutil
 import stat
 import subprocess
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .boards import Board, list_boards, load_board
 from .errors import EXIT_DOES_NOT_FIT, TinyAgentError, bad_input
-from .fileio import read_json, write_json
+from .fileio import cannot_write, make_dir, read_json, write_json
 from .memplan import arena_bytes, arena_layout
 from .model import ModelConfig
 
-MANIFEST = "tinyagent-build.json"
+MANIFEST = "tinyagent-build.json"  # written last: the folder holds a complete build
+PARTIAL = "tinyagent-build.partial.json"  # written before generating: a build of this model was started here
+LOCK_FILE = ".tinyagent-build.lock"  # flock'ed while a build writes the folder; holds the builder's pid
 MANIFEST_FORMAT = 1  # "format" in the manifest; a newer one is refused
 MEMORY_FILE = "memory.json"
 FIRMWARE_NAME = "firmware"
@@ -40,12 +45,12 @@ class MemoryPlan:
     linker: dict[str, int] = field(default_factory=dict)  # size's text/data/bss, when linked
     stack_note: str = ""
     proxy_note: str = ""
+    tools_note: str = ""  # the tools file could not be compiled here (it includes an SDK's header)
 
     @property
     def flash_total(self) -> int:
         return sum(self.flash.values())
 
-    tools_note: str = ""  # the tools file could not be compiled here (it includes an SDK's header)
     @property
     def ram_total(self) -> int:
         return sum(self.ram.values())
@@ -279,28 +284,113 @@ def load_build(out: str | Path, board: str | None = None) -> BuildInfo:
     return BuildInfo(board_info, out / manifest["artifact"], manifest)
 
 
+def _json_object(path: Path) -> dict | None:
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return m if isinstance(m, dict) else None
+
+
 def _check_out_dir(out: Path, board: str, model_hash: str, replace: bool) -> None:
+    """May this build write `out`? An empty folder, a build of this model for this board (complete, or
+    started and cut short: the PARTIAL marker), or anything with --replace; not another model's build
+    or a folder of something else."""
     if out.exists() and not out.is_dir():
         raise bad_input(f"--out {out} is a file, not a folder (choose a folder for the build)")
-    if not out.exists() or not any(out.iterdir()):
+    if not out.exists() or not any(p.name != LOCK_FILE for p in out.iterdir()):
         return
-    try:
-        m = json.loads((out / MANIFEST).read_text())
-        if not isinstance(m, dict):
-            raise ValueError("not an object")
-    except (OSError, ValueError):
+    m = _json_object(out / MANIFEST)
+    if m is None:
+        m = _json_object(out / PARTIAL)  # interrupted, or failed to compile: redo it without asking
+        if m is not None and (m.get("model_hash") != model_hash or m.get("board") != board) and not replace:
+            raise bad_input(f"{out} holds an unfinished build of model {str(m.get('model_hash'))[:12]} for "
+                            f"board '{m.get('board')}' (this is model {model_hash[:12]} for '{board}'); use "
+                            f"--replace to overwrite it, or another --out")
+    if m is None:
         if replace:
             return
         raise bad_input(f"{out} is not empty and is not a tinyagent build (choose another --out, or "
-                        f"--replace to overwrite it)") from None
+                        f"--replace to overwrite it)")
     if (m.get("model_hash") != model_hash or m.get("board") != board) and not replace:
         raise bad_input(f"{out} holds a build of model {str(m.get('model_hash'))[:12]} for board "
                         f"'{m.get('board')}' (this is model {model_hash[:12]} for '{board}'); use "
                         f"--replace to overwrite it, or another --out")
 
 
+@contextmanager
+def _build_folder_lock(out: Path):
+    """Hold an exclusive flock on out/LOCK_FILE (made with the folder if need be): a second build into
+    the same folder fails at once, naming the first one's pid. A build that fails before it marked the
+    folder as a build takes away the lock file it made (and the folder, if it made that too)."""
+    if out.exists() and not out.is_dir():
+        raise bad_input(f"--out {out} is a file, not a folder (choose a folder for the build)")
+    made = not out.exists()
+    make_dir(out)
+    path = out / LOCK_FILE
+    made_lock = not path.exists()
+    try:
+        f = open(path, "a+")
+    except OSError as e:
+        raise cannot_write(path, e) from None
+    ok = False
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            raise bad_input(f"build folder {out} is in use by another build (pid {pid}); wait for it to "
+                            "finish, or build into another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
+        ok = True
+    finally:
+        f.close()  # releases the lock
+        if not ok and made_lock and not (out / PARTIAL).exists() and not (out / MANIFEST).exists():
+            try:  # bad input: leave the folder as it was
+                path.unlink(missing_ok=True)
+                if made and not any(out.iterdir()):
+                    out.rmdir()
+            except OSError:
+                pass
+
+
+def _clear(out: Path) -> None:
+    """--replace: empty the folder, all but the lock this build holds."""
+    for p in out.iterdir():
+        if p.name == LOCK_FILE:
+            continue
+        try:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        except OSError as e:
+            raise cannot_write(out, e, out, verb="replace") from None
+
+
+def _finish(out: Path, manifest: dict) -> None:
+    """The build is complete (or its project generated): the manifest says so, the marker goes."""
+    write_json(out / MANIFEST, manifest)
+    (out / PARTIAL).unlink(missing_ok=True)
+
+
+def _holding_the_build_folder(fn):
+    @functools.wraps(fn)
+    def locked(board_name: str, out: str | Path, *args, **kwargs):
+        with _build_folder_lock(Path(out)):
+            return fn(board_name, out, *args, **kwargs)
+    return locked
+
+
+@_holding_the_build_folder
 def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | None = None,
           replace: bool = False, generate_only: bool = False, micropython: bool = False) -> BuildResult:
+    """Build for `board_name` into the folder `out`, holding its lock. Before anything is generated the
+    folder gets the PARTIAL marker (this model, this board) and loses an old manifest; the manifest is
+    written when the build is complete. A build that was interrupted or failed is redone by the next
+    build of the same model without --replace."""
     from .generate import generate_sources, model_hash
     from .intmodel import load_int_model
     from .run import check_run_file
@@ -327,8 +417,14 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
         raise _does_not_fit(pre, _fit_suggestion(im.cfg, board, pre.flash_total, RUNTIME_RAM_ESTIMATE,
                                                  need_ctx, (pre.flash_total, pre.ram_total)))
 
-    if replace and out.exists():
-        shutil.rmtree(out)
+    if replace:
+        _clear(out)
+    write_json(out / PARTIAL, {"format": MANIFEST_FORMAT, "board": board.name, "model_hash": digest,
+                               "run": str(run), "pid": os.getpid()})
+    try:
+        (out / MANIFEST).unlink(missing_ok=True)  # until this build is complete, the folder holds none
+    except OSError as e:
+        raise cannot_write(out / MANIFEST, e) from None
     src_dir = out / "src"
     sources = generate_sources(im, bpe, spec, board.name, src_dir, user_tools_c=tools_c,
                                kernels=board.kernels)
@@ -344,6 +440,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
         art = proxy_compile(board, sources, out / "proxy", kind="micropython" if micropython else None)
         plan = measured_plan(board, art, 0, "stack: measured by the SDK build (not available here)")
         plan.proxy_note = getattr(art, "note", "") or f"figures from the proxy compiler {board.toolchain.compiler}"
+        plan.tools_note = art.tools_note
         result.plan = plan
         write_json(out / MEMORY_FILE, _plan_json(plan))
         if not plan.fits():
@@ -354,14 +451,14 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
                                                "agent": spec.name},
                                    kind="micropython" if micropython else None)
         result.project = out / "project"
-        write_json(out / MANIFEST, manifest)
+        _finish(out, manifest)
         if not generate_only:
             sdk_build(project)
         result.generated_only = generate_only
         return result
 
     if generate_only:
-        write_json(out / MANIFEST, manifest)
+        _finish(out, manifest)
         result.generated_only = True
         return result
 
@@ -381,7 +478,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
         raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, plan.flash_total, plan.ram_total - mram["KV cache"],
                                                   need_ctx, (plan.flash_total, plan.ram_total)))
     manifest["artifact"] = str(Path(art.elf).resolve().relative_to(out.resolve()))
-    write_json(out / MANIFEST, manifest)
+    _finish(out, manifest)
     return result
 
 
@@ -421,4 +518,3 @@ def print_boards(run: Path) -> None:
         t.add_row(b.name, b.arch, f"{b.flash_bytes // 1024:,} KiB", f"{b.ram_bytes // 1024:,} KiB",
                   "yes" if b.runs_here else "no (SDK project)", "yes" if fits else "no")
     Console().print(t)
-        plan.tools_note = art.tools_note

@@ -161,13 +161,13 @@ def _object_names(sources: list[Path]) -> list[str]:
 
 def _define_flags(board: Board, defines: Mapping[str, object] | None) -> list[str]:
     merged: dict[str, object] = {"TA_BOARD_NAME": f'"{board.name}"'}
+    if not board.sdk:   # built and run here; an SDK board's build says which SDK (sdk_projects.BOARD_MACROS)
+        merged[SIM_BOARD_MACRO] = 1
     merged.update(defines or {})
     return [f"-D{k}" if v is None else f"-D{k}={v}" for k, v in merged.items()]
 
 
 def _compile_one(cmd: list[str], src: Path, board: Board) -> None:
-    if not board.sdk:   # built and run here; an SDK board's build says which SDK (sdk_projects.BOARD_MACROS)
-        merged[SIM_BOARD_MACRO] = 1
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         first, shown = _first_errors(done.stderr)
