@@ -20,7 +20,7 @@ import pytest
 from tinyagent.boards import REPO_ROOT, list_boards, load_board
 from tinyagent.errors import (EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING,
                               TinyAgentError)
-from tinyagent.toolchain import compile_and_link, max_stack_bytes
+from tinyagent.toolchain import compile_and_link, max_stack_bytes, stack_plan
 from tinyagent.transport import open_console
 
 ECHO = REPO_ROOT / "firmware/test/echo_main.c"
@@ -90,6 +90,24 @@ def test_a_bad_board_file_is_one_clear_line(tmp_path, edit, complaint):
     with pytest.raises(TinyAgentError) as e:
         load_board("host", _write_board(tmp_path, edit(text)))
     assert complaint in str(e.value) and "\n" not in str(e.value)
+    assert e.value.code == EXIT_BAD_INPUT
+
+
+@pytest.mark.parametrize("edit, complaint", [
+    (lambda t: t.replace("interrupt_frame_bytes = 36", "interrupt_frame_bytes = 0"),
+     "interrupt_handlers ta_cm_systick_handler need interrupt_frame_bytes"),
+    (lambda t: t.replace('"-mfloat-abi=soft"', '"-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"'),
+     "interrupt_frame_bytes 36 is less than the 108 B a Cortex-M with the FPU in use pushes"),
+    (lambda t: t.replace('interrupt_handlers = ["ta_cm_systick_handler"]', 'interrupt_handlers = ["systick()"]'),
+     "'systick()' is not a function name"),
+    (lambda t: t.replace("interrupt_frame_bytes = 36", "interrupt_frame_bytes = -4"),
+     "interrupt_frame_bytes must not be negative"),
+])
+def test_the_stack_fields_of_a_board_file_are_checked(tmp_path, edit, complaint):
+    text = (REPO_ROOT / "boards/mps2-an386.toml").read_text()
+    with pytest.raises(TinyAgentError) as e:
+        load_board("mps2-an386", _write_board(tmp_path, edit(text), "mps2-an386"))
+    assert complaint in str(e.value) and "\n" not in str(e.value), str(e.value)
     assert e.value.code == EXIT_BAD_INPUT
 
 
@@ -391,6 +409,67 @@ def test_max_stack_reports_what_it_cannot_bound(tmp_path):
     assert usage.indirect == ("main",) and "strlen" in usage.unknown
     summary = usage.summary()
     assert "at least" in summary and "strlen" in summary and "\n" not in summary
+
+
+INTERRUPTED_PROGRAM = """
+#include "ta_hal.h"
+#define KEEP __attribute__((noipa))
+KEEP static int deep(volatile char *p) { volatile char buf[300]; buf[0] = p[0]; return buf[0]; }
+KEEP static void big_callback(void *arg) { volatile char buf[500]; buf[0] = (char)(arg != 0); ta_hal_led_set(buf[0]); }
+int main(void)
+{
+    volatile char c = 1;
+    ta_hal_init();
+    ta_hal_timer_start(2, 5, big_callback, 0);   /* ta_hal_poll calls it from ta_hal_getc's wait */
+    int r = deep(&c);
+    while (ta_hal_getc() >= 0) {
+    }
+    return r;
+}
+"""
+
+
+def test_the_stack_plan_adds_the_reset_frame_and_an_interrupt(tmp_path):
+    """mps2-an386's plan: the deepest path from the reset handler (its frame under main's), plus the
+    36 B the M4 pushes for SysTick and the handler's own path; the timer callback a program arms is
+    followed through ta_hal_poll's pointer."""
+    from tinyagent.build import timer_callbacks
+
+    (tmp_path / "irq.c").write_text(INTERRUPTED_PROGRAM)
+    board, art = build("mps2-an386", [tmp_path / "irq.c"], tmp_path / "out")
+    callbacks = timer_callbacks([tmp_path / "irq.c", *board.hal_sources])
+    assert callbacks == ("big_callback",)
+    targets = {"ta_hal_poll": callbacks}
+    plan = stack_plan(art.out_dir, board, targets)
+    reset = max_stack_bytes(art.out_dir, "ta_cm_reset_handler", targets)
+    main = max_stack_bytes(art.out_dir, "main", targets)
+    systick = max_stack_bytes(art.out_dir, "ta_cm_systick_handler", targets)
+    frames = _su_frames(art.out_dir)
+    assert reset.bytes == frames["ta_cm_reset_handler"] + main.bytes > main.bytes
+    assert plan.bytes == reset.bytes + 36 + systick.bytes and plan.interrupt_frame == 36
+    assert plan.path[:2] == ("ta_cm_reset_handler", "main") and plan.path[-1] == "big_callback"
+    assert plan.interrupt_path == ("ta_cm_systick_handler",)
+    assert "ta_hal_poll" not in plan.indirect
+    assert "+ 36 for an interrupt (36 pushed by the core" in plan.summary()
+    # without the callbacks the call through the pointer cannot be followed, and says so
+    assert "ta_hal_poll" in max_stack_bytes(art.out_dir, "main").indirect
+    # a board file that names a handler the program does not define: one line naming the file
+    import dataclasses
+
+    with pytest.raises(TinyAgentError) as e:
+        stack_plan(art.out_dir, dataclasses.replace(board, interrupt_handlers=("ta_cm_pendsv_handler",)))
+    assert "boards/mps2-an386.toml: interrupt_handlers names ta_cm_pendsv_handler" in str(e.value)
+
+
+def test_timer_callbacks_the_analysis_cannot_name(tmp_path):
+    from tinyagent.build import timer_callbacks
+
+    src = tmp_path / "t.c"
+    src.write_text("void f(void) { ta_hal_timer_start(0, 1, (ta_hal_timer_fn)cb, 0); ta_hal_timer_start(1, 2, &cb2, 0);"
+                   " ta_hal_timer_start(3, 1, 0, 0); /* ta_hal_timer_start(9, 9, commented, 0); */ }\n")
+    assert timer_callbacks([src]) == ("cb", "cb2")
+    src.write_text("void f(int k) { ta_hal_timer_start(0, 1, k ? a : b, 0); }\n")
+    assert timer_callbacks([src]) is None   # the plan then keeps ta_hal_poll's indirect call flagged
 
 
 def test_max_stack_without_call_graph_is_an_error(tmp_path):

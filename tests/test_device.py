@@ -187,6 +187,131 @@ def test_microbit_does_not_fit_and_says_why(tmp_path):
     assert not (tmp_path / "mb" / "tinyagent-build.json").exists()
 
 
+# ---- the stack plan is an upper bound: measured on mps2-an386 ----------------------------------------
+
+STACK_PAINT = 0xDEADBEEF            # written over the whole stack reservation before the CPU starts
+STACK_TURNS = ("turn on the light", "what is the temperature?", "set a timer for 5 minutes")
+MONITOR_DUMP_TIMEOUT_S = 10.0
+
+
+def _qemu_monitor(sock_path: Path, command: str) -> None:
+    """One command to a QEMU monitor on a unix socket (the board's own -monitor stdio is the transport's)."""
+    import socket
+
+    deadline = time.monotonic() + MONITOR_DUMP_TIMEOUT_S
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        while True:
+            try:
+                s.connect(str(sock_path))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        s.settimeout(MONITOR_DUMP_TIMEOUT_S)
+        seen = b""
+
+        def prompts(n: int) -> None:   # read until the n-th "(qemu)" prompt: the command has run
+            nonlocal seen
+            while seen.count(b"(qemu)") < n:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise AssertionError(f"the QEMU monitor closed: {seen[-200:]!r}")
+                seen += chunk
+
+        prompts(1)                     # the banner and the first prompt
+        s.sendall(command.encode() + b"\n")
+        prompts(2)
+
+
+def _stack_high_water(board_name: str, out: Path, requests, tmp_path: Path) -> int:
+    """The deepest the stack went: QEMU paints the reservation below the top of RAM (a loader device,
+    before the CPU runs), the requests are chatted, then the monitor dumps the reservation and the
+    lowest word that is not paint marks the high water. No firmware change: the real build runs."""
+    import dataclasses
+    import struct
+
+    from tinyagent.build import load_build
+    from tinyagent.device import ask, sync
+    from tinyagent.transport import open_console
+
+    info = load_build(out, board_name)
+    board = info.board
+    nm = subprocess.run(["arm-none-eabi-nm", str(info.artifact)], capture_output=True, text=True, check=True)
+    top = int(next(ln.split()[0] for ln in nm.stdout.splitlines() if ln.endswith(" __stack_top")), 16)
+    size = board.stack_bytes
+    paint, dump, sock = tmp_path / "paint.bin", tmp_path / "stack.bin", tmp_path / "monitor.sock"
+    paint.write_bytes(struct.pack("<I", STACK_PAINT) * (size // 4))
+    command = (*board.run.command, "-device", f"loader,file={paint},addr={top - size:#x},force-raw=on",
+               "-monitor", f"unix:{sock},server=on,wait=off")
+    painted = dataclasses.replace(board, run=dataclasses.replace(board.run, command=command))
+    with open_console(painted, info.artifact) as con:
+        sync(con)
+        for request in requests:
+            ask(con, request)
+        _qemu_monitor(sock, f'pmemsave {top - size:#x} {size} "{dump}"')
+        deadline = time.monotonic() + MONITOR_DUMP_TIMEOUT_S
+        while not (dump.exists() and dump.stat().st_size == size) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    words = struct.unpack(f"<{size // 4}I", dump.read_bytes())
+    lowest = next(i for i, w in enumerate(words) if w != STACK_PAINT)
+    assert lowest > 0, "the stack ran through the whole reservation"
+    return size - 4 * lowest
+
+
+def test_the_stack_plan_holds_what_the_stack_reached_on_mps2(builds, tmp_path):
+    """Three chat turns on mps2-an386 under QEMU: the plan (reset handler's frame, the deepest path, an
+    interrupt frame and its handler) is at least the measured high water. The deepest path from main
+    alone, what the plan used to be, is not: SysTick interrupts the deepest call."""
+    from tinyagent.toolchain import max_stack_bytes
+
+    r = builds["mps2-an386"]
+    reached = _stack_high_water("mps2-an386", r.out, STACK_TURNS, tmp_path)
+    planned = r.plan.ram["stack (deepest call path)"]
+    from_main = max_stack_bytes(r.out / "obj", "main").bytes
+    assert from_main < reached <= planned, (from_main, reached, planned)
+    assert "+ 36 for an interrupt" in r.plan.stack_note and "via ta_cm_reset_handler > main" in r.plan.stack_note
+
+
+def test_mps2_firmware_never_uses_the_fpu(builds):
+    """The board file's 36 B interrupt frame holds only while no FP context is ever stacked: the
+    firmware (built -mfloat-abi=soft, the FPU left off) has no floating-point instruction."""
+    elf = builds["mps2-an386"].artifact
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True, check=True)
+    fp = [ln for ln in dis.stdout.splitlines() if re.search(r"\tv(ldr|str|mov|push|pop|add|sub|mul|div|cvt|cmp|mrs|msr)", ln)]
+    assert len(dis.stdout) > 10_000 and not fp, fp[:5]
+
+
+def _tiny_stack_board(monkeypatch, reserve: int):
+    import dataclasses
+
+    import tinyagent.build as build_module
+
+    real = build_module.load_board
+    monkeypatch.setattr(build_module, "load_board",
+                        lambda name, *a: dataclasses.replace(real(name, *a), stack_bytes=reserve))
+
+
+def test_a_stack_over_the_reservation_does_not_fit(tmp_path, monkeypatch):
+    _tiny_stack_board(monkeypatch, 256)
+    with pytest.raises(TinyAgentError) as e:
+        build("mps2-an386", tmp_path / "b", DEFAULT_RUN)
+    msg = str(e.value)
+    assert e.value.code == EXIT_DOES_NOT_FIT and "\n" not in msg
+    assert "the program does not fit board 'mps2-an386': stack" in msg and "the 256 B the board reserves" in msg
+    assert "raise stack_bytes in boards/mps2-an386.toml to at least" in msg
+    assert "OVER by" in e.value.details and "of the 256 B reserved" in e.value.details
+    saved = json.loads((tmp_path / "b" / "memory.json").read_text())
+    assert saved["fits"] is False and saved["stack_budget"] == 256
+    assert not (tmp_path / "b" / "tinyagent-build.json").exists()
+    # the command line: exit code 4, the one line, then the report with the stack's row
+    r = CliRunner().invoke(main, ["build", "--board", "mps2-an386", "--out", str(tmp_path / "c")])
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == EXIT_DOES_NOT_FIT, r.output
+    assert lines[0].startswith("tinyagent: error: the program does not fit board 'mps2-an386': stack")
+    assert any("of the 256 B reserved  OVER by" in ln for ln in lines[1:]), r.output
+
+
 def test_build_refuses_another_models_folder(builds, tmp_path):
     out = tmp_path / "other"
     out.mkdir()

@@ -75,6 +75,13 @@ class Board:
     sdk_target: str
     source: Path                # the TOML file this came from
     kernels: str = "portable"   # matvec kernel file: "portable" (any C99 compiler) or "cm4" (Arm DSP extension)
+    # The stack plan (build.py) is the deepest path from `stack_entry`, the function the startup code
+    # enters with the stack empty (its own frame counts), plus, for the deepest of the
+    # `interrupt_handlers` (they do not preempt one another), the `interrupt_frame_bytes` the core
+    # pushes when it takes an interrupt and that handler's own deepest path.
+    stack_entry: str = "main"
+    interrupt_frame_bytes: int = 0
+    interrupt_handlers: tuple[str, ...] = ()
 
 
 # field -> (type, required). Optional fields get the default in _DEFAULTS.
@@ -84,7 +91,8 @@ _BOARD_FIELDS: dict[str, tuple[type, bool]] = {
     "stack_bytes": (int, True), "psram_bytes": (int, False), "console": (str, True),
     "runs_here": (bool, True), "linker_script": (str, True), "hal_sources": (list, True),
     "sdk": (str, False), "sdk_target": (str, False), "toolchain": (dict, True), "run": (dict, True),
-    "kernels": (str, False),
+    "kernels": (str, False), "stack_entry": (str, False), "interrupt_frame_bytes": (int, False),
+    "interrupt_handlers": (list, False),
 }
 _TOOLCHAIN_FIELDS: dict[str, tuple[type, bool]] = {
     "prefix": (str, True), "cc": (str, True), "cflags": (list, True), "ldflags": (list, True),
@@ -96,8 +104,16 @@ _RUN_FIELDS: dict[str, tuple[type, bool]] = {
 }
 _DEFAULTS: dict[str, Any] = {
     "psram_bytes": 0, "sdk": "", "sdk_target": "", "proxy": False, "command": [], "packages": [],
-    "kernels": "portable", "counter": "none", "counter_scale": 1,
+    "kernels": "portable", "counter": "none", "counter_scale": 1, "stack_entry": "main",
+    "interrupt_frame_bytes": 0, "interrupt_handlers": [],
 }
+# What a Cortex-M core pushes on taking an interrupt while the floating-point context is active
+# (CONTROL.FPCA): 26 words, R0-R3, R12, LR, PC, xPSR, S0-S15, FPSCR and one reserved, of which lazy
+# stacking reserves the whole even before it saves the registers; and the 4 B the core inserts to
+# align the frame to 8 bytes (CCR.STKALIGN). Code built with a hardware float ABI may use the FPU.
+CM_FPU_FRAME_BYTES = 104 + 4
+_FPU_ABIS = ("-mfloat-abi=hard", "-mfloat-abi=softfp")
+_C_IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 def _check_table(table: dict, fields: dict[str, tuple[type, bool]], where: str) -> dict:
@@ -161,6 +177,7 @@ def _board_from_file(path: Path) -> Board:
                         f"(without it the board's clocks follow the host's)")
     if b["runs_here"] and r["kind"] == "none":
         raise bad_input(f"{where}: runs_here is true but [run] kind is 'none'")
+    _check_stack_fields(b, where)
     hal = tuple(REPO_ROOT / s for s in b["hal_sources"])
     for src in hal:
         if not src.is_file():
@@ -179,7 +196,28 @@ def _board_from_file(path: Path) -> Board:
         run=Run(kind=r["kind"], command=tuple(r["command"]), packages=tuple(r["packages"]),
                 counter=r["counter"], counter_scale=r["counter_scale"]),
         sdk=b["sdk"], sdk_target=b["sdk_target"], source=path, kernels=b["kernels"],
+        stack_entry=b["stack_entry"], interrupt_frame_bytes=b["interrupt_frame_bytes"],
+        interrupt_handlers=tuple(b["interrupt_handlers"]),
     )
+
+
+def _check_stack_fields(b: dict, where: str) -> None:
+    """The stack plan's fields: function names, a frame size that is there when handlers are, and one
+    that covers the FPU's frame when the code may use the FPU (Armv7E-M with a hardware float ABI)."""
+    for name in (b["stack_entry"], *b["interrupt_handlers"]):
+        if not name or not set(name) <= _C_IDENT_CHARS:
+            raise bad_input(f"{where}: {name!r} is not a function name (stack_entry, interrupt_handlers)")
+    frame = b["interrupt_frame_bytes"]
+    if frame < 0:
+        raise bad_input(f"{where}: interrupt_frame_bytes must not be negative, got {frame}")
+    if b["interrupt_handlers"] and frame == 0:
+        raise bad_input(f"{where}: interrupt_handlers {', '.join(b['interrupt_handlers'])} need "
+                        f"interrupt_frame_bytes, what the core pushes when it takes an interrupt")
+    fpu = next((f for f in b["cpu_flags"] if f in _FPU_ABIS), None)
+    if fpu and b["arch"].startswith("armv7e-m") and b["interrupt_handlers"] and frame < CM_FPU_FRAME_BYTES:
+        raise bad_input(f"{where}: interrupt_frame_bytes {frame} is less than the {CM_FPU_FRAME_BYTES} B a "
+                        f"Cortex-M with the FPU in use pushes on an interrupt (104 B of registers and 4 B of "
+                        f"alignment), and {fpu} lets the code use the FPU")
 
 
 def board_names(boards_dir: Path = BOARDS_DIR) -> list[str]:

@@ -3,8 +3,12 @@
 The memory plan is static. Before compiling, what the model alone needs (weights, tables, tokenizer,
 the arena with its KV cache) is held against the board's budget, and a model that cannot fit fails
 here with a table of what takes the space and what would fit. After compiling, the plan is completed
-from the real objects (code, console buffers, HAL and libc statics) and the deepest stack from GCC's
-call graph, checked again, and compared with the linker's `size`.
+from the real objects (code, console buffers, HAL and libc statics) and the deepest stack, checked
+again (the stack also against the board's stack reservation), and compared with the linker's
+`size`. The stack is an upper bound from GCC's call graph: the deepest path from the board's
+stack_entry (its reset handler's frame included), plus the frame the core pushes for an interrupt and
+the deepest interrupt handler's path (boards/*.toml), with the timer callbacks the program arms as
+what ta_hal_poll calls.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ MANIFEST_FORMAT = 1  # "format" in the manifest; a newer one is refused
 MEMORY_FILE = "memory.json"
 FIRMWARE_NAME = "firmware"
 RUNTIME_RAM_ESTIMATE = 4096  # console buffers, stack and statics, for suggestions before compiling
+STACK_ITEM = "stack (deepest call path)"  # the RAM item of the plan that is the stack
 
 
 @dataclass
@@ -45,6 +50,7 @@ class MemoryPlan:
     linker: dict[str, int] = field(default_factory=dict)  # size's text/data/bss, when linked
     stack_note: str = ""
     proxy_note: str = ""
+    stack_budget: int = 0  # the board's stack reservation (stack_bytes); 0: the stack is not measured here
     tools_note: str = ""  # the tools file could not be compiled here (it includes an SDK's header)
 
     @property
@@ -55,8 +61,15 @@ class MemoryPlan:
     def ram_total(self) -> int:
         return sum(self.ram.values())
 
+    @property
+    def stack_total(self) -> int:
+        return self.ram.get(STACK_ITEM, 0)
+
+    def stack_fits(self) -> bool:
+        return not self.stack_budget or self.stack_total <= self.stack_budget
+
     def fits(self) -> bool:
-        return self.flash_total <= self.flash_budget and self.ram_total <= self.ram_budget
+        return self.flash_total <= self.flash_budget and self.ram_total <= self.ram_budget and self.stack_fits()
 
     def table(self) -> str:
         lines = [f"memory plan for {self.board}:"]
@@ -67,6 +80,11 @@ class MemoryPlan:
             mark = "ok" if total <= budget else f"OVER by {total - budget:,} B"
             lines.append(f"  {kind:5} {'total':34} {total:>10,} B  {100 * total / budget:6.2f}% of "
                          f"{budget:,} B  {mark}")
+        if self.stack_budget:
+            mark = "ok" if self.stack_fits() else f"OVER by {self.stack_total - self.stack_budget:,} B"
+            lines.append(f"  {'stack':5} {'deepest call path (in RAM above)':34} {self.stack_total:>10,} B  "
+                         f"{100 * self.stack_total / self.stack_budget:6.2f}% of the {self.stack_budget:,} B "
+                         f"reserved  {mark}")
         if self.linker:
             lk = self.linker
             lines.append(f"  linker size: text {lk['text']:,} data {lk['data']:,} bss {lk['bss']:,} -> flash "
@@ -150,8 +168,64 @@ def _does_not_fit(plan: MemoryPlan, suggestion: str) -> TinyAgentError:
         over.append(f"flash {plan.flash_total:,} B > {plan.flash_budget:,} B")
     if plan.ram_total > plan.ram_budget:
         over.append(f"RAM {plan.ram_total:,} B > {plan.ram_budget:,} B")
-    return TinyAgentError(f"the model does not fit board '{plan.board}': {', '.join(over)}; {suggestion}",
+    if not plan.stack_fits():
+        over.append(f"stack {plan.stack_total:,} B > the {plan.stack_budget:,} B the board reserves for it")
+    what = "the model" if len(over) > 1 or plan.stack_fits() else "the program"
+    return TinyAgentError(f"{what} does not fit board '{plan.board}': {', '.join(over)}; {suggestion}",
                           EXIT_DOES_NOT_FIT, details=plan.table())
+
+
+def _stack_suggestion(board: Board, stack) -> str:
+    return (f"its deepest stack path is {' > '.join(stack.path)}; raise stack_bytes in boards/{board.name}.toml "
+            f"to at least {stack.bytes:,} (the link then checks that RAM leaves that much), or shorten the path")
+
+
+_TIMER_START = re.compile(r"\bta_hal_timer_start\s*\(")
+_C_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+_DECLARED = re.compile(r"\b(?:int|extern|static)\s*$")
+_C_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _call_args(text: str, start: int) -> list[str] | None:
+    """The top-level arguments of the call whose '(' ends just before text[start]; None if unbalanced."""
+    depth, args, arg_start = 0, [], start
+    for i in range(start, len(text)):
+        c = text[i]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            if depth == 0:
+                return [*args, text[arg_start:i]]
+            depth -= 1
+        elif c == "," and depth == 0:
+            args.append(text[arg_start:i])
+            arg_start = i + 1
+    return None
+
+
+def timer_callbacks(sources) -> tuple[str, ...] | None:
+    """The functions a program arms as timer callbacks, which are what ta_hal_poll calls through its
+    pointer: the third argument of every ta_hal_timer_start call in the program's C files, when it
+    is a function's name (a cast to ta_hal_timer_fn or a & in front is fine). None when one is not
+    (a variable, an expression): then the stack plan says it could not follow that call."""
+    names: set[str] = set()
+    for src in sources:
+        if Path(src).suffix != ".c":
+            continue
+        text = _C_COMMENTS.sub(" ", Path(src).read_text(errors="replace"))
+        for m in _TIMER_START.finditer(text):
+            if _DECLARED.search(text[max(0, m.start() - 16):m.start()]):
+                continue   # the function's own definition or a declaration
+            args = _call_args(text, m.end())
+            if args is None or len(args) != 4:
+                return None
+            fn = re.sub(r"^\(\s*ta_hal_timer_fn\s*\)|^&", "", args[2].strip()).strip()
+            if fn in ("0", "NULL"):
+                continue   # refused by ta_hal_timer_start: arms nothing
+            if not _C_NAME.fullmatch(fn):
+                return None
+            names.add(fn)
+    return tuple(sorted(names))
 
 
 # ---- after compiling: the real objects ---------------------------------------------------------------
@@ -194,7 +268,7 @@ def measured_plan(board: Board, artifact, stack_bytes: int, stack_note: str) -> 
     plan.ram = {"arena (KV cache, activations)": model.get("bss", 0) + model.get("data", 0),
                 "console and agent buffers": buffers,
                 "HAL, engine and runtime statics": hal,
-                "stack (deepest call path)": stack_bytes}
+                STACK_ITEM: stack_bytes}
     if artifact.elf is not None:
         sz = artifact.size
         plan.linker = {"text": sz.text, "data": sz.data, "bss": sz.bss}
@@ -396,7 +470,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     from .run import check_run_file
     from .spec import load_spec
     from .tokenizer import load_tokenizer
-    from .toolchain import compile_and_link, max_stack_bytes, with_sanitizers
+    from .toolchain import compile_and_link, stack_plan, with_sanitizers
 
     board = with_sanitizers(load_board(board_name))  # TA_HOST_SANITIZE: ASan/UBSan, host only
     run, out = Path(run), Path(out)
@@ -464,19 +538,21 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
 
     # 2. compile, measure the real objects and the deepest stack, check again, link
     art = compile_and_link(board, sources, [src_dir], out / "obj", name=FIRMWARE_NAME)
-    stack = max_stack_bytes(out / "obj", entry="main")
+    callbacks = timer_callbacks([*sources, *board.hal_sources])
+    stack = stack_plan(out / "obj", board, None if callbacks is None else {"ta_hal_poll": callbacks})
     note = f"stack: {stack.summary()}"
-    if stack.bytes > board.stack_bytes:
-        note += f"; exceeds the {board.stack_bytes:,} B the board reserves"
     if manifest.get("sanitizers"):
         note += ("; sanitized build (TA_HOST_SANITIZE): code, globals and frames include ASan/UBSan "
                  "instrumentation, the runtime is a shared library")
     plan = measured_plan(board, art, stack.bytes, note)
     result.plan, result.artifact = plan, art.elf
     write_json(out / MEMORY_FILE, _plan_json(plan))
-    if not plan.fits() or stack.bytes > board.stack_bytes:
-        raise _does_not_fit(plan, _fit_suggestion(im.cfg, board, plan.flash_total, plan.ram_total - mram["KV cache"],
-                                                  need_ctx, (plan.flash_total, plan.ram_total)))
+    plan.stack_budget = board.stack_bytes
+    if not plan.fits():
+        only_stack = plan.flash_total <= plan.flash_budget and plan.ram_total <= plan.ram_budget
+        raise _does_not_fit(plan, _stack_suggestion(board, stack) if only_stack else
+                            _fit_suggestion(im.cfg, board, plan.flash_total, plan.ram_total - mram["KV cache"],
+                                            need_ctx, (plan.flash_total, plan.ram_total)))
     manifest["artifact"] = str(Path(art.elf).resolve().relative_to(out.resolve()))
     _finish(out, manifest)
     return result

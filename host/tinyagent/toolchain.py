@@ -66,13 +66,22 @@ class StackUsage:
     dynamic: tuple[str, ...]    # reachable functions whose frame size is not static
     recursive: tuple[str, ...]  # reachable functions on a call cycle (the cycle is counted once)
     indirect: tuple[str, ...]   # reachable functions that call through a pointer
+    # stack_plan: an interrupt on top of the deepest path, the deepest of the board's handlers
+    interrupt_frame: int = 0            # what the core pushes on taking it (0: no interrupt counted)
+    interrupt_path: tuple[str, ...] = ()  # that handler's own deepest path
+    interrupt_bytes: int = 0            # interrupt_frame + that path's frames (included in `bytes`)
 
     @property
     def complete(self) -> bool:
         return not (self.unknown or self.dynamic or self.recursive or self.indirect)
 
     def summary(self) -> str:
-        line = f"stack from {self.entry}: {self.bytes} bytes via {' > '.join(self.path)}"
+        via = f"via {' > '.join(self.path)}"
+        if self.interrupt_frame:
+            via = (f"= {self.bytes - self.interrupt_bytes} {via} + {self.interrupt_bytes} for an interrupt "
+                   f"({self.interrupt_frame} pushed by the core + {self.interrupt_bytes - self.interrupt_frame} "
+                   f"via {' > '.join(self.interrupt_path)})")
+        line = f"stack from {self.entry}: {self.bytes} bytes {via}"
         gaps = [(self.unknown, "no stack info for"), (self.dynamic, "dynamic frames in"),
                 (self.recursive, "recursion in"), (self.indirect, "indirect calls in")]
         notes = [f"{what} {', '.join(names)}" for names, what in gaps if names]
@@ -288,14 +297,54 @@ def _read_call_graph(ci_files: list[Path]) -> _Graph:
     return g
 
 
-def max_stack_bytes(out_dir: Path, entry: str = "main") -> StackUsage:
-    """The deepest call path from `entry` in the program built in out_dir, from GCC's .ci files."""
+def max_stack_bytes(out_dir: Path, entry: str = "main",
+                    indirect_targets: Mapping[str, Iterable[str]] | None = None) -> StackUsage:
+    """The deepest call path from `entry` in the program built in out_dir, from GCC's .ci files.
+
+    indirect_targets: function -> the functions its calls through a pointer can reach (for
+    ta_hal_poll: the timer callbacks the program arms); those calls are then followed, not flagged."""
     ci_files = sorted(Path(out_dir).rglob("*.ci"))
     g = _read_call_graph(ci_files)
     if g.frame.get(entry, _CI_EXTERNAL) == _CI_EXTERNAL:
         raise TinyAgentError(
             f"no call graph for '{entry}' in {out_dir} ({len(ci_files)} .ci files; the compiler "
             f"must support -fcallgraph-info=su, which GCC does and clang does not)", EXIT_BAD_INPUT)
+    return _deepest_path(g, entry, indirect_targets or {})
+
+
+def stack_plan(out_dir: Path, board: Board,
+               indirect_targets: Mapping[str, Iterable[str]] | None = None) -> StackUsage:
+    """What the board's stack must hold: the deepest path from board.stack_entry (the function its
+    startup enters with the stack empty, whose frame counts), plus the board's interrupt frame and
+    the deepest of its interrupt handlers (they do not preempt one another; boards/*.toml)."""
+    ci_files = sorted(Path(out_dir).rglob("*.ci"))
+    g = _read_call_graph(ci_files)
+    where = f"boards/{board.name}.toml"
+    for name, what in [(board.stack_entry, "stack_entry"), *((h, "interrupt_handlers") for h in
+                                                            board.interrupt_handlers)]:
+        if g.frame.get(name, _CI_EXTERNAL) == _CI_EXTERNAL:
+            if not ci_files:
+                return max_stack_bytes(out_dir, name)   # says the call graph is missing
+            raise TinyAgentError(f"{where}: {what} names {name}, which the program built in {out_dir} "
+                                 f"does not define (in C, with a call graph)", EXIT_BAD_INPUT)
+    targets = indirect_targets or {}
+    base = _deepest_path(g, board.stack_entry, targets)
+    if not board.interrupt_handlers:
+        return base
+    handlers = [_deepest_path(g, h, targets) for h in board.interrupt_handlers]
+    worst = max(handlers, key=lambda u: u.bytes)
+    merged = {k: tuple(sorted({n for u in (base, *handlers) for n in getattr(u, k)}))
+              for k in ("unknown", "dynamic", "recursive", "indirect")}
+    irq = board.interrupt_frame_bytes + worst.bytes
+    return dataclasses.replace(base, bytes=base.bytes + irq, interrupt_frame=board.interrupt_frame_bytes,
+                               interrupt_path=worst.path, interrupt_bytes=irq, **merged)
+
+
+def _deepest_path(g: _Graph, entry: str, indirect_targets: Mapping[str, Iterable[str]]) -> StackUsage:
+    by_name: dict[str, list[str]] = {}
+    for title, name in g.name.items():
+        if g.frame.get(title, _CI_EXTERNAL) != _CI_EXTERNAL:
+            by_name.setdefault(name, []).append(title)
 
     unknown: set[str] = set()
     recursive: set[str] = set()
@@ -308,7 +357,12 @@ def max_stack_bytes(out_dir: Path, entry: str = "main") -> StackUsage:
             return best[title]
         on_path.add(title)
         below: tuple[int, tuple[str, ...]] = (0, ())
-        for callee in g.calls.get(title, []):
+        callees = list(g.calls.get(title, []))
+        if _INDIRECT in callees and g.name[title] in indirect_targets:
+            callees.remove(_INDIRECT)
+            for target in indirect_targets[g.name[title]]:
+                callees += by_name.get(target, [target])   # not defined in C: no stack info, below
+        for callee in callees:
             if callee == _INDIRECT:
                 indirect.add(g.name[title])
             elif callee in on_path:
