@@ -545,9 +545,9 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
         note += ("; sanitized build (TA_HOST_SANITIZE): code, globals and frames include ASan/UBSan "
                  "instrumentation, the runtime is a shared library")
     plan = measured_plan(board, art, stack.bytes, note)
+    plan.stack_budget = board.stack_bytes
     result.plan, result.artifact = plan, art.elf
     write_json(out / MEMORY_FILE, _plan_json(plan))
-    plan.stack_budget = board.stack_bytes
     if not plan.fits():
         only_stack = plan.flash_total <= plan.flash_budget and plan.ram_total <= plan.ram_budget
         raise _does_not_fit(plan, _stack_suggestion(board, stack) if only_stack else
