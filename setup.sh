@@ -34,6 +34,6 @@ PY=${PYTHON:-python3}
 
 if [ "${1:-}" != "--no-demo" ]; then
   .venv/bin/tinyagent build --board mps2-an386 --out build/mps2-an386
-  printf 'turn on the light\nwhat is the temperature?\nset a timer for 5 minutes\nhello\n' \
+  printf 'turn on the light\nwhat'"'"'s the temperature?\nset a timer for 5 minutes\nhello there\n' \
     | .venv/bin/tinyagent chat --board mps2-an386 --out build/mps2-an386
 fi

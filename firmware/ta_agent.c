@@ -382,7 +382,7 @@ static void parse_call(const uint8_t *text, size_t n, ta_call *c)
         while (end < n && text[end] != ' ') {
             end++;
         }
-        int64_t seconds;
+        int64_t seconds = 0;
         if (k > 0 && t->fields[k - 1].kind == TA_FIELD_DUR &&
             dur_complete(text + start, end - start, t->fields[k - 1].lo, t->fields[k - 1].hi, &seconds)) {
             put_decimal(c->text, &at, TA_CALL_MAX, seconds); /* the generator checked it fits */

@@ -204,6 +204,10 @@ ROWS = [
     (["eval", "--run", "{rj_stages}"], BAD, ["{rj_stages}/run.json", "stages is []"]),
     (["eval", "--n", "0"], BAD, ["0", "--n", "x>=1"]),
     (["eval", "--n", "many"], BAD, ["'many'", "--n"]),
+    (["eval", "--requests", "{missing}"], BAD, ["{missing}", "request file not found"]),
+    (["eval", "--requests", "{file}", "--stage", "bogus"], BAD, ["'bogus'", "--stage"]),
+    (["gate", "--run", "{missing}"], BAD, ["{missing}", "no run.json"]),
+    (["gate", "--run", "{rj_newer}"], BAD, ["format 99", "format 1"]),
     # new
     (["new"], BAD, ["'NAME'", "new --help"]),
     (["new", "Bad Name", "--dir", "{agents}"], BAD, ["'Bad Name'", "allowed:"]),

@@ -81,7 +81,7 @@ def test_golden_corpus():
 
 
 GOLDEN_FIRST = "good morning to the lamp, cheers\nHello!\n"
-GOLDEN_SHA256 = "aee5df968764307867784ca5ddd0b23ad34ade52fe7bf97e5e3d35b6ffd8e505"
+GOLDEN_SHA256 = "13a0d91599332d1ba35e0d6bba3502ef58e3c59464f3e4b7f6985329811188fb"
 
 
 def test_render_and_prompt():

@@ -98,20 +98,23 @@ def spoken_seconds(text: str) -> int:
     t = text.lower()
     t = re.sub(r"([0-9])([a-z])", r"\1 \2", t)  # "90mins" -> "90 mins", "1h15m" -> "1 h15 m"
     t = re.sub(r"([a-z])([0-9])", r"\1 \2", t)
+    t = re.sub(r"-(hour|minute|second|min|sec|hr)\b", r" \1", t)  # "ten-minute" (a number's own hyphen stays)
     fixed = {"half an hour": 1800, "half a minute": 30, "a quarter of an hour": 900, "quarter of an hour": 900,
              "a quarter of a minute": 15, "quarter of a minute": 15, "three quarters of an hour": 2700,
              "three quarters of a minute": 45, "an hour and a half": 5400, "a minute and a half": 90,
-             "an hour and a quarter": 4500, "a minute and a quarter": 75, "an hour": 3600, "a minute": 60}
+             "an hour and a quarter": 4500, "a minute and a quarter": 75, "an hour": 3600, "a minute": 60,
+             "an hour and three quarters": 6300, "a minute and three quarters": 105, "half-hour": 1800,
+             "half hour": 1800, "quarter-hour": 900, "quarter hour": 900, "half-minute": 30, "half minute": 30}
     if t in fixed:
         return fixed[t]
     total = 0.0
     words = t.replace(",", " ").split()
-    i, pending = 0, []
+    i, pending, last_unit = 0, [], 0
     while i < len(words):
         w = words[i]
         if w in _UNIT and pending:
             total += _number(pending) * _UNIT[w]
-            pending = []
+            pending, last_unit = [], _UNIT[w]
         elif w in _UNIT and i > 0 and words[i - 1] in ("a", "an"):
             total += _UNIT[w]
         elif w == "and" and not pending:
@@ -120,11 +123,16 @@ def spoken_seconds(text: str) -> int:
             pending = [str(_number(pending[:-2]) + 0.5)]
         elif w == "quarter" and pending[-2:] == ["and", "a"]:
             pending = [str(_number(pending[:-2]) + 0.25)]
+        elif w == "quarters" and pending[-2:] == ["and", "three"]:  # "two and three quarters hours"
+            pending = [str(_number(pending[:-2]) + 0.75)]
         elif w in ("an", "a") and i + 1 < len(words) and words[i + 1] in _UNIT:
             pass
         else:
             pending.append(w)
         i += 1
+    if pending and last_unit == 3600:  # "2h30": the number after the hours is minutes
+        total += _number(pending) * 60
+        pending = []
     assert not pending, (text, pending)
     assert abs(total - round(total)) < 1e-9, text
     return round(total)
@@ -135,6 +143,8 @@ def spoken_seconds(text: str) -> int:
     ("1h 15m", 4500), ("1h15m", 4500), ("forty-five seconds", 45), ("a hundred and twenty seconds", 120),
     ("two and a half hours", 9000), ("an hour and 20 minutes", 4800), ("2 minutes 30 seconds", 150),
     ("half an hour", 1800), ("3 hrs", 10800), ("45s", 45), ("one hundred five minutes", 6300),
+    ("ten-minute", 600), ("2h30", 9000), ("an hour and three quarters", 6300), ("0.5 hours", 1800),
+    ("two and three quarters hours", 9900), ("quarter-hour", 900), ("forty-five minute", 2700),
 ])
 def test_the_reader_of_this_test(text, seconds):
     assert spoken_seconds(text) == seconds
@@ -148,7 +158,7 @@ def test_generated_duration_phrases_say_what_their_call_does():
     arg = Arg("seconds", "duration", min=1, max=86400, unit="seconds")
     shapes = set()
     for i in range(2000):
-        call, phrase = gen.duration(arg, random.Random(i).choice(["", "minutes", "hours", "seconds"]), None)
+        call, phrase = gen.duration(arg, random.Random(i).choice(["", "minutes", "hours", "seconds", "adj"]), None)
         assert G.complete("timer " + call), call
         assert duration_seconds(call) == spoken_seconds(phrase), (phrase, call)
         shapes.add(re.sub(r"[0-9]+", "N", call))

@@ -75,6 +75,8 @@ def test_pick_threshold():
     right = [(m, True) for m in (300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200)] * 10
     wrong = [(m, False) for m in (5, 20, 50, 350)]
     # 5, 20, 50 are stopped at t = 51 with no right call; 350 would stop ten right calls (10 %)
-    assert pick_threshold(right + wrong, max_right_stopped=0.02) == 51
+    assert pick_threshold(right + wrong, max_right_stopped=0.02, wrong_cost=1) == 51
+    assert pick_threshold(right + wrong, max_right_stopped=0.2, wrong_cost=1) == 51  # 350 costs 10, saves 1
+    assert pick_threshold(right + wrong, max_right_stopped=0.2, wrong_cost=20) == 351  # worth it at 20:1
     assert pick_threshold(right, max_right_stopped=0.02) == 0  # nothing wrong: no gate
-    assert pick_threshold(right + [(m, False) for m in range(280, 300)] * 3) == 300
+    assert pick_threshold(right + [(m, False) for m in range(280, 300)] * 3, wrong_cost=1) == 300

@@ -465,6 +465,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     folder gets the PARTIAL marker (this model, this board) and loses an old manifest; the manifest is
     written when the build is complete. A build that was interrupted or failed is redone by the next
     build of the same model without --replace."""
+    from .agent import load_min_margin
     from .generate import generate_sources, model_hash
     from .intmodel import load_int_model
     from .run import check_run_file
@@ -481,7 +482,8 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     im = load_int_model(run / "int8")
     bpe = load_tokenizer(run / "tokenizer.json")
     spec = load_spec(run / "spec.toml")
-    digest = model_hash(im, bpe, spec)
+    min_margin = load_min_margin(run / "int8")
+    digest = model_hash(im, bpe, spec, min_margin)
     _check_out_dir(out, board.name, digest, replace)
 
     # 1. what the model needs, before anything is generated or compiled
@@ -501,7 +503,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
         raise cannot_write(out / MANIFEST, e) from None
     src_dir = out / "src"
     sources = generate_sources(im, bpe, spec, board.name, src_dir, user_tools_c=tools_c,
-                               kernels=board.kernels)
+                               kernels=board.kernels, min_margin=min_margin)
     result = BuildResult(board.name, out, None, pre, digest)
     manifest = {"format": MANIFEST_FORMAT, "board": board.name, "model_hash": digest, "run": str(run),
                 "artifact": None, "tool": "tinyagent"}

@@ -187,18 +187,50 @@ def prune(run, ffn_keep, heads_keep, source, steps, resume):
 @click.option("--steps", type=int, default=None, help="Quantisation-aware steps [default: 1000; on --resume: the stage's].")
 @click.option("--resume", is_flag=True)
 def quantize(run, steps, resume):
-    """Quantisation-aware training, then export the integer model."""
+    """Quantisation-aware training, export the integer model, choose its confidence gate on val."""
+    from .gate import choose_gate
     from .quantize import quantize as fn
 
     fn(run, qat_steps=steps, resume=resume)
+    _print_gate(choose_gate(run))
+
+
+def _print_gate(g: dict) -> None:
+    click.echo(f"confidence gate: min_margin {g['min_margin']} (chosen on val: stops {g['wrong_stopped']} of "
+               f"{g['wrong']} wrong write calls and {g['right_stopped']} of {g['right']} right ones)")
+
+
+@main.command()
+@click.option("--run", "run", default=None, help="Run folder (default: the shipped model).")
+def gate(run):
+    """Choose the confidence gate's threshold on the validation split again (int8/gate.json)."""
+    from .gate import choose_gate
+
+    _print_gate(choose_gate(_run_dir(run)))
 
 
 @main.command("eval")
 @click.option("--run", "run", default=None, help="Run folder (default: the shipped model).")
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Held-out examples to score (default: all).")
-def eval_cmd(run, n):
-    """Score every stage on the held-out phrasings: a table, and eval.json in the run."""
+@click.option("--requests", "requests", default=None,
+              help="A .tsv of your own requests (category, request, expected calls or -) to score instead.")
+@click.option("--stage", default="int8", show_default=True,
+              type=click.Choice(["teacher", "scratch", "student", "pruned", "int8"]),
+              help="With --requests: the stage to score.")
+@click.option("--json", "json_out", default=None, help="With --requests: also write the report to this file.")
+def eval_cmd(run, n, requests, stage, json_out):
+    """Score every stage on the held-out phrasings (a table, the misses by intent, and eval.json in the
+    run), or, with --requests, one stage on your own requests: per category, and every miss."""
+    if requests:
+        from .evaluate import print_requests, score_requests
+        from .fileio import write_json
+
+        report = score_requests(_run_dir(run), requests, stage)
+        print_requests(report)
+        if json_out:
+            write_json(json_out, report)
+        return
     from .evaluate import evaluate, print_table
 
     print_table(evaluate(_run_dir(run), n=n))

@@ -37,7 +37,7 @@ SAY_MAX = 120  # the largest number a request says in a unit bigger than its arg
 P_CANONICAL_UNIT = 0.7  # "minutes" rather than "min"/"mins"
 P_SMALL_NUMBER = 0.7  # numbers in requests: mostly everyday sizes (1..60), else any in range
 SMALL_SPAN = 60
-CASINGS = (("as_is", 0.45), ("capital", 0.40), ("lower", 0.12), ("upper", 0.03))
+CASINGS = (("as_is", 0.45), ("capital", 0.38), ("lower", 0.12), ("upper", 0.05))
 
 _KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
@@ -312,8 +312,8 @@ class _Generator:
             intent = f"leave_{tool.name}"
             bases: tuple[str, ...] = ()  # a generic frame and the tool's noun: no phrasing of the split
         else:
-            t = self.imperative_turn(self.action_intents) if r < 0.65 else self.turn(
-                self.weighted(self.action_intents))
+            pool = self.action_intents if r < 0.5 or r >= 0.65 else self.tool_intents  # "don't bother checking"
+            t = self.imperative_turn(pool) if r < 0.65 else self.turn(self.weighted(pool))
             if t is None:
                 return None
             frame = rng.choice(pb.NEGATIONS if r < 0.65 else pb.RETRACTIONS)
@@ -382,6 +382,20 @@ class _Generator:
             second = self.turn(intent, dict(first.values, **{arg.name: value}), template=first.template)
             return self.finish(pieces, (second.call,), second.answer, f"correction:{intent.name}",
                                (first.template,))
+        if r < 0.93:  # another tool was meant: "never mind the light, what's the status?"
+            first_tool = self.spec.tool(self.weighted(self.action_intents).tool)
+            second = self.turn(self.weighted([i for i in self.tool_intents if i.tool != first_tool.name]
+                                             or self.tool_intents))
+            arg_names = {a.name for a in first_tool.args}
+            nouns = [n for n in first_tool.noun_templates()
+                     if not any(isinstance(p, Ref) and p.name in arg_names for p in template_parts(n))]
+            frame = rng.choice(pb.CROSS_CORRECTIONS)
+            noun = rng.choice(nouns or [f"the {first_tool.name}"])
+            head, _, tail = frame.replace("{noun}", noun).partition("{second}")
+            pieces = [self.literal_or_synonym(p) for p in template_parts(head)] + _lower_first(second.pieces) + \
+                [self.literal_or_synonym(p) for p in template_parts(tail)]
+            return self.finish(pieces, (second.call,), second.answer, f"correction:{second.intent}",
+                               (second.template,))
         second = self.turn(self.weighted(self.action_intents))  # "scratch that, turn it off"
         opener = rng.choice(pb.CORRECTION_OPENERS)
         pieces = [(opener + " ", False)] + _lower_first(second.pieces)
@@ -487,7 +501,7 @@ class _Generator:
             return pb.duration_call(parts), self.duration_words(parts)
         hint = {"hours": "h", "minutes": "m", "seconds": "s"}.get(unit, "")
         for _ in range(50):
-            parts, text = self.duration_shape(hint, arg.max)
+            parts, text = self.adjective_duration(arg.max) if unit == "adj" else self.duration_shape(hint, arg.max)
             if arg.min <= pb.duration_seconds(parts) <= arg.max:
                 return pb.duration_call(parts), text
         n = self.request_int(arg.min, min(arg.max, 600))
@@ -508,8 +522,9 @@ class _Generator:
             if rng.random() < 0.3:
                 b = rng.choice((5, 10, 15, 20, 30, 40, 45, 50))
             glue = rng.choice((" ", " and ", ", ", " "))
-            if rng.random() < 0.25:  # "1h15m", "1h 15m"
-                return [(a, big), (b, small)], f"{a}{big}{rng.choice(('', ' '))}{b}{small}"
+            if rng.random() < 0.25:  # "1h15m", "1h 15m", "2h30"
+                tail = small if big != "h" or small != "m" or rng.random() < 0.7 else ""
+                return [(a, big), (b, small)], f"{a}{big}{rng.choice(('', ' '))}{b}{tail}"
             first = self.amount(a, big) if not (a == 1 and rng.random() < 0.4) else \
                 ("an hour" if big == "h" else "a minute" if big == "m" else "a second")
             return [(a, big), (b, small)], f"{first}{glue}{self.amount(b, small)}"
@@ -526,14 +541,36 @@ class _Generator:
             ([(1, u)], a_unit), ([(1, u)], f"one {word[0]}"),
         ]
         n = rng.randint(2, 9 if u == "m" else max(2, min(9, caps["h"] - 1)))
-        frac = rng.choice(((30, ".5", " and a half"), (15, ".25", " and a quarter"), (45, ".75", None)))
+        frac = rng.choice(((30, ".5", " and a half"), (15, ".25", " and a quarter"), (45, ".75", " and three quarters")))
         if frac[2] and rng.random() < 0.5:
             shapes.append(([(n, u), (frac[0], sub)], f"{self.number_text(n)}{frac[2]} {word[1]}"))
         else:
             shapes.append(([(n, u), (frac[0], sub)], f"{n}{frac[1]} {self.unit_form(u, 2)}"))
         shapes.append(shapes[-1])
+        shapes.append(([(30, sub)], f"0.5 {self.unit_form(u, 2)}"))
+        shapes.append(([(1, u), (45, sub)], f"{a_unit} and three quarters"))
         parts, text = rng.choice(shapes)
         return parts, text
+
+    def adjective_duration(self, hi: int) -> tuple[list[tuple[int, str]], str]:
+        """A duration said before a noun: "a 10 minute timer", "a ten-minute countdown", "a half-hour
+        timer", "a 2 and a half minute timer"."""
+        rng = self.rng
+        r = rng.random()
+        if r < 0.12:
+            return rng.choice((([(30, "m")], "half-hour"), ([(15, "m")], "quarter-hour"),
+                               ([(15, "m")], "quarter hour"), ([(30, "m")], "half hour"), ([(30, "s")], "half-minute")))
+        u = rng.choice("hmms")
+        caps = {"h": max(1, min(24, hi // 3600)), "m": 120, "s": 600}
+        n = self.say_count(caps[u])
+        word = pb.UNIT_WORDS[u][0]
+        if r < 0.22 and u in "hm":  # "2 and a half minute"
+            sub = "m" if u == "h" else "s"
+            return [(n, u), (30, sub)], f"{self.number_text(n)} and a half {word}"
+        text = self.number_text(n)
+        form = rng.choice((word, word, pb.UNIT_FORMS[u][1][0]))
+        sep = "-" if rng.random() < 0.3 and not text.isdigit() or rng.random() < 0.15 else " "
+        return [(n, u)], f"{text}{sep}{form}"
 
     def say_count(self, cap: int) -> int:
         return self.rng.randint(1, min(cap, 30)) if self.rng.random() < 0.6 else self.rng.randint(1, cap)
@@ -570,6 +607,8 @@ class _Generator:
         words = self.style.number_words
         if 0 <= n <= 999 and self.rng.random() < self.style.number_word_rate:
             return words[n] if n < len(words) else pb.number_in_words(n, self.rng)
+        if 1100 <= n <= 9900 and n % 100 == 0 and n % 1000 and self.rng.random() < self.style.number_word_rate:
+            return pb.number_in_words(n // 100) + " hundred"  # "fifteen hundred"
         return str(n)
 
     def result_value(self, slot: Arg) -> int | str:
@@ -662,7 +701,7 @@ class _Generator:
         """One realistic slip in an unprotected word of 4+ letters: swap two neighbours, drop a letter,
         double a letter, or hit an adjacent key. (pieces, whether a slip was made)."""
         spots = [(i, m.start(), m.end()) for i, (text, protected) in enumerate(pieces) if not protected
-                 for m in re.finditer(r"[A-Za-z]{4,}", text)]
+                 for m in re.finditer(r"[A-Za-z]{3,}", text)]
         if not spots:
             return pieces, False
         i, start, end = self.rng.choice(spots)

@@ -143,6 +143,10 @@ def _evaluate(run_path: str | Path, n: int | None, stages: tuple[str, ...] | Non
             im = load_int_model(folder)
             data = encode_examples(examples, run.tokenizer(), im.cfg.ctx)
             row = call_scores(Reference(im), tc, grammar, examples, im.cfg.ctx, _load_gate(folder))
+            # the same without the confidence gate (the overrule still on), as the float rows are decoded:
+            # what quantisation alone changed
+            bare = call_scores(Reference(im), tc, grammar, examples, im.cfg.ctx, 0)
+            row["without_confidence_gate"] = {k: bare[k] for k in ("tool_call_accuracy", "argument_accuracy")}
             row["perplexity"] = perplexity_int(im, data)
             row["params"] = im.cfg.n_params()
             row["weight_bytes"] = im.weight_bytes()

@@ -6,14 +6,16 @@ the chosen token over the runner-up from '[' to ']' in integer logit units, reac
 
 The threshold is chosen on val (requests of the training phrasings with fresh values, never trained
 on; the held-out phrasings and any hand-written set never take part): every write call the integer
-reference makes there is marked right or wrong, and the threshold is the one that stops the most
-wrong calls net of right calls stopped, with at most `MAX_RIGHT_STOPPED` of the right calls stopped.
+reference makes there is marked right or wrong, and the threshold is the one with the lowest cost, a
+wrong write call costing `WRONG_COST` times a clarifying question (a pin nobody asked for against one
+retyped request), with at most `MAX_RIGHT_STOPPED` of the right calls stopped. Both numbers are a
+product decision, fixed before any model was measured with them, not tuned on any evaluation.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .agent import GATE_FILE, TokenClasses, run_turn
+from .agent import GATE_FILE, RequestTooLong, TokenClasses, run_turn
 from .corpus import generate_corpus
 from .fileio import write_json
 from .grammar import grammar_from_spec
@@ -23,7 +25,8 @@ from .run import SPEC_FILE, TOKENIZER_FILE, open_run
 from .spec import load_spec
 from .tokenizer import load_tokenizer
 
-MAX_RIGHT_STOPPED = 0.02  # of the right write calls on val, the most the gate may turn into questions
+MAX_RIGHT_STOPPED = 0.05  # of the right write calls on val, the most the gate may turn into questions
+WRONG_COST = 3  # a wrong write call costs this many clarifying questions
 
 
 def write_call_margins(run_path: str | Path) -> list[tuple[int, bool]]:
@@ -40,8 +43,11 @@ def write_call_margins(run_path: str | Path) -> list[tuple[int, bool]]:
     out = []
     for ex in val:
         results = iter([r for _, r in ex.calls])
-        turn = run_turn(ref, tc, grammar, lambda tool, args: next(results, "ok"), ex.request, im.cfg.ctx,
-                        calls_only=True, min_margin=-1)
+        try:
+            turn = run_turn(ref, tc, grammar, lambda tool, args: next(results, "ok"), ex.request, im.cfg.ctx,
+                            calls_only=True, min_margin=-1)
+        except RequestTooLong:  # a model with a short context (tests) cannot take every val request
+            continue
         want = [grammar.normalize(call) for call, _ in ex.calls]
         for k, ((call, _), margin) in enumerate(zip(turn.calls, turn.margins)):
             if call.split(" ")[0] in acting:
@@ -49,9 +55,11 @@ def write_call_margins(run_path: str | Path) -> list[tuple[int, bool]]:
     return out
 
 
-def pick_threshold(margins: list[tuple[int, bool]], max_right_stopped: float = MAX_RIGHT_STOPPED) -> int:
-    """The threshold that stops the most wrong write calls net of right ones, stopping at most
-    `max_right_stopped` of the right ones; the smallest such threshold (0 if none helps)."""
+def pick_threshold(margins: list[tuple[int, bool]], max_right_stopped: float = MAX_RIGHT_STOPPED,
+                   wrong_cost: float = WRONG_COST) -> int:
+    """The threshold that saves the most: `wrong_cost` for each wrong write call stopped, less one for
+    each right one stopped, stopping at most `max_right_stopped` of the right ones; the smallest such
+    threshold (0 if none helps)."""
     n_right = sum(ok for _, ok in margins)
     best, best_gain = 0, 0
     for t in sorted({m for m, _ in margins} | {m + 1 for m, _ in margins}):
@@ -59,8 +67,9 @@ def pick_threshold(margins: list[tuple[int, bool]], max_right_stopped: float = M
         wrong_below = sum(not ok and m < t for m, ok in margins)
         if right_below > max_right_stopped * n_right:
             break  # thresholds only grow from here
-        if wrong_below - right_below > best_gain:
-            best, best_gain = t, wrong_below - right_below
+        gain = wrong_cost * wrong_below - right_below
+        if gain > best_gain:
+            best, best_gain = t, gain
     return best
 
 
@@ -71,8 +80,9 @@ def choose_gate(run_path: str | Path) -> dict:
     t = pick_threshold(margins)
     right = [m for m, ok in margins if ok]
     wrong = [m for m, ok in margins if not ok]
-    info = {"min_margin": t, "chosen_on": "val", "rule": f"most wrong write calls stopped net of right ones, "
-                                                          f"at most {MAX_RIGHT_STOPPED:.0%} of right ones stopped",
+    info = {"min_margin": t, "chosen_on": "val",
+            "rule": f"lowest cost, a wrong write call costing {WRONG_COST} clarifying questions, at most "
+                    f"{MAX_RIGHT_STOPPED:.0%} of right write calls stopped",
             "write_calls": len(margins), "right": len(right), "wrong": len(wrong),
             "right_stopped": sum(m < t for m in right), "wrong_stopped": sum(m < t for m in wrong)}
     write_json(run.dir("int8") / GATE_FILE, info)

@@ -74,6 +74,7 @@ IMPERATIVES = frozenset((
     "remind", "wake", "alert", "ping", "time", "buzz", "change", "invert", "reverse", "swap", "hit",
     "press", "click", "flick", "light", "output", "digital", "gpio", "go", "let", "stop", "open",
     "close", "run", "pump", "water", "fire", "begin", "launch", "arm", "schedule", "cancel", "reset",
+    "check", "read", "tell", "show", "measure", "report", "look", "find",
 ))
 
 # A request of an action tool turned into "do not": the device does nothing and says so.
@@ -83,6 +84,7 @@ NEGATIONS = (
     "don't {request} yet", "I said don't {request}", "better not {request}", "don't {request}, thanks",
     "hold off, don't {request}", "wait, don't {request}", "I don't want you to {request}",
     "do NOT {request}", "please do not {request}", "there's no need to {request}",
+    "don't bother to {request}", "you can skip it, don't {request}", "no, please don't {request}",
 )
 # The request, then taken back.
 RETRACTIONS = (
@@ -105,6 +107,13 @@ CORRECTIONS = (
     "{first}. correction: {second}", "{first}, oops, {second}", "{first}. actually {second} instead",
     "not {first_bare}, {second}", "don't {first_bare}, {second}", "{first}. wait, I mean {second}",
     "{first}, or rather {second}", "{first}, no, I changed my mind, {second}",
+    "{first}. No, wait. {second}", "{first}. No. {second}", "{first}... hmm, no: {second}",
+)
+# The first thing named is not meant, another tool is: "never mind the light, what's the status?"
+CROSS_CORRECTIONS = (
+    "never mind {noun}, {second}", "forget {noun}, {second}", "not {noun}, {second}",
+    "not {noun} - {second}", "{noun}? no, {second}", "leave {noun}, {second}", "skip {noun} and {second}",
+    "not {noun}, I meant {second}",
 )
 # Only the last value is replaced: "set pin 3 high, no, 4".
 VALUE_CORRECTIONS = (
@@ -133,6 +142,11 @@ META_QUESTIONS = (
     "what's the deal with {noun}?", "what range does {noun} have?", "does {noun} work?",
     "why would I use {noun}?", "what are the limits of {noun}?", "any info on {noun}?",
     "where is {noun}?", "who made {noun}?", "how fast is {noun}?", "tell me more about {noun}",
+    "how many of {noun} are there?", "which of {noun} can I use?", "does {noun} reset when you reboot?",
+    "does {noun} survive a restart?", "what units does {noun} use?", "how often does {noun} update?",
+    "is {noun} precise?", "what's the maximum for {noun}?", "what's the range of {noun}?",
+    "can I use {noun} twice at once?", "can {noun} do anything else?", "how is {noun} wired?",
+    "does {noun} need calibrating?", "what does {noun} report?", "is {noun} included in the status?",
 )
 META_ANSWERS = ("{description}", "That's a tool of mine: {description}", "{description} Just ask.")
 
@@ -203,6 +217,8 @@ POLARITY_ON = (
     "we need {noun} now", "{noun} should be running", "bring {noun} to life", "fire up {noun}",
     "{noun} needs power", "give {noun} some power", "power up {noun}", "{noun} has to be on",
     "let {noun} run", "I can't work without {noun}", "time to start {noun}", "kick {noun} on",
+    "{noun} needs to be energized", "{noun} should start now", "get {noun} working", "engage {noun}",
+    "{noun} has to run now", "bring up {noun}", "{noun} needs juice",
 )
 POLARITY_OFF = (
     "we're done with {noun} for today", "{noun} is too loud, stop it", "{noun} is driving me crazy",
@@ -210,6 +226,8 @@ POLARITY_OFF = (
     "shut {noun} down", "{noun} has been on too long", "kill {noun}", "I'm finished with {noun}",
     "{noun} is annoying me, make it stop", "give {noun} a break", "{noun} is wasting power",
     "silence {noun}", "{noun} should not be running", "put {noun} to sleep", "cut {noun}",
+    "{noun} won't stop, make it quiet", "{noun} shouldn't be on", "release {noun}", "no need for {noun} now",
+    "{noun} keeps going, stop it", "disengage {noun}", "{noun} is done for today",
 )
 
 # ---- wake words and fillers -----------------------------------------------------------------------

@@ -697,8 +697,11 @@ class _Parser:
                                  f"does not fix it (allowed: mention it, or set args.{a.name})")
 
     def check_unit(self, where: str, p: str, a: Arg, unit: str) -> None:
+        if a.kind == "duration" and unit == "adj":
+            return  # said before a noun: "a 10 minute {timer}"
         if unit not in UNITS:
-            self.fail(where, f"phrasing {p!r}: unknown unit '{unit}' (allowed: {', '.join(UNITS)})")
+            allowed = ", ".join(UNITS) + (", adj" if a.kind == "duration" else "")
+            self.fail(where, f"phrasing {p!r}: unknown unit '{unit}' (allowed: {allowed})")
         if a.kind == "duration":
             return  # any unit: the hint only picks the unit the request mostly says
         if a.kind != "int" or not a.unit:

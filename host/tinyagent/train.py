@@ -490,6 +490,10 @@ def train(agent: str | Path | None, out: str | Path, *, steps: int | None = None
     if last >= STAGES.index("int8"):
         quantize(run, qat_steps=a["qat_steps"], alpha=a["alpha"], temperature=a["temperature"],
                  batch=a["batch"], seed=a["seed"], **common)
+        if dist.main:
+            from .gate import choose_gate
+
+            choose_gate(run.path)  # the confidence gate's threshold, on val, beside the integer model
     return out
 
 

@@ -1,0 +1,77 @@
+"""The safety gate on the shipped model, on the host board and in the reference: a forced
+low-confidence gate makes no write call (the device asks instead), read-only tools still run, and an
+out-of-range value is refused with what is allowed; the reference says exactly what the device says."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+
+from tinyagent.agent import GATE_FILE, load_min_margin
+from tinyagent.build import build
+from tinyagent.cli import DEFAULT_RUN
+from tinyagent.device import chat
+from tinyagent.errors import TinyAgentError
+
+
+def transcript(board: str, run, out, requests: str) -> str:
+    buf = io.StringIO()
+    if board == "reference":
+        chat(board="reference", run=str(run), stdin=io.StringIO(requests), stdout=buf)
+    else:
+        chat(board=board, out=str(out), stdin=io.StringIO(requests), stdout=buf)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory):
+    """The shipped model with its gate raised above any confidence, built for the host board."""
+    root = tmp_path_factory.mktemp("gated")
+    run = root / "run"
+    shutil.copytree(DEFAULT_RUN, run)
+    (run / "int8" / GATE_FILE).write_text(json.dumps({"min_margin": 2**31 - 1}))
+    return run, build("host", root / "host", run)
+
+
+def test_forced_low_confidence_does_not_actuate(gated):
+    run, b = gated
+    requests = "turn on the light\nset gpio 5 high\nset a timer for 5 minutes\nstatus\n"
+    dev = transcript("host", run, b.out, requests)
+    assert dev == transcript("reference", run, None, requests)
+    lines = dev.splitlines()
+    asks = [line for line in lines if line.startswith("Sorry, I'm not sure what you want: did you mean [")]
+    assert len(asks) == 3 and all(line.endswith("I did nothing.") for line in asks), dev
+    assert not [line for line in lines if line.startswith(("[led", "[gpio", "[timer"))], dev
+    assert "[status] -> led=off " in dev  # read-only: it runs, and the LED was never switched on
+
+
+def test_out_of_range_values_are_refused_not_cut(gated):
+    """The model writes 40 for pin 40; the grammar allows 0..39. Without the gate it ran [gpio 4 1]."""
+    run, b = gated
+    shutil.copy(DEFAULT_RUN / "int8" / GATE_FILE, run / "int8" / GATE_FILE)
+    b = build("host", b.out.parent / "host-shipped-gate", run)
+    requests = "set gpio 40 high\nset a timer for 100000 seconds\npin 45 on\nset gpio -1 high\n"
+    dev = transcript("host", run, b.out, requests)
+    assert dev == transcript("reference", run, None, requests)
+    assert "Not done: pin must be 0 to 39." in dev, dev
+    assert not [line for line in dev.splitlines() if line.startswith(("[gpio", "[timer"))], dev  # nothing ran
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"min_margin": -1}', "min_margin -1 is not allowed"), ('{"min_margin": 1.5}', "min_margin 1.5"),
+    ('{"min_margin": true}', "min_margin True"), ("[1]", "not a gate file"), ("{", "not a gate file"),
+])
+def test_bad_gate_file_is_one_line(tmp_path, text, message):
+    (tmp_path / GATE_FILE).write_text(text)
+    with pytest.raises(TinyAgentError) as e:
+        load_min_margin(tmp_path)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_shipped_model_has_a_gate_chosen_on_val():
+    info = json.loads((DEFAULT_RUN / "int8" / GATE_FILE).read_text())
+    assert info["chosen_on"] == "val" and load_min_margin(DEFAULT_RUN / "int8") == info["min_margin"] > 0
+    from tinyagent.gate import MAX_RIGHT_STOPPED
+    assert info["right_stopped"] <= MAX_RIGHT_STOPPED * info["right"]
