@@ -33,3 +33,26 @@ def test_viable_prefixes(prefix):
                                     "timer 99999", "temp x", "gpio 01"])
 def test_dead_prefixes(prefix):
     assert not G.viable(prefix)
+
+
+def test_the_longest_enum_word_counts_wherever_it_is_listed():
+    """`mode {on, standby}`: the longest call is 12 bytes ("mode standby"), not 7 from the first word."""
+    g = Grammar([CallForm("mode", (Field("enum", ("on", "standby")),))])
+    assert g.max_len == 12 and g.viable("mode standby") and g.complete("mode standby")
+    from tinyagent.spec import parse_spec
+    from tinyagent.grammar import grammar_from_spec
+    spec = parse_spec("""
+[agent]
+name = "m"
+[[tools]]
+name = "mode"
+call = "mode {m}"
+args.m = { type = "enum", values = ["on", "standby"] }
+result.format = "ok"
+[[tools.intents]]
+name = "standby"
+args = { m = "standby" }
+phrasings = ["go to standby", "standby now", "sleep mode"]
+answers = ["OK."]
+""")
+    assert grammar_from_spec(spec).max_len == 12
