@@ -540,7 +540,7 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
             parse_call(dc.call, dc.call_len, &call);
             const ta_tool_def *tool = &ag->tools[call.tool];
             if (tool->acts && ag->min_margin >= 0 && (dc.overruled >= 0 || dc.margin < ag->min_margin)) {
-                if (dc.overruled >= 1) {
+                if (dc.overruled >= 1 && tool->fields[dc.overruled - 1].kind != TA_FIELD_LIT) {
                     put_range(&tool->fields[dc.overruled - 1]);
                 } else {
                     ta_put("Sorry, I'm not sure what you want: did you mean [");

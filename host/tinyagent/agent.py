@@ -164,7 +164,7 @@ def run_turn(engine: Engine, tc: TokenClasses, grammar: Grammar, hal: Hal, reque
             turn.margins.append(margin)
             form = grammar.form(name)
             if form is not None and form.acts and min_margin >= 0 and (overruled >= 0 or margin < min_margin):
-                if overruled >= 1:
+                if overruled >= 1 and form.fields[overruled - 1].kind != "lit":
                     text = range_text(form.fields[overruled - 1], form.arg_names[overruled - 1])
                     turn.refused = "range"
                 else:
