@@ -352,7 +352,7 @@ class _Generator:
             cands = [i for i in self.action_intents
                      if any(isinstance(p, Ref) and p.name in {a.name for a in self.spec.tool(i.tool).args
                                                             if a.kind != "enum"} - set(i.fixed_args)
-                            for p in template_parts_all(self.phrasings[i.name]))]
+                            for p in _all_parts(self.phrasings[i.name]))]
             if not cands:
                 return None
             intent = self.weighted(cands)
@@ -789,7 +789,7 @@ def _replace_slot(pieces: list[_Piece], slot: str, insert: list[_Piece]) -> list
     return out
 
 
-def template_parts_all(templates: tuple[str, ...]):
+def _all_parts(templates: tuple[str, ...]):
     for t in templates:
         yield from template_parts(t)
 
