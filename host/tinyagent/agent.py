@@ -6,12 +6,15 @@ float model through TorchEngine). A HAL is a callable `(tool, args) -> result te
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 
+from .errors import bad_input
 from .grammar import Grammar
 from .tokenizer import BPE
 
@@ -42,11 +45,6 @@ class Turn:
 
 def load_min_margin(int8_dir) -> int:
     """The confidence gate's threshold stored with the integer model (0, no gate, if none was chosen)."""
-    import json
-    from pathlib import Path
-
-    from .errors import bad_input
-
     path = Path(int8_dir) / GATE_FILE
     if not path.is_file():
         return 0

@@ -73,6 +73,15 @@ def phrasing_words(phrasing: str) -> set[str]:
     return set(re.findall(r"[a-z]+", re.sub(r"\{[^}]*\}", " ", phrasing).lower()))
 
 
+def plain_nouns(tool) -> list[str]:
+    """The tool's nouns that name none of its args ("the {light}", not "the {device} on {pin}"), or
+    "the NAME": what a question, a negation or a correction can say with no value to give."""
+    arg_names = {a.name for a in tool.args}
+    return [n for n in tool.noun_templates()
+            if not any(isinstance(p, Ref) and p.name in arg_names for p in template_parts(n))] \
+        or [f"the {tool.name}"]
+
+
 def derived_intents(spec: AgentSpec) -> tuple[Intent, ...]:
     """Intents the generator adds to every spec (phrasebook.py): questions about each tool (answered
     with its description), a pool of off-topic requests, and indirect needs for every intent with a
@@ -80,9 +89,7 @@ def derived_intents(spec: AgentSpec) -> tuple[Intent, ...]:
     out: list[Intent] = []
     for tool in spec.tools:
         arg_names = {a.name for a in tool.args}
-        plain = [n for n in tool.noun_templates()
-                 if not any(isinstance(p, Ref) and p.name in arg_names for p in template_parts(n))]
-        nouns = plain or [f"the {tool.name}"]
+        nouns = plain_nouns(tool)
         desc = tool.description or f"The {tool.name} tool."
         phr = tuple(dict.fromkeys(q.format(noun=n) for q in pb.META_QUESTIONS for n in nouns))
         out.append(Intent(name=f"meta_{tool.name}", tool="", phrasings=phr,
@@ -303,10 +310,7 @@ class _Generator:
         r = rng.random()
         if r < 0.2:  # leave the thing alone
             tool = self.spec.tool(rng.choice(self.action_intents).tool)
-            arg_names = {a.name for a in tool.args}
-            nouns = [n for n in tool.noun_templates()
-                     if not any(isinstance(p, Ref) and p.name in arg_names for p in template_parts(n))]
-            noun = rng.choice(nouns or [f"the {tool.name}"])
+            noun = rng.choice(plain_nouns(tool))
             template = rng.choice(pb.LEAVE_ALONE).format(noun=noun)
             pieces = [self.literal_or_synonym(p) for p in template_parts(template)]
             intent = f"leave_{tool.name}"
@@ -386,11 +390,8 @@ class _Generator:
             first_tool = self.spec.tool(self.weighted(self.action_intents).tool)
             second = self.turn(self.weighted([i for i in self.tool_intents if i.tool != first_tool.name]
                                              or self.tool_intents))
-            arg_names = {a.name for a in first_tool.args}
-            nouns = [n for n in first_tool.noun_templates()
-                     if not any(isinstance(p, Ref) and p.name in arg_names for p in template_parts(n))]
             frame = rng.choice(pb.CROSS_CORRECTIONS)
-            noun = rng.choice(nouns or [f"the {first_tool.name}"])
+            noun = rng.choice(plain_nouns(first_tool))
             head, _, tail = frame.replace("{noun}", noun).partition("{second}")
             pieces = [self.literal_or_synonym(p) for p in template_parts(head)] + _lower_first(second.pieces) + \
                 [self.literal_or_synonym(p) for p in template_parts(tail)]

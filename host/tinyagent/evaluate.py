@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .agent import RequestTooLong, TokenClasses, TorchEngine, run_turn
+from .agent import RequestTooLong, TokenClasses, TorchEngine, load_min_margin, run_turn
 from .checkpoint import load_model
 from .corpus import generate_corpus
 from .data import TokenData, encode_examples
@@ -142,7 +142,7 @@ def _evaluate(run_path: str | Path, n: int | None, stages: tuple[str, ...] | Non
                 continue
             im = load_int_model(folder)
             data = encode_examples(examples, run.tokenizer(), im.cfg.ctx)
-            row = call_scores(Reference(im), tc, grammar, examples, im.cfg.ctx, _load_gate(folder))
+            row = call_scores(Reference(im), tc, grammar, examples, im.cfg.ctx, load_min_margin(folder))
             # the same without the confidence gate (the overrule still on), as the float rows are decoded:
             # what quantisation alone changed
             bare = call_scores(Reference(im), tc, grammar, examples, im.cfg.ctx, 0)
@@ -276,7 +276,7 @@ def score_requests(run_path: str | Path, requests_path: str | Path, stage: str =
     try:
         if stage == "int8":
             im = load_int_model(run.dir("int8"))
-            engine, ctx, gate = Reference(im), im.cfg.ctx, _load_gate(run.dir("int8"))
+            engine, ctx, gate = Reference(im), im.cfg.ctx, load_min_margin(run.dir("int8"))
         else:
             folder = run.dir(stage)
             if not (folder / "model.safetensors").is_file():
@@ -315,12 +315,6 @@ def score_requests(run_path: str | Path, requests_path: str | Path, stage: str =
              "clarified": sum(x["clarified"] for x in rows.values())}
     return {"run": str(run.path), "requests": str(requests_path), "stage": stage, "min_margin": gate,
             "categories": dict(sorted(rows.items())), "total": total, "misses": misses}
-
-
-def _load_gate(int8_dir: Path) -> int:
-    from .agent import load_min_margin
-
-    return load_min_margin(int8_dir)
 
 
 def print_requests(report: dict) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 
+from .grammar import DURATION_UNITS  # the call grammar's parts, largest first: h, m, s
+
 # ---- numbers --------------------------------------------------------------------------------------
 
 _ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -40,7 +42,6 @@ def number_in_words(n: int, rng: random.Random | None = None) -> str:
 
 # A duration arg is written in the call as the parts a person said, largest unit first: "an hour and a
 # half" -> 1h30m, "90 mins" -> 90m, "2.5 min" -> 2m30s. The device adds the parts up into seconds.
-DURATION_UNITS = (("h", 3600), ("m", 60), ("s", 1))
 UNIT_WORDS = {"h": ("hour", "hours"), "m": ("minute", "minutes"), "s": ("second", "seconds")}
 UNIT_FORMS = {  # how a request may write each unit after a number: (singular, plural)
     "h": (("hour", "hours"), ("hr", "hrs"), ("h", "h"), ("hour", "hrs")),
