@@ -25,6 +25,7 @@ REPLY_RESERVE = 24  # tokens a request must leave free for the reply
 
 class Engine(Protocol):
     def reset(self) -> None: ...
+    def rewind(self, pos: int) -> None: ...  # the next token goes at `pos` (<= the current position)
     def step(self, token: int) -> np.ndarray: ...
     def feed(self, tokens: list[int]) -> np.ndarray: ...  # many steps; the last logits
 
@@ -239,6 +240,9 @@ class TorchEngine:
 
     def reset(self) -> None:
         self.ids = []
+
+    def rewind(self, pos: int) -> None:
+        self.ids = self.ids[:pos]
 
     def step(self, token: int) -> np.ndarray:
         return self.feed([token])

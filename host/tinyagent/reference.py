@@ -24,6 +24,13 @@ class Reference:
     def reset(self) -> None:
         self.pos = 0
 
+    def rewind(self, pos: int) -> None:
+        """Forget positions pos.. (a conversation that drops a refused turn): the next token goes at
+        `pos`. Cache rows 0..pos-1 stay as they are; later ones are overwritten before they are read."""
+        if not 0 <= pos <= self.pos:
+            raise ValueError(f"cannot rewind to position {pos} (allowed: 0..{self.pos})")
+        self.pos = pos
+
     def step(self, token: int) -> np.ndarray:
         """Feed one token at the next position; returns int32 logits (vocab,)."""
         return self.feed([token])
