@@ -32,6 +32,7 @@ LOGIT_RANGE = 8192  # calibrated max |logit| maps here; leaves int16-sized logit
 CONFIG_LIMITS = {"vocab_size": (256, 65535),  # the 256 byte tokens, then merges; device ids are uint16
                  "ctx": (1, 32768), "dim": (1, 16384), "n_layers": (1, 256), "n_heads": (1, 256),
                  "head_dim": (1, 4096), "ffn_dim": (1, 65536)}
+OPTIONAL_CONFIG = ("n_kv_heads",)  # absent = n_heads (multi-head attention), as every older export
 SM_STEPS_MAX = 1024  # softmax steps per nat (the exp table's resolution)
 
 
@@ -117,9 +118,11 @@ def check_model_config(d, where: str) -> ModelConfig:
     """A ModelConfig from its stored dict: every field present, an integer (not a bool or 128.5) and in
     CONFIG_LIMITS, and no other field. `where` starts the message ("path: config")."""
     names = [f.name for f in fields(ModelConfig)]
+    required = [n for n in names if n not in OPTIONAL_CONFIG]
     if not isinstance(d, dict):
-        raise bad_input(f"{where} is {_kind(d)} (allowed: an object with {', '.join(names)})")
-    for n in names:
+        raise bad_input(f"{where} is {_kind(d)} (allowed: an object with {', '.join(required)}; "
+                        f"optionally {', '.join(OPTIONAL_CONFIG)})")
+    for n in required:
         lo, hi = CONFIG_LIMITS[n]
         if n not in d:
             raise bad_input(f"{where}.{n} is missing (allowed: an integer {lo}..{hi})")
@@ -128,6 +131,11 @@ def check_model_config(d, where: str) -> ModelConfig:
     extra = sorted(set(d) - set(names))
     if extra:
         raise bad_input(f"{where}.{extra[0]} is not a model field (allowed: {', '.join(names)})")
+    g, nh = d.get("n_kv_heads"), d["n_heads"]
+    if "n_kv_heads" in d and (type(g) is not int or not 1 <= g <= nh or nh % g):
+        divisors = ", ".join(str(k) for k in range(1, nh + 1) if nh % k == 0)
+        raise bad_input(f"{where}.n_kv_heads is {_show(g)} (allowed: a divisor of n_heads {nh}: {divisors}; "
+                        "or absent for n_heads)")
     return ModelConfig(**d)
 
 

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import bad_input
+
 
 @dataclass
 class ModelConfig:
@@ -28,25 +30,54 @@ class ModelConfig:
     n_heads: int = 4  # per layer, after head pruning too
     head_dim: int = 24  # kept fixed by head pruning
     ffn_dim: int = 192  # per layer, after FFN pruning too
+    # Key/value heads (grouped-query attention): query head h reads kv head h // (n_heads // n_kv_heads).
+    # None (or n_heads) is plain multi-head attention; fewer shrink wk, wv and the KV cache.
+    n_kv_heads: int | None = None
+
+    def __post_init__(self) -> None:
+        g = self.n_kv_heads
+        if g is None:
+            return
+        allowed = [k for k in range(1, self.n_heads + 1) if self.n_heads % k == 0] if self.n_heads > 0 else []
+        if type(g) is not int or g not in allowed:
+            raise bad_input(f"n_kv_heads is {g!r} (allowed: a divisor of n_heads {self.n_heads}: "
+                            f"{', '.join(map(str, allowed)) or 'none'}; or absent for n_heads)")
+
+    @property
+    def kv_heads(self) -> int:
+        """Key/value heads: n_kv_heads, or n_heads when it is absent."""
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of one position's keys (and of its values): kv_heads * head_dim."""
+        return self.kv_heads * self.head_dim
+
+    def kv_bytes_per_token(self) -> int:
+        """KV cache bytes per token of context: int8 K and V in every layer."""
+        return 2 * self.n_layers * self.kv_dim
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["n_kv_heads"] is None:  # absent = n_heads: a multi-head config stores what it always did
+            del d["n_kv_heads"]
+        return d
 
     @staticmethod
     def from_dict(d: dict) -> "ModelConfig":
         return ModelConfig(**d)
 
     def n_params(self) -> int:
-        d, a, f = self.dim, self.n_heads * self.head_dim, self.ffn_dim
-        per_layer = 3 * d * a + a * d + 2 * d * f + 2 * d
+        d, a, kv, f = self.dim, self.n_heads * self.head_dim, self.kv_dim, self.ffn_dim
+        per_layer = 2 * d * a + 2 * d * kv + 2 * d * f + 2 * d
         return self.vocab_size * d + self.ctx * d + self.n_layers * per_layer + d
 
     def macs_per_token(self, pos: int | None = None) -> int:
         """Multiply-accumulates to produce one token's logits at position `pos` (default: ctx/2)."""
         pos = self.ctx // 2 if pos is None else pos
-        d, a, f = self.dim, self.n_heads * self.head_dim, self.ffn_dim
-        attn = 2 * (pos + 1) * a  # q.k over the cache, then p.v
-        return self.n_layers * (4 * d * a + 2 * d * f + attn) + self.vocab_size * d
+        d, a, kv, f = self.dim, self.n_heads * self.head_dim, self.kv_dim, self.ffn_dim
+        attn = 2 * (pos + 1) * a  # q.k over the cache, then p.v: every query head reads its kv head
+        return self.n_layers * (2 * d * a + 2 * d * kv + 2 * d * f + attn) + self.vocab_size * d
 
 
 # Presets. The student is sized for a microcontroller; the teacher is several times larger.
@@ -114,6 +145,15 @@ def int_softmax_probs(scores: torch.Tensor, steps: int) -> torch.Tensor:
 # The model
 # ---------------------------------------------------------------------------------------------------
 
+def _heads_kv(t: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """(B, T, kv_heads*hd) keys or values -> (B, n_heads, T, hd), kv head h // (n_heads // kv_heads)
+    repeated for each query head of its group (none repeated for multi-head attention)."""
+    B, T, _ = t.shape
+    g = cfg.kv_heads
+    t = t.view(B, T, g, cfg.head_dim).transpose(1, 2)  # (B, g, T, hd)
+    return t if g == cfg.n_heads else t.repeat_interleave(cfg.n_heads // g, dim=1)
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
@@ -127,12 +167,12 @@ class RMSNorm(nn.Module):
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        a = cfg.n_heads * cfg.head_dim
+        a, kv = cfg.n_heads * cfg.head_dim, cfg.kv_dim
         self.cfg = cfg
         self.attn_norm = RMSNorm(cfg.dim)
         self.wq = nn.Linear(cfg.dim, a, bias=False)
-        self.wk = nn.Linear(cfg.dim, a, bias=False)
-        self.wv = nn.Linear(cfg.dim, a, bias=False)
+        self.wk = nn.Linear(cfg.dim, kv, bias=False)
+        self.wv = nn.Linear(cfg.dim, kv, bias=False)
         self.wo = nn.Linear(a, cfg.dim, bias=False)
         self.ffn_norm = RMSNorm(cfg.dim)
         self.w1 = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
@@ -216,8 +256,7 @@ class GPT(nn.Module):
                 q, k, v = self._q8(q, qat.q[li]), self._q8(k, qat.k[li]), self._q8(v, qat.v[li])
             nh, hd = cfg.n_heads, cfg.head_dim
             q = q.view(B, T, nh, hd).transpose(1, 2)  # (B, nh, T, hd)
-            k = k.view(B, T, nh, hd).transpose(1, 2)
-            v = v.view(B, T, nh, hd).transpose(1, 2)
+            k, v = _heads_kv(k, cfg), _heads_kv(v, cfg)  # (B, nh, T, hd): each query head's kv head
             att = (q @ k.transpose(-2, -1)) / math.sqrt(hd)  # (B, nh, T, T), in nats
             att = att.masked_fill(~mask, float("-inf"))
             p = F.softmax(att, dim=-1)
@@ -264,8 +303,7 @@ class GPT(nn.Module):
                 rec[name].append(amax(t))
             nh, hd = cfg.n_heads, cfg.head_dim
             qh = q.view(B, T, nh, hd).transpose(1, 2)
-            kh = k.view(B, T, nh, hd).transpose(1, 2)
-            vh = v.view(B, T, nh, hd).transpose(1, 2)
+            kh, vh = _heads_kv(k, cfg), _heads_kv(v, cfg)
             att = ((qh @ kh.transpose(-2, -1)) / math.sqrt(hd)).masked_fill(~mask, float("-inf"))
             o = (F.softmax(att, -1) @ vh).transpose(1, 2).reshape(B, T, nh * hd)
             rec["attn"].append(amax(o))

@@ -1,0 +1,84 @@
+"""The float/QAT model's config and attention shapes: grouped-query attention (n_kv_heads) and the
+multi-head default it must leave exactly as it was."""
+import pytest
+import torch
+
+from tinyagent import intmodel
+from tinyagent.errors import TinyAgentError
+from tinyagent.model import GPT, STUDENT, ModelConfig
+
+MHA = ModelConfig(vocab_size=64, ctx=16, dim=16, n_layers=2, n_heads=4, head_dim=4, ffn_dim=12)
+GQA = ModelConfig(**{**MHA.to_dict(), "n_kv_heads": 2})
+TOKS = torch.randint(0, 64, (2, 16), generator=torch.Generator().manual_seed(0))
+
+
+def seeded(cfg: ModelConfig, seed: int = 0) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(cfg).eval()
+
+
+def test_configs_without_the_key_load_and_store_as_before():
+    old = STUDENT.to_dict()
+    assert "n_kv_heads" not in old  # a multi-head config stores exactly its old fields
+    cfg = ModelConfig.from_dict(old)
+    assert cfg.n_kv_heads is None and cfg.kv_heads == cfg.n_heads and cfg == STUDENT
+    assert ModelConfig.from_dict(GQA.to_dict()) == GQA and GQA.to_dict()["n_kv_heads"] == 2
+
+
+@pytest.mark.parametrize("g", [0, 3, 5, 8, -1, 2.0, True, "2"])
+def test_bad_n_kv_heads_is_one_line(g):
+    with pytest.raises(TinyAgentError) as e:
+        ModelConfig(**{**MHA.to_dict(), "n_kv_heads": g})
+    msg = str(e.value)
+    assert "\n" not in msg and f"n_kv_heads is {g!r}" in msg and "1, 2, 4" in msg
+
+
+def test_n_kv_heads_equal_to_n_heads_is_bit_identical():
+    full = ModelConfig(**{**MHA.to_dict(), "n_kv_heads": 4})
+    a, b = seeded(MHA), seeded(full)
+    with torch.no_grad():
+        assert torch.equal(a(TOKS), b(TOKS))
+        batches = [TOKS]
+        a.qat, b.qat = intmodel.calibrate(a, batches), intmodel.calibrate(b, batches)
+        assert torch.equal(a(TOKS), b(TOKS))
+    assert full.n_params() == MHA.n_params() and full.macs_per_token() == MHA.macs_per_token()
+
+
+@pytest.mark.parametrize("g", [1, 2])
+def test_gqa_is_multi_head_attention_with_shared_kv_rows(g):
+    """A GQA model equals the multi-head model whose kv heads are copied to every query head of their
+    group (kv head h // (n_heads // g)), in float and in QAT (per-row weight scales copy along)."""
+    cfg = ModelConfig(**{**MHA.to_dict(), "n_kv_heads": g})
+    gqa, mha = seeded(cfg, 1), seeded(MHA, 2)
+    rep = MHA.n_heads // g
+    sd = gqa.state_dict()
+    for k, v in sd.items():
+        if k.endswith(("wk.weight", "wv.weight")):
+            assert v.shape == (g * cfg.head_dim, cfg.dim)
+            sd[k] = v.view(g, cfg.head_dim, cfg.dim).repeat_interleave(rep, 0).reshape(-1, cfg.dim)
+    mha.load_state_dict(sd)
+    with torch.no_grad():
+        assert torch.allclose(gqa(TOKS), mha(TOKS), atol=1e-6)
+        gqa.qat = mha.qat = intmodel.calibrate(gqa, [TOKS])
+        assert torch.allclose(gqa(TOKS), mha(TOKS), atol=1e-5)
+
+
+def test_gqa_counts_and_trains():
+    for cfg in (MHA, GQA, ModelConfig(**{**MHA.to_dict(), "n_kv_heads": 1})):
+        m = seeded(cfg)
+        assert cfg.n_params() == sum(p.numel() for p in m.parameters())
+        assert cfg.kv_bytes_per_token() == 2 * cfg.n_layers * cfg.kv_heads * cfg.head_dim
+    assert MHA.kv_bytes_per_token() == 2 * GQA.kv_bytes_per_token()
+    a = MHA.n_heads * MHA.head_dim
+    assert MHA.macs_per_token(5) - GQA.macs_per_token(5) == MHA.n_layers * 2 * MHA.dim * (a - GQA.kv_dim)
+    m = seeded(GQA).train()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    losses = []
+    for _ in range(5):
+        logits = m(TOKS[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 64), TOKS[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]
