@@ -89,3 +89,10 @@ def bpe():
 def tiny_int():
     cfg = ModelConfig(vocab_size=320, ctx=48, dim=32, n_layers=2, n_heads=2, head_dim=16, ffn_dim=64)
     return make_int_model(cfg)
+
+
+@pytest.fixture(scope="session")
+def tiny_gqa_int():
+    """Grouped-query attention: 4 query heads read 2 kv heads (0, 1 -> 0; 2, 3 -> 1)."""
+    cfg = ModelConfig(vocab_size=320, ctx=48, dim=32, n_layers=2, n_heads=4, head_dim=8, ffn_dim=64, n_kv_heads=2)
+    return make_int_model(cfg)

@@ -96,3 +96,79 @@ def test_rmsnorm_zero_row_and_scale_invariance():
     assert (im.rmsnorm(np.zeros((1, 8), np.int16), k) == 0).all()
     x = np.array([[100, -200, 300, 50, 0, 7, -9, 1000]], np.int16)
     assert np.abs(im.rmsnorm(x, k).astype(int) - im.rmsnorm(x * 3, k).astype(int)).max() <= 1
+
+
+# ---- grouped-query attention (n_kv_heads < n_heads) ----
+
+def test_gqa_step_equals_sequence_with_a_smaller_cache(tiny_gqa_int):
+    _, m = tiny_gqa_int
+    c = m.cfg
+    assert m.t("layers.0.wk").shape == m.t("layers.0.wv").shape == (c.n_kv_heads * c.head_dim, c.dim)
+    toks = list(np.random.default_rng(4).integers(0, c.vocab_size, c.ctx))
+    ref = Reference(m)
+    assert ref.k_cache.shape == ref.v_cache.shape == (c.n_layers, c.ctx, c.n_kv_heads * c.head_dim)
+    steps = np.stack([ref.step(t) for t in toks[:20]] + [ref.feed(toks[20:])])
+    seq = forward_seq(m, toks)
+    assert np.array_equal(steps[:20], seq[:20]) and np.array_equal(steps[20], seq[-1])
+
+
+def test_gqa_equals_multi_head_with_copied_kv_heads(tiny_gqa_int):
+    """Query head h reads kv head h // (n_heads // n_kv_heads): exactly the multi-head model whose wk
+    and wv rows of each kv head are copied to every query head of its group."""
+    from dataclasses import replace
+
+    from tinyagent.intmodel import export_int_model
+    from tinyagent.model import GPT
+
+    gqa, m = tiny_gqa_int
+    c = m.cfg
+    mha = GPT(replace(c, n_kv_heads=None))
+    sd = gqa.state_dict()
+    for k, v in sd.items():
+        if k.endswith(("wk.weight", "wv.weight")):
+            sd[k] = v.view(c.n_kv_heads, c.head_dim, c.dim).repeat_interleave(
+                c.n_heads // c.n_kv_heads, 0).reshape(-1, c.dim)
+    mha.load_state_dict(sd)
+    mha.qat = gqa.qat
+    full = export_int_model(mha)
+    toks = list(np.random.default_rng(5).integers(0, c.vocab_size, c.ctx))
+    assert np.array_equal(forward_seq(m, toks), forward_seq(full, toks))
+
+
+def test_gqa_qat_forward_agrees_with_reference(tiny_gqa_int):
+    model, m = tiny_gqa_int
+    toks = torch.randint(0, m.cfg.vocab_size, (1, 40), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        qat = model(toks)[0].numpy() / model.qat.logits
+    ref = forward_seq(m, toks[0].tolist()).astype(np.float64)
+    assert (qat.argmax(-1) == ref.argmax(-1)).mean() >= 0.9
+
+
+def test_gqa_save_load_and_bad_n_kv_heads(tiny_gqa_int, tmp_path):
+    import json
+
+    from tinyagent.errors import TinyAgentError
+
+    _, m = tiny_gqa_int
+    m.save(tmp_path)
+    cfg_path = tmp_path / "model.int.json"
+    meta = json.loads(cfg_path.read_text())
+    assert meta["config"]["n_kv_heads"] == 2
+    m2 = load_int_model(tmp_path)
+    assert m2.cfg == m.cfg and np.array_equal(forward_seq(m2, [1, 2, 3]), forward_seq(m, [1, 2, 3]))
+    for bad in (3, 0, 8, "2", None):
+        cfg_path.write_text(json.dumps({**meta, "config": {**meta["config"], "n_kv_heads": bad}}))
+        with pytest.raises(TinyAgentError) as e:
+            load_int_model(tmp_path)
+        assert f"config.n_kv_heads is {json.dumps(bad)} (allowed: a divisor of n_heads 4: 1, 2, 4" in str(e.value)
+    cfg_path.write_text(json.dumps({**meta, "config": {**meta["config"], "n_kv_heads": 1}}))
+    with pytest.raises(TinyAgentError, match=r"tensor layers\.0\.wk is int8 \(16, 32\); the config says int8 \(8, 32\)"):
+        load_int_model(tmp_path)
+
+
+def test_multi_head_exports_store_no_n_kv_heads(tiny_int, tmp_path):
+    import json
+
+    _, m = tiny_int
+    m.save(tmp_path)
+    assert "n_kv_heads" not in json.loads((tmp_path / "model.int.json").read_text())["config"]

@@ -175,6 +175,7 @@ def check_scales(s, n_layers: int, where: str) -> dict:
 def tensor_specs(cfg: ModelConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
     """name -> (dtype, shape) of every tensor an export of `cfg` holds."""
     V, C, d, a, f = cfg.vocab_size, cfg.ctx, cfg.dim, cfg.n_heads * cfg.head_dim, cfg.ffn_dim
+    kv = cfg.kv_dim  # = a, or fewer rows with grouped-query attention
 
     def lin(name: str, out: int, inp: int) -> dict:
         return {name: ("int8", (out, inp)), name + ".m": ("int32", (out,)), name + ".sh": ("int8", (out,))}
@@ -183,8 +184,8 @@ def tensor_specs(cfg: ModelConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
     specs = {**lin("tok_emb", V, d), **lin("pos_emb", C, d), "exp_table": ("uint16", (im.EXP_ENTRIES,))}
     for li in range(cfg.n_layers):
         p = f"layers.{li}."
-        specs |= {p + "attn_norm.k": ("int32", (1,)), **lin(p + "wq", a, d), **lin(p + "wk", a, d),
-                  **lin(p + "wv", a, d), **{p + "softmax." + k: v for k, v in one.items()},
+        specs |= {p + "attn_norm.k": ("int32", (1,)), **lin(p + "wq", a, d), **lin(p + "wk", kv, d),
+                  **lin(p + "wv", kv, d), **{p + "softmax." + k: v for k, v in one.items()},
                   **{p + "attn_out." + k: v for k, v in one.items()}, **lin(p + "wo", d, a),
                   p + "ffn_norm.k": ("int32", (1,)), **lin(p + "w1", f, d), p + "gelu": ("int8", (256,)),
                   **lin(p + "w2", d, f)}

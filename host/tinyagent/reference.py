@@ -16,9 +16,9 @@ class Reference:
     def __init__(self, model: IntModel):
         self.m = model
         c = model.cfg
-        a = c.n_heads * c.head_dim
-        self.k_cache = np.zeros((c.n_layers, c.ctx, a), dtype=np.int8)  # (layer, pos, heads*head_dim)
-        self.v_cache = np.zeros((c.n_layers, c.ctx, a), dtype=np.int8)
+        kv = c.kv_dim
+        self.k_cache = np.zeros((c.n_layers, c.ctx, kv), dtype=np.int8)  # (layer, pos, kv_heads*head_dim)
+        self.v_cache = np.zeros((c.n_layers, c.ctx, kv), dtype=np.int8)
         self.pos = 0
 
     def reset(self) -> None:
@@ -48,9 +48,8 @@ class Reference:
 def forward_seq(model: IntModel, tokens: list[int] | np.ndarray) -> np.ndarray:
     """int32 logits (T, vocab) for every position of `tokens`, from an empty cache."""
     c = model.cfg
-    a = c.n_heads * c.head_dim
-    k = np.zeros((c.n_layers, c.ctx, a), dtype=np.int8)
-    v = np.zeros((c.n_layers, c.ctx, a), dtype=np.int8)
+    k = np.zeros((c.n_layers, c.ctx, c.kv_dim), dtype=np.int8)
+    v = np.zeros((c.n_layers, c.ctx, c.kv_dim), dtype=np.int8)
     return _forward(model, np.asarray(tokens, dtype=np.int64), 0, k, v)
 
 
@@ -66,6 +65,7 @@ def _forward(m: IntModel, toks: np.ndarray, pos0: int, k_cache: np.ndarray, v_ca
     p = im.sat(im.mul_shift(m.t("pos_emb")[pos], p_m, p_sh), im.I16_MIN, im.I16_MAX, np.int32)
     x = im.sat(e + p, im.I16_MIN, im.I16_MAX, np.int16)  # (T, d)
     nh, hd = c.n_heads, c.head_dim
+    group = nh // c.kv_heads  # query heads per kv head (1: multi-head attention)
     exp_t = m.t("exp_table")
     for li in range(c.n_layers):
         L = f"layers.{li}."
@@ -73,15 +73,15 @@ def _forward(m: IntModel, toks: np.ndarray, pos0: int, k_cache: np.ndarray, v_ca
         # ---- attention
         xn = im.rmsnorm(x, int(w("attn_norm.k")[0]))  # (T, d) int8
         q = im.requant_i8(im.matvec(w("wq"), xn), w("wq.m"), w("wq.sh"))  # (T, a)
-        k_cache[li, pos] = im.requant_i8(im.matvec(w("wk"), xn), w("wk.m"), w("wk.sh"))
+        k_cache[li, pos] = im.requant_i8(im.matvec(w("wk"), xn), w("wk.m"), w("wk.sh"))  # (T, kv)
         v_cache[li, pos] = im.requant_i8(im.matvec(w("wv"), xn), w("wv.m"), w("wv.sh"))
         sm_m, sm_sh = int(w("softmax.m")[0]), int(w("softmax.sh")[0])
         ao_m, ao_sh = int(w("attn_out.m")[0]), int(w("attn_out.sh")[0])
         o = np.zeros((T, nh * hd), dtype=np.int8)
         for h in range(nh):
-            hs = slice(h * hd, (h + 1) * hd)
-            kh = k_cache[li, :pos0 + T, hs].astype(np.int32)  # (P, hd)
-            vh = v_cache[li, :pos0 + T, hs].astype(np.int32)
+            hs, ks = slice(h * hd, (h + 1) * hd), slice(h // group * hd, (h // group + 1) * hd)
+            kh = k_cache[li, :pos0 + T, ks].astype(np.int32)  # (P, hd): kv head h // group
+            vh = v_cache[li, :pos0 + T, ks].astype(np.int32)
             for t in range(T):  # causal: row t sees cache positions 0 .. pos0+t
                 n = pos0 + t + 1
                 scores = kh[:n] @ q[t, hs].astype(np.int32)  # (n,) int32
