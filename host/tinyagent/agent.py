@@ -1,5 +1,6 @@
-"""The agent loop: one request in, tool calls and an answer out. The device runs the same loop in C
-(firmware/ta_agent.c); `chat --board reference` and the conformance test run this one.
+"""The agent loop: one request in, tool calls and an answer out, in a conversation whose earlier turns
+stay in the context. The device runs the same loop in C (firmware/ta_agent.c); `chat --board
+reference` and the conformance test run this one.
 
 An engine is anything with `reset()` and `step(token) -> logits` (the integer Reference, or the
 float model through TorchEngine). A HAL is a callable `(tool, args) -> result text`.
@@ -42,6 +43,7 @@ class Turn:
     stop: str = "newline"  # "newline" | "context" | "refused"
     refused: str = ""  # "" | "unsure" (a write call below the confidence gate) | "range" (grammar overruled a value)
     margins: list[int] = field(default_factory=list)  # each call's confidence: its smallest top-1 margin
+    dropped: int = 0  # the oldest turns of the conversation dropped to make room for this one
 
 
 def load_min_margin(int8_dir) -> int:
@@ -111,86 +113,155 @@ def range_text(f, name: str) -> str:
 def run_turn(engine: Engine, tc: TokenClasses, grammar: Grammar, hal: Hal, request: str,
              ctx: int, on_text: Callable[[str], None] | None = None, calls_only: bool = False,
              min_margin: int = 0) -> Turn:
-    """One turn. `calls_only` stops where the answer would start (eval of tool calls needs no more).
+    """One turn from an empty context: a fresh Conversation's first turn (see Conversation.turn)."""
+    return Conversation(engine, tc, grammar, ctx, min_margin).turn(hal, request, on_text, calls_only)
 
-    The safety gate (docs/integer-contract.md, "Decoding"): a call of a tool that acts (spec effect
-    "write") is not run, and the turn ends with one line saying so, when the grammar had to overrule
-    the model's own choice inside it, or when its confidence (the smallest lead of the chosen token
-    over the runner-up, over '[' and every token up to ']') is below `min_margin`. A negative
-    `min_margin` turns the gate off (tests of the bare grammar, measurements of the gate itself)."""
-    bpe = tc.bpe
-    prompt = bpe.encode(request + "\n")
-    if len(prompt) > ctx - REPLY_RESERVE:
-        raise RequestTooLong(f"request is {len(prompt)} tokens; at most {ctx - REPLY_RESERVE} fit")
-    turn = Turn(request)
-    engine.reset()
-    logits = engine.feed(prompt)
-    pos = len(prompt)
-    in_call, call, line_start, answer = False, "", True, b""
-    margin, overruled = 0, -1  # of the call being decoded; overruled: the field index (0: the name)
-    emit = on_text or (lambda s: None)
-    while True:
-        if pos >= ctx:
-            turn.stop = "context"
-            break
-        if in_call:
-            def allowed(t: int) -> bool:
-                if t == tc.close:
-                    return grammar.complete(call)
-                return bool(tc.plain[t]) and grammar.viable(call + tc.text[t])
-        else:
-            can_open = line_start and len(turn.calls) < MAX_CALLS
-            def allowed(t: int) -> bool:
-                return t != tc.close and (t != tc.open or can_open)
-        tok = choose(logits, allowed)
-        best, lead = top_margin(logits)
-        if in_call:
-            margin = min(margin, lead)
-            if best != tok and overruled < 0:
-                overruled = call.count(" ")
-        elif tok == tc.open:
-            margin, overruled = lead, -1
-        if calls_only and not in_call and tok != tc.open:
-            break
-        turn.generated.append(tok)
-        if not in_call and tok == tc.newline:
-            break  # the end of the answer: nothing more to feed
-        logits = engine.step(tok)
-        pos += 1
-        if in_call and tok == tc.close:
-            name, args = grammar.parse(call)  # durations in seconds: what is printed and what the HAL gets
-            shown = " ".join([name] + args)
-            turn.margins.append(margin)
-            form = grammar.form(name)
-            if form is not None and form.acts and min_margin >= 0 and (overruled >= 0 or margin < min_margin):
-                if overruled >= 1 and form.fields[overruled - 1].kind != "lit":
-                    text = range_text(form.fields[overruled - 1], form.arg_names[overruled - 1])
-                    turn.refused = "range"
-                else:
-                    text = unsure_text(shown)
-                    turn.refused = "unsure"
-                turn.stop, turn.answer = "refused", text
-                emit(text + "\n")
-                return turn
-            result = hal(name, args)
-            turn.calls.append((shown, result))
-            emit(f"[{shown}] -> {result}\n")
-            fed = bpe.encode(result + "\n")[:ctx - pos]  # a result that overflows the context is cut
-            if fed:
-                logits = engine.feed(fed)
-                pos += len(fed)
-            in_call, call, line_start = False, "", True
-        elif in_call:
-            call += tc.text[tok]
-        elif tok == tc.open:
-            in_call = True
-        else:
-            line_start = False
-            answer += bpe.token_bytes[tok]
-            emit(bpe.token_bytes[tok].decode("utf-8", errors="replace"))
-    turn.answer = answer.decode("utf-8", errors="replace")
-    emit("\n")
-    return turn
+
+class Conversation:
+    """Turns that share one context (docs/integer-contract.md, "Conversations"); firmware/ta_agent.c
+    keeps the same state in static buffers.
+
+    `ids` are the token ids in the context and `starts` the index of each whole turn's first token.
+    A turn is its request + '\n', then every token chosen or fed during it, ending with the answer's
+    '\n', which is chosen but not fed: `ids[fed:]` is that pending token, fed at the start of the next
+    turn. Earlier turns are never recomputed, except when the oldest are dropped to make room: then
+    the kept tokens move to position 0 and are fed again."""
+
+    def __init__(self, engine: Engine, tc: TokenClasses, grammar: Grammar, ctx: int, min_margin: int = 0):
+        self.engine, self.tc, self.grammar, self.ctx, self.min_margin = engine, tc, grammar, ctx, min_margin
+        self.new()
+
+    def new(self) -> None:
+        """An empty context (the console's !new)."""
+        self.ids: list[int] = []
+        self.starts: list[int] = []
+        self.fed = 0  # ids[:fed] are in the engine's cache at positions 0..fed-1
+        self.engine.reset()
+
+    def load(self, turns: list[list[int]]) -> None:
+        """Append whole turns given as token ids, each ending with its '\n' (fed by the next turn), as
+        if they had been generated here; nothing is computed until the next turn."""
+        for t in turns:
+            if not t or t[-1] != self.tc.newline:
+                raise ValueError(f"a loaded turn must end with the '\\n' token {self.tc.newline}: {t[-3:]}")
+        for t in turns:
+            self.starts.append(len(self.ids))
+            self.ids.extend(int(x) for x in t)
+
+    def _make_room(self, n_prompt: int) -> int:
+        """Drop the fewest oldest turns that leave room for the prompt and the reply; how many."""
+        n = len(self.ids)
+        if n + n_prompt + REPLY_RESERVE <= self.ctx:
+            return 0
+        k = next((k for k in range(1, len(self.starts))
+                  if n - self.starts[k] + n_prompt + REPLY_RESERVE <= self.ctx), len(self.starts))
+        cut = self.starts[k] if k < len(self.starts) else n
+        self.ids = self.ids[cut:]
+        self.starts = [s - cut for s in self.starts[k:]]
+        self.fed = 0
+        self.engine.reset()
+        return k
+
+    def turn(self, hal: Hal, request: str, on_text: Callable[[str], None] | None = None,
+             calls_only: bool = False) -> Turn:
+        """One turn. `calls_only` stops where the answer would start (eval of tool calls needs no
+        more; what was decoded stays in the context). A request too long for the context raises
+        RequestTooLong and leaves the conversation as it was.
+
+        The safety gate (docs/integer-contract.md, "Decoding"): a call of a tool that acts (spec effect
+        "write") is not run, and the turn ends with one line saying so, when the grammar had to overrule
+        the model's own choice inside it, or when its confidence (the smallest lead of the chosen token
+        over the runner-up, over '[' and every token up to ']') is below `min_margin`. A negative
+        `min_margin` turns the gate off (tests of the bare grammar, measurements of the gate itself).
+        A refused turn leaves no trace: the context is rolled back to where the turn started."""
+        tc, grammar, ctx, engine, min_margin = self.tc, self.grammar, self.ctx, self.engine, self.min_margin
+        bpe = tc.bpe
+        prompt = bpe.encode(request + "\n")
+        if len(prompt) > ctx - REPLY_RESERVE:
+            raise RequestTooLong(f"request is {len(prompt)} tokens; at most {ctx - REPLY_RESERVE} fit")
+        turn = Turn(request)
+        turn.dropped = self._make_room(len(prompt))
+        start = len(self.ids)
+        self.starts.append(start)
+        self.ids.extend(prompt)
+        logits = engine.feed(self.ids[self.fed:])
+        pos = self.fed = len(self.ids)
+
+        def fed(tokens: list[int]) -> None:
+            self.ids.extend(tokens)
+            self.fed = len(self.ids)
+
+        in_call, call, line_start, answer = False, "", True, b""
+        margin, overruled = 0, -1  # of the call being decoded; overruled: the field index (0: the name)
+        emit = on_text or (lambda s: None)
+        while True:
+            if pos >= ctx:
+                turn.stop = "context"
+                break
+            if in_call:
+                def allowed(t: int) -> bool:
+                    if t == tc.close:
+                        return grammar.complete(call)
+                    return bool(tc.plain[t]) and grammar.viable(call + tc.text[t])
+            else:
+                can_open = line_start and len(turn.calls) < MAX_CALLS
+                def allowed(t: int) -> bool:
+                    return t != tc.close and (t != tc.open or can_open)
+            tok = choose(logits, allowed)
+            best, lead = top_margin(logits)
+            if in_call:
+                margin = min(margin, lead)
+                if best != tok and overruled < 0:
+                    overruled = call.count(" ")
+            elif tok == tc.open:
+                margin, overruled = lead, -1
+            if calls_only and not in_call and tok != tc.open:
+                break
+            turn.generated.append(tok)
+            if not in_call and tok == tc.newline:
+                self.ids.append(tok)  # the end of the answer: pending, the next turn feeds it
+                break
+            logits = engine.step(tok)
+            fed([tok])
+            pos += 1
+            if in_call and tok == tc.close:
+                name, args = grammar.parse(call)  # durations in seconds: what is printed and what the HAL gets
+                shown = " ".join([name] + args)
+                turn.margins.append(margin)
+                form = grammar.form(name)
+                if form is not None and form.acts and min_margin >= 0 and (overruled >= 0 or margin < min_margin):
+                    if overruled >= 1 and form.fields[overruled - 1].kind != "lit":
+                        text = range_text(form.fields[overruled - 1], form.arg_names[overruled - 1])
+                        turn.refused = "range"
+                    else:
+                        text = unsure_text(shown)
+                        turn.refused = "unsure"
+                    turn.stop, turn.answer = "refused", text
+                    del self.ids[start:], self.starts[-1]  # no trace: back to where the turn started
+                    self.fed = start
+                    engine.rewind(start)
+                    emit(text + "\n")
+                    return turn
+                result = hal(name, args)
+                turn.calls.append((shown, result))
+                emit(f"[{shown}] -> {result}\n")
+                res = bpe.encode(result + "\n")[:ctx - pos]  # a result that overflows the context is cut
+                if res:
+                    logits = engine.feed(res)
+                    fed(res)
+                    pos += len(res)
+                in_call, call, line_start = False, "", True
+            elif in_call:
+                call += tc.text[tok]
+            elif tok == tc.open:
+                in_call = True
+            else:
+                line_start = False
+                answer += bpe.token_bytes[tok]
+                emit(bpe.token_bytes[tok].decode("utf-8", errors="replace"))
+        turn.answer = answer.decode("utf-8", errors="replace")
+        emit("\n")
+        return turn
 
 
 class SimHal:
