@@ -215,19 +215,30 @@ def gate(run):
               help="Held-out examples to score (default: all).")
 @click.option("--requests", "requests", default=None,
               help="A .tsv of your own requests (category, request, expected calls or -) to score instead.")
+@click.option("--conversations", "conversations", default=None,
+              help="A file of multi-turn conversations (format: tests/handwritten/conversations-default.txt) "
+                   "to score instead.")
 @click.option("--stage", default="int8", show_default=True,
               type=click.Choice(["teacher", "scratch", "student", "pruned", "int8"]),
-              help="With --requests: the stage to score.")
-@click.option("--json", "json_out", default=None, help="With --requests: also write the report to this file.")
-def eval_cmd(run, n, requests, stage, json_out):
+              help="With --requests or --conversations: the stage to score.")
+@click.option("--json", "json_out", default=None,
+              help="With --requests or --conversations: also write the report to this file.")
+def eval_cmd(run, n, requests, conversations, stage, json_out):
     """Score every stage on the held-out phrasings (a table, the misses by intent, and eval.json in the
-    run), or, with --requests, one stage on your own requests: per category, and every miss."""
-    if requests:
-        from .evaluate import print_requests, score_requests
+    run), or, with --requests or --conversations, one stage on your own requests or conversations: per
+    category, and every miss."""
+    if requests and conversations:
+        raise TinyAgentError("--requests and --conversations given together (allowed: one of them)")
+    if requests or conversations:
+        from .evaluate import print_conversations, print_requests, score_conversations, score_requests
         from .fileio import write_json
 
-        report = score_requests(_run_dir(run), requests, stage)
-        print_requests(report)
+        if requests:
+            report = score_requests(_run_dir(run), requests, stage)
+            print_requests(report)
+        else:
+            report = score_conversations(_run_dir(run), conversations, stage)
+            print_conversations(report)
         if json_out:
             write_json(json_out, report)
         return

@@ -10,6 +10,7 @@ The int8 row runs the integer reference; the float rows run torch.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import agent
 from .agent import RequestTooLong, TokenClasses, TorchEngine, load_min_margin, run_turn
 from .checkpoint import load_model
 from .corpus import generate_corpus
@@ -238,18 +240,22 @@ def load_requests(path: str | Path, grammar=None) -> list[Request]:
                             f"got {len(cols)}: {line[:60]!r}")
         cat, req, exp = (c.strip() for c in cols)
         want = () if exp == "-" else tuple(c.strip() for c in exp.split(";"))
-        if grammar is not None:
-            for c in want:
-                name = c.split(" ")[0]
-                form = grammar.form(name)
-                if form is None or not _valid_printed_call(form, c):
-                    raise bad_input(f"{path}:{n}: expected call {c!r} is not a valid call of this agent "
-                                    f"(allowed: {', '.join(f.name for f in grammar.forms)}, with their arguments; "
-                                    f"durations in seconds)")
+        _check_calls(path, n, want, grammar)
         out.append(Request(cat, req, want, n))
     if not out:
         raise bad_input(f"{path}: no requests (allowed: one tab-separated line per request after the header)")
     return out
+
+
+def _check_calls(path: Path, n: int, want: tuple[str, ...], grammar) -> None:
+    if grammar is None:
+        return
+    for c in want:
+        form = grammar.form(c.split(" ")[0])
+        if form is None or not _valid_printed_call(form, c):
+            raise bad_input(f"{path}:{n}: expected call {c!r} is not a valid call of this agent "
+                            f"(allowed: {', '.join(f.name for f in grammar.forms)}, with their arguments; "
+                            f"durations in seconds)")
 
 
 def _valid_printed_call(form, call: str) -> bool:
@@ -258,6 +264,19 @@ def _valid_printed_call(form, call: str) -> bool:
 
     fields = tuple(Field("int", (), f.lo, f.hi) if f.kind == "dur" else f for f in form.fields)
     return Grammar([CallForm(form.name, fields)]).complete(call)
+
+
+def _stage_engine(run, stage: str):
+    """(engine, ctx, min_margin) of one stage of a run, as `eval --requests` decodes it."""
+    if stage == "int8":
+        im = load_int_model(run.dir("int8"))
+        return Reference(im), im.cfg.ctx, load_min_margin(run.dir("int8"))
+    folder = run.dir(stage)
+    if not (folder / "model.safetensors").is_file():
+        raise bad_input(f"{run.path}: stage {stage!r} has no trained model (allowed: a stage with "
+                        f"model.safetensors, or int8)")
+    model = load_model(folder)
+    return TorchEngine(model), model.cfg.ctx, 0  # float logits: only the overrule gate
 
 
 def score_requests(run_path: str | Path, requests_path: str | Path, stage: str = "int8") -> dict:
@@ -274,16 +293,7 @@ def score_requests(run_path: str | Path, requests_path: str | Path, stage: str =
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        if stage == "int8":
-            im = load_int_model(run.dir("int8"))
-            engine, ctx, gate = Reference(im), im.cfg.ctx, load_min_margin(run.dir("int8"))
-        else:
-            folder = run.dir(stage)
-            if not (folder / "model.safetensors").is_file():
-                raise bad_input(f"{run.path}: stage {stage!r} has no trained model (allowed: a stage with "
-                                f"model.safetensors, or int8)")
-            model = load_model(folder)
-            engine, ctx, gate = TorchEngine(model), model.cfg.ctx, 0  # float logits: only the overrule gate
+        engine, ctx, gate = _stage_engine(run, stage)
         acting = {f.name for f in grammar.forms if f.acts}
         rows, misses = {}, []
         for r in requests:
@@ -335,3 +345,269 @@ def print_requests(report: dict) -> None:
         mark = " UNASKED" if m["unasked"] else ""
         print(f"  [{m['category']}] {m['request']} | {' ; '.join(m['want']) or '-'} | "
               f"{' ; '.join(m['got']) or '-'}{mark}")
+
+
+# ---- conversations written by hand: `tinyagent eval --conversations FILE` -------------------------
+
+TEMP_RANGE = (-200, 600)  # the default agent's temp result, in 0.1 C
+UP_MAX = 4294967  # the uptime result's range (seconds)
+FIRST = "first"  # the category of a conversation's first turn unless the line names one
+CONDITIONAL = "conditional"  # turns reported per branch: action taken (an expected write call) or not
+FOLLOWUP = "followup"
+_NAME = re.compile(r"[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class ConversationTurn:
+    category: str
+    text: str
+    want: tuple[str, ...]  # calls as the device prints them; () for none
+    words: tuple[tuple[str, ...], ...]  # the answer must hold one word of each group
+    line: int
+
+
+@dataclass(frozen=True)
+class ScriptedConversation:
+    id: str
+    category: str
+    temps: tuple[int, ...]  # successive temperature readings, 0.1 C; the last repeats
+    led: bool  # the LED's state at the start
+    up: int  # what uptime and status report, seconds
+    turns: tuple[ConversationTurn, ...]
+    line: int
+
+
+class ScriptedSimHal(agent.SimHal):
+    """agent.SimHal run by a conversation's script: each temp or status call reads the next
+    temperature (the last one repeats), the LED starts as the script says, and uptime is fixed (a
+    score must not depend on the clock)."""
+
+    def __init__(self, temps: tuple[int, ...] = (agent.SimHal.TEMP_DECI,), led: bool = False, up: int = 12):
+        super().__init__(temps[0])
+        self.temps, self.reads, self.led, self.up = temps, 0, led, up
+
+    def __call__(self, tool: str, args: list[str]) -> str:
+        if tool in ("temp", "status"):
+            self.TEMP_DECI = self.temps[min(self.reads, len(self.temps) - 1)]
+            self.reads += 1
+        if tool == "uptime":
+            return str(self.up)
+        if tool == "status":
+            return f"led={'on' if self.led else 'off'} temp={self._temp()} up={self.up}"
+        return super().__call__(tool, args)
+
+
+def _conversation_settings(path: Path, n: int, items: list[str]) -> dict:
+    out: dict = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or key not in ("temp", "led", "up") or key in out:
+            raise bad_input(f"{path}:{n}: board setting {item!r} is not allowed (allowed: temp=T1,T2,..., "
+                            f"led=on|off, up=SECONDS, each at most once)")
+        if key == "temp":
+            temps = []
+            for t in value.split(","):
+                deci = round(float(t) * 10) if re.fullmatch(r"-?\d+(\.\d)?", t) else None
+                if deci is None or not TEMP_RANGE[0] <= deci <= TEMP_RANGE[1]:
+                    raise bad_input(f"{path}:{n}: temperature {t!r} is not allowed (allowed: -20.0 to 60.0, "
+                                    f"at most one decimal, comma-separated)")
+                temps.append(deci)
+            out["temps"] = tuple(temps)
+        elif key == "led":
+            if value not in ("on", "off"):
+                raise bad_input(f"{path}:{n}: led={value!r} is not allowed (allowed: on, off)")
+            out["led"] = value == "on"
+        else:
+            if not value.isdigit() or int(value) > UP_MAX:
+                raise bad_input(f"{path}:{n}: up={value!r} is not allowed (allowed: seconds 0..{UP_MAX})")
+            out["up"] = int(value)
+    return out
+
+
+def _conversation_turn(path: Path, n: int, line: str, first: bool, category: str, grammar) -> ConversationTurn:
+    cols = line[1:].split("\t")
+    if len(cols) not in (2, 3) or not all(c.strip() for c in cols):
+        raise bad_input(f"{path}:{n}: a turn is '> REQUEST<TAB>EXPECTED[<TAB>CATEGORY]', got {len(cols)} "
+                        f"tab-separated fields: {line[:60]!r}")
+    req, exp = cols[0].strip(), cols[1].strip()
+    cat = cols[2].strip() if len(cols) == 3 else FIRST if first else category
+    if not _NAME.match(cat):
+        raise bad_input(f"{path}:{n}: category {cat!r} is not allowed (allowed: letters, digits, _ . -)")
+    calls, bar, said = exp.partition("|")
+    calls = calls.strip()
+    want = () if calls == "-" else tuple(c.strip() for c in calls.split(";"))
+    if not calls or any(not c for c in want):
+        raise bad_input(f"{path}:{n}: expected {exp!r} is not allowed (allowed: calls separated by ' ; ', or "
+                        f"'-' for none, then optionally ' | ' and answer words)")
+    _check_calls(path, n, want, grammar)
+    words = tuple(tuple(w for w in group.split("/")) for group in said.split())
+    if bar and (not words or any(not w for g in words for w in g)):
+        raise bad_input(f"{path}:{n}: answer words {said.strip()!r} are not allowed (allowed: after ' | ', "
+                        f"words separated by spaces, alternatives by '/')")
+    return ConversationTurn(cat, req, want, words, n)
+
+
+def load_conversations(path: str | Path, grammar=None) -> list[ScriptedConversation]:
+    """A conversation file (format in tests/handwritten/conversations-default.txt): `=== ID CATEGORY
+    [temp=..] [led=..] [up=..]` starts a conversation on a fresh simulated board, and each
+    `> REQUEST<TAB>EXPECTED[<TAB>CATEGORY]` is one of its turns; `#` lines are comments. Each bad line
+    is one error naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise bad_input(f"{path}: conversation file not found (expected '=== ID CATEGORY' lines, each followed "
+                        f"by '> REQUEST<TAB>EXPECTED' turns)")
+    except (OSError, UnicodeDecodeError) as e:
+        raise bad_input(f"{path}: cannot read the conversation file ({e})")
+    out: list[ScriptedConversation] = []
+    head: dict | None = None
+
+    def close() -> None:
+        if head is not None:
+            if not head["turns"]:
+                raise bad_input(f"{path}:{head['line']}: conversation {head['id']!r} has no turns (allowed: "
+                                f"one or more '> REQUEST<TAB>EXPECTED' lines after its '===' line)")
+            out.append(ScriptedConversation(turns=tuple(head.pop("turns")), **head))
+
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("==="):
+            close()
+            parts = line[3:].split()
+            if len(parts) < 2 or not _NAME.match(parts[0]) or not _NAME.match(parts[1]):
+                raise bad_input(f"{path}:{n}: a conversation starts '=== ID CATEGORY [temp=..] [led=..] [up=..]' "
+                                f"(ID and CATEGORY: letters, digits, _ . -), got {line[:60]!r}")
+            if any(c.id == parts[0] for c in out):
+                raise bad_input(f"{path}:{n}: conversation id {parts[0]!r} is used twice (allowed: unique ids)")
+            head = {"id": parts[0], "category": parts[1], "temps": (agent.SimHal.TEMP_DECI,), "led": False,
+                    "up": 12, "line": n, "turns": []}
+            head.update(_conversation_settings(path, n, parts[2:]))
+        elif line.startswith(">"):
+            if head is None:
+                raise bad_input(f"{path}:{n}: a turn before any '=== ID CATEGORY' line: {line[:60]!r}")
+            head["turns"].append(_conversation_turn(path, n, line, not head["turns"], head["category"], grammar))
+        else:
+            raise bad_input(f"{path}:{n}: not a line of a conversation file (allowed: '=== ID CATEGORY ...', "
+                            f"'> REQUEST<TAB>EXPECTED', '# comment', blank): {line[:60]!r}")
+    close()
+    if not out:
+        raise bad_input(f"{path}: no conversations (allowed: '=== ID CATEGORY' lines, each followed by turns)")
+    return out
+
+
+def answer_has(answer: str, words: tuple[tuple[str, ...], ...]) -> bool:
+    """Every group has one of its words in the answer: case-insensitive, whole words ("5" is not in
+    "1.5" or "50")."""
+    return all(any(re.search(rf"(?<![\w.]){re.escape(w)}(?!\w|\.\d)", answer, re.IGNORECASE) for w in g)
+               for g in words)
+
+
+def score_conversations(run_path: str | Path, path: str | Path, stage: str = "int8") -> dict:
+    """Each conversation through agent.Conversation as the device holds one (the safety gate on, a
+    scripted simulated board). A turn is right when its calls are exactly the expected ones, not refused
+    (a clarifying question counts as right where no call was expected and no answer words are asked),
+    and its answer holds the expected words. Each turn is scored against the script whatever earlier
+    turns did. Per category: right, unasked actions (a write call beyond the expected ones), clarifying
+    questions; follow-ups also where every earlier turn was right; conditionals per branch; every miss."""
+    from .simulate import SpecHal, default_tools_only
+
+    run = open_run(run_path, writer=False)
+    spec = load_spec(run.path / SPEC_FILE)
+    grammar = grammar_from_spec(spec)
+    cases = load_conversations(path, grammar)
+    scripted = default_tools_only(spec)
+    if not scripted and any((c.temps, c.led, c.up) != ((agent.SimHal.TEMP_DECI,), False, 12) for c in cases):
+        raise bad_input(f"{path}: board settings (temp=, led=, up=) need the default agent's tools; "
+                        f"{run.path} has others (allowed: no settings for this run)")
+    tc = TokenClasses(load_tokenizer(run.path / TOKENIZER_FILE))
+    acting = {f.name for f in grammar.forms if f.acts}
+    rows: dict[str, dict] = {}
+    follow = {"n": 0, "right": 0, "after_right_n": 0, "after_right": 0}
+    branches = {"taken": {"n": 0, "right": 0}, "not_taken": {"n": 0, "right": 0}}
+    misses, dropped = [], 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        engine, ctx, gate = _stage_engine(run, stage)
+        conv = agent.Conversation(engine, tc, grammar, ctx, min_margin=gate)
+        for case in cases:
+            conv.new()
+            hal = ScriptedSimHal(case.temps, case.led, case.up) if scripted else SpecHal(spec)
+            history_right = True
+            for i, t in enumerate(case.turns, 1):
+                try:
+                    turn = conv.turn(hal, t.text)
+                    got, refused, answer = tuple(c for c, _ in turn.calls), turn.refused, turn.answer
+                    dropped += bool(getattr(turn, "dropped", 0))
+                except RequestTooLong:
+                    got, refused, answer = (), "too long", ""
+                ok = got == t.want and not refused and answer_has(answer, t.words)
+                if not t.want and not t.words and refused:  # nothing asked, nothing ran: a question is no action
+                    ok = True
+                unasked = [c for c in got if c.split(" ")[0] in acting and got.count(c) > t.want.count(c)]
+                row = rows.setdefault(t.category, {"n": 0, "right": 0, "unasked": 0, "clarified": 0})
+                row["n"] += 1
+                row["right"] += ok
+                row["unasked"] += bool(unasked)
+                row["clarified"] += bool(refused)
+                if t.category == FOLLOWUP:
+                    follow["n"] += 1
+                    follow["right"] += ok
+                    follow["after_right_n"] += history_right
+                    follow["after_right"] += ok and history_right
+                if t.category == CONDITIONAL:
+                    b = branches["taken" if any(c.split(" ")[0] in acting for c in t.want) else "not_taken"]
+                    b["n"] += 1
+                    b["right"] += ok
+                if not ok:
+                    misses.append({"id": case.id, "turn": i, "category": t.category, "request": t.text,
+                                   "want": list(t.want), "words": ["/".join(g) for g in t.words],
+                                   "got": list(got) + ([f"({refused})"] if refused else []), "answer": answer,
+                                   "unasked": bool(unasked), "line": t.line})
+                history_right = history_right and ok
+    finally:
+        torch.set_num_threads(threads)
+    total = {k: sum(x[k] for x in rows.values()) for k in ("n", "right", "unasked", "clarified")}
+    return {"run": str(run.path), "conversations": str(path), "stage": stage, "min_margin": gate,
+            "n_conversations": len(cases), "categories": dict(sorted(rows.items())), "total": total,
+            "followup": follow, "conditional": branches, "turns_with_dropped_context": dropped,
+            "misses": misses}
+
+
+def _pct(right: int, n: int) -> str:
+    return f"{right}/{n} ({100 * right / max(n, 1):.1f}%)"
+
+
+def print_conversations(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    t = Table(title=f"{report['conversations']} ({report['n_conversations']} conversations) on {report['run']} "
+                    f"({report['stage']}, gate {report['min_margin']})")
+    for col in ("category", "turns", "right", "unasked actions", "clarifying"):
+        t.add_column(col, justify="left" if col == "category" else "right")
+    for cat, r in list(report["categories"].items()) + [("all", report["total"])]:
+        t.add_row(cat, str(r["n"]), f"{r['right']} ({100 * r['right'] / max(r['n'], 1):.1f}%)",
+                  f"{r['unasked']} ({100 * r['unasked'] / max(r['n'], 1):.1f}%)", str(r["clarified"]))
+    con.print(t)
+    f, c = report["followup"], report["conditional"]
+    print(f"follow-up turns right: {_pct(f['right'], f['n'])}; where every earlier turn was right: "
+          f"{_pct(f['after_right'], f['after_right_n'])}")
+    print(f"conditional right: action taken {_pct(c['taken']['right'], c['taken']['n'])}, "
+          f"not taken {_pct(c['not_taken']['right'], c['not_taken']['n'])}")
+    if report["turns_with_dropped_context"]:
+        print(f"{report['turns_with_dropped_context']} turns dropped the oldest turns to fit the context")
+    if report["misses"]:
+        print(f"{len(report['misses'])} misses (id turn: request | wanted | got):")
+    for m in report["misses"]:
+        want = " ; ".join(m["want"]) or "-"
+        if m["words"]:
+            want += " | " + " ".join(m["words"])
+        got = " ; ".join(m["got"]) or "-"
+        if m["words"] or not m["got"]:  # what it said instead
+            got += f" | {m['answer']!r}"
+        print(f"  [{m['category']}] {m['id']} {m['turn']}: {m['request']} | {want} | {got}"
+              f"{' UNASKED' if m['unasked'] else ''}")
