@@ -245,3 +245,116 @@ def test_stats_are_sane(spec, corpus):
     assert 20 < s["transcript_bytes"]["mean"] < s["transcript_bytes"]["max"] <= MAX_TRANSCRIPT_BYTES
     assert s["distinct_requests"]["train"] > 0.6 * N_TRAIN
     assert s["vocabulary_words"] > 500
+
+
+# ---- conversations: follow-ups, conditionals, unrelated history ------------------------------------
+
+@pytest.fixture(scope="module")
+def talk(spec):
+    import dataclasses
+    style = dataclasses.replace(spec.style, followup_fraction=0.3, conditional_fraction=0.15, history_rate=0.5)
+    return generate_corpus(dataclasses.replace(spec, style=style), seed=3, n_train=3000, n_val=50, n_heldout=50)
+
+
+def test_conversation_corpus_is_deterministic(spec, talk):
+    import dataclasses
+    style = dataclasses.replace(spec.style, followup_fraction=0.3, conditional_fraction=0.15, history_rate=0.5)
+    again = generate_corpus(dataclasses.replace(spec, style=style), seed=3, n_train=3000, n_val=50, n_heldout=50)
+    assert digest(again) == digest(talk)
+
+
+def test_conversations_render_turn_by_turn_and_fit(talk):
+    from tinyagent.corpus import MAX_DIALOGUE_BYTES, render_turn
+    from tinyagent.data import segments
+    with_history = [ex for ex in talk.train if ex.before]
+    assert 0.4 < len(with_history) / len(talk.train) < 0.8
+    for ex in with_history:
+        assert render(ex) == "".join(render_turn(t) for t in ex.before + (ex,))
+        assert "".join(t for t, _ in segments(ex)) == render(ex)
+        assert all(not t.before for t in ex.before)
+        assert len(render(ex).encode()) <= MAX_DIALOGUE_BYTES or len(ex.before) == 1
+
+
+def _args(call):
+    return call.split(" ")
+
+
+def test_followups_change_the_previous_call(talk):
+    seen = set()
+    for ex in talk.train:
+        kind, _, intent = ex.intent.partition(":")
+        if not kind.startswith("followup_"):
+            continue
+        seen.add(kind)
+        prev = ex.before[-1]
+        assert prev.calls, ex
+        old = _args(prev.calls[-1][0])
+        if kind == "followup_again":
+            assert len(ex.calls) == 1 and _args(ex.calls[0][0]) == old
+        elif kind == "followup_value":
+            new = _args(ex.calls[0][0])
+            assert new[0] == old[0] and sum(a != b for a, b in zip(new, old)) == 1, ex
+        elif kind == "followup_undo" and ex.calls:
+            new = _args(ex.calls[0][0])
+            assert new[0] == old[0] and new != old or new == ["led", "toggle"] == old, ex
+            if old[0] == "gpio":
+                assert new[1] == old[1] and {new[2], old[2]} == {"0", "1"}
+            if old[0] == "led" and old[1] != "toggle":
+                assert {new[1], old[1]} == {"on", "off"}
+        elif kind == "followup_undo":
+            assert old[0] == "timer" and ex.answer in pb.CANNOT_UNDO_ANSWERS
+        elif kind in ("followup_compare", "followup_repeat", "followup_change"):
+            assert not ex.calls and prev.calls[-1][0] in ("temp", "uptime")
+            assert prev.calls[-1][1].split()[0] in ex.answer
+    assert seen == {"followup_again", "followup_value", "followup_undo", "followup_compare",
+                    "followup_repeat", "followup_change"}
+
+
+def test_compare_answers_are_right(talk):
+    rel = {w: r for r, words in pb.RELATIONS for w in words}
+    n = 0
+    for ex in talk.train:
+        if not ex.intent.startswith("followup_compare"):
+            continue
+        value = float(ex.before[-1].calls[-1][1])
+        m = re.match(r"(Yes|No)", ex.answer)
+        word = next((w for w in sorted(rel, key=len, reverse=True) if w in ex.request.lower()), None)
+        said = word and re.search(re.escape(word) + r" (-?[0-9]+)", ex.request.lower())
+        if not said:
+            continue  # the threshold was said in words, or a typo hit the relation
+        t = float(said.group(1))
+        assert (m.group(1) == "Yes") == (value > t if rel[word] == ">" else value < t), ex
+        n += 1
+    assert n > 10
+
+
+def test_conditionals_act_only_when_the_result_says_so(talk):
+    rel = {w: r for r, words in pb.RELATIONS for w in words}
+    branches = {"true": 0, "false": 0}
+    for ex in talk.train + [t for e in talk.train for t in e.before]:
+        if not ex.intent.startswith("if_"):
+            continue
+        branch = ex.intent[3:ex.intent.index(":")]
+        branches[branch] += 1
+        assert len(ex.calls) == (2 if branch == "true" else 1), ex
+        first = ex.calls[0][0]
+        assert first in ("temp", "uptime", "status"), ex
+        if first != "status":
+            value = float(ex.calls[0][1])
+            low = ex.request.lower()
+            word = next((w for w in sorted(rel, key=len, reverse=True) if f" {w} " in f" {low} "), None)
+            said = word and re.search(re.escape(word) + r" (-?[0-9]+)\b", low)
+            if said:
+                t = float(said.group(1))
+                assert (branch == "true") == (value > t if rel[word] == ">" else value < t), ex
+        else:
+            state = re.match(r"led=(on|off)", ex.calls[0][1]).group(1)
+            want = re.search(r"\b(on|off)\b", ex.request.lower().split(" if ")[-1] if " if " in ex.request.lower()
+                             else ex.request.lower())
+            if branch == "true" and want:
+                assert state in ex.answer
+    assert branches["true"] > 50 and branches["false"] > 50
+
+
+def test_no_conversations_unless_asked(corpus):
+    assert not any(ex.before or ex.intent.startswith(("followup_", "if_")) for ex in everything(corpus))

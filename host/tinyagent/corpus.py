@@ -23,7 +23,9 @@ from .spec import UNITS, AgentSpec, Arg, Intent, Ref, format_value, template_par
 MAX_REQUEST_BYTES = 120
 MAX_TRANSCRIPT_BYTES = 250
 MAX_TRIES = 200  # renderings of one choice of intents before its phrasings are declared too long
-AVOID_TRIES = 20  # renderings spent looking for a val/held-out request that train does not have
+AVOID_TRIES = 20
+MAX_HISTORY = 4  # unrelated earlier turns before an example of a conversation
+MAX_DIALOGUE_BYTES = 480  # a whole conversation (about 210 tokens): inside a 256-token context and its reply reserve  # renderings spent looking for a val/held-out request that train does not have
 
 # Each decoration is an independent draw per request. Modest rates: most requests stay close to a
 # phrasing, so the model learns the phrasing and tolerates the noise rather than the other way round.
@@ -50,6 +52,7 @@ class Example:
     intent: str  # "led_on", or "led_on+temp" for a two-call example
     templates: tuple[str, ...] = ()  # the phrasing(s) the request was made from
     typos: int = 0
+    before: tuple["Example", ...] = ()  # the conversation's earlier turns, oldest first (each with no `before`)
 
 
 @dataclass
@@ -60,7 +63,13 @@ class Corpus:
 
 
 def render(ex: Example) -> str:
-    """The transcript, byte for byte what the model trains on (see docs/architecture.md)."""
+    """The transcript, byte for byte what the model trains on (see docs/architecture.md): the earlier
+    turns of the conversation, then this one."""
+    return "".join(render_turn(b) for b in ex.before) + render_turn(ex)
+
+
+def render_turn(ex: Example) -> str:
+    """One turn's transcript: the request, each [call]result, the answer."""
     return ex.request + "\n" + "".join(f"[{c}]{r}\n" for c, r in ex.calls) + ex.answer + "\n"
 
 
@@ -105,7 +114,7 @@ def derived_intents(spec: AgentSpec) -> tuple[Intent, ...]:
             if phr:
                 out.append(Intent(name=f"{intent.name}_indirect", tool=tool.name, phrasings=phr,
                                   answers=intent.answers, args=intent.args, result=intent.result,
-                                  weight=intent.weight * 0.4))
+                                  weight=intent.weight * 0.4, polarity=intent.polarity))
     offtopic = tuple(dict.fromkeys(re.sub(r"\{([a-z]+)\}", r"{offtopic_\1}", p) for p in pb.OFFTOPIC))
     out.append(Intent(name="offtopic", tool="", phrasings=offtopic, answers=pb.OFFTOPIC_ANSWERS))
     return tuple(out)
@@ -227,6 +236,8 @@ class _Generator:
         self.meta_intents = [i for i in usable if not i.tool and i.name.startswith("meta_")]
         self.offtopic = [i for i in usable if i.name == "offtopic"]
         self.action_intents = [i for i in self.tool_intents if spec.tool(i.tool).acts]
+        self.conditions = [(i, s) for i in self.tool_intents if not spec.tool(i.tool).acts
+                           for s in _condition_slots(spec.tool(i.tool))] if self.action_intents else []
         self.synonyms = dict(spec.synonyms)
         self.synonyms.update({f"offtopic_{k}": v for k, v in pb.OFFTOPIC_SLOTS.items()})
 
@@ -234,7 +245,13 @@ class _Generator:
         if n > 0 and not self.tool_intents and not self.chat_intents:
             raise bad_input(f"{self.spec.source}: no intent has phrasings for this split (allowed: "
                             f"give intents 3+ phrasings, or set heldout_fraction > 0)")
-        return [self.example_of(self.pick_kind(), avoid) for _ in range(n)]
+        out = []
+        for _ in range(n):
+            ex = self.example_of(self.pick_kind(), avoid)
+            if self.style.history_rate and self.rng.random() < self.style.history_rate:
+                ex = self.with_history(ex, avoid)
+            out.append(ex)
+        return out
 
     def pick_kind(self) -> str:
         """"plain" (the spec's intents, one or two calls), or one of the derived kinds."""
@@ -242,7 +259,9 @@ class _Generator:
         for kind, share, ok in (("negation", st.negation_fraction, self.action_intents),
                                 ("correction", st.correction_fraction, self.action_intents),
                                 ("meta", st.meta_fraction, self.meta_intents),
-                                ("offtopic", st.offtopic_fraction, self.offtopic)):
+                                ("offtopic", st.offtopic_fraction, self.offtopic),
+                                ("followup", st.followup_fraction, self.tool_intents),
+                                ("conditional", st.conditional_fraction, self.conditions)):
             if r < share and ok:
                 return kind
             r -= share
@@ -255,10 +274,12 @@ class _Generator:
             return self.example([self.rng.choice(self.meta_intents)], avoid)
         if kind == "offtopic":
             return self.example(self.offtopic, avoid)
+        make = {"negation": self.negation, "correction": self.correction, "followup": self.followup,
+                "conditional": self.conditional}[kind]
         for _ in range(MAX_TRIES):
-            ex = self.negation() if kind == "negation" else self.correction()
+            ex = make()
             if ex is not None and len(ex.request.encode()) <= MAX_REQUEST_BYTES and \
-                    len(render(ex).encode()) <= MAX_TRANSCRIPT_BYTES and ex.request not in avoid:
+                    len(render_turn(ex).encode()) <= MAX_TRANSCRIPT_BYTES and ex.request not in avoid:
                 return ex
         return self.example(self.pick(), avoid)
 
@@ -409,6 +430,219 @@ class _Generator:
         return Example(request=request, calls=tuple(c for c in calls if c is not None), answer=answer,
                        intent=intent, templates=templates, typos=typos)
 
+    # -- conversations: turns that lean on earlier ones, and calls that depend on a result --
+
+    def with_history(self, ex: Example, avoid: frozenset[str]) -> Example:
+        """`ex` after 1..MAX_HISTORY unrelated earlier turns (the past must not leak into it), kept
+        inside MAX_DIALOGUE_BYTES by dropping the oldest."""
+        history = []
+        for _ in range(self.rng.randint(1, MAX_HISTORY)):
+            kind = self.pick_kind()
+            history.append(self.example_of("plain" if kind == "followup" else kind, avoid))
+        turns = history + list(ex.before)
+        while turns and sum(len(render_turn(t).encode()) for t in turns) + len(render_turn(ex).encode()) \
+                > MAX_DIALOGUE_BYTES:
+            turns.pop(0)
+        return Example(ex.request, ex.calls, ex.answer, ex.intent, ex.templates, ex.typos, tuple(turns))
+
+    def base_turn(self, intents: list[Intent]) -> tuple[_Turn, Example]:
+        t = self.turn(self.weighted(intents))
+        request, typos = self.request([t.pieces])
+        return t, Example(request, (t.call,), t.answer, t.intent, (t.template,), typos)
+
+    def followup(self) -> Example | None:
+        """A turn that only makes sense after the one before it: the same call again, with a new
+        value, scaled, undone, or a question about its result answered from the context."""
+        rng = self.rng
+        t, base = self.base_turn(self.tool_intents)
+        intent = next(i for i in self.tool_intents if i.name == t.intent)
+        tool = self.spec.tool(intent.tool)
+        kinds = ["again"]
+        changeable = self.changeable_args(tool, intent, t)
+        if changeable:
+            kinds += ["value", "value"]
+        if any(a.kind == "duration" and len(_parse_duration(str(t.values[a.name]))) == 1 for a in changeable):
+            kinds += ["scale"]
+        if tool.acts:
+            kinds += ["undo", "undo"]
+        numeric = [s for s in _condition_slots(tool) if s.kind != "enum"]
+        if not tool.acts and numeric:
+            kinds += ["repeat", "compare", "compare", "change"]
+        kind = rng.choice(kinds)
+        before: tuple[Example, ...] = (base,)
+        if kind == "again" or kind == "change":
+            call, result, answer = self.outcome(tool, intent, dict(t.values))
+            pieces = self.literal_pieces(rng.choice(pb.AGAIN))
+            calls = ((call, result),)
+            if kind == "change":  # the second read is a turn of its own; then the question
+                slot = numeric[0]
+                old, new = t.values[slot.name], self.parse_result_value(tool, slot, result)
+                again_req, typos = self.decorate(pieces)
+                before = (base, Example(again_req, calls, answer, f"again:{intent.name}", (), typos))
+                rel, questions = rng.choice(pb.CHANGE_QUESTIONS)
+                holds = old > new if rel == ">" else old < new
+                text = rng.choice(pb.CHANGE_ANSWERS[holds]).format(
+                    old=self.answer_text(slot, old, slot.unit), new=self.answer_text(slot, new, slot.unit))
+                return self.finish_followup(self.literal_pieces(rng.choice(questions)), (), text,
+                                            f"followup_change:{intent.name}", before)
+            return self.finish_followup(pieces, calls, answer, f"followup_again:{intent.name}", before)
+        if kind in ("value", "scale"):
+            arg = rng.choice([a for a in changeable if kind == "value" or a.kind == "duration"
+                              and len(_parse_duration(str(t.values[a.name]))) == 1])
+            if kind == "scale" and arg.kind == "duration":
+                got = self.scaled_duration(arg, str(t.values[arg.name]))
+                if got is None:
+                    return None
+                value, pieces = got
+            else:
+                unit = next(p.unit for p in template_parts(t.template) if isinstance(p, Ref) and p.name == arg.name)
+                for _ in range(10):
+                    value, text = self.request_value(arg, unit, None)
+                    if value != t.values[arg.name]:
+                        break
+                else:
+                    return None
+                word = t.before.get(arg.name, "")
+                if arg.kind == "int" and word and rng.random() < 0.8:
+                    text = f"{word} {text}"
+                pieces = _fill(rng.choice(pb.VALUE_FOLLOWUPS), {"value": [(text, True)]})
+            values = {a.name: t.values[a.name] for a in tool.args}
+            values[arg.name] = value
+            call, result, answer = self.outcome(tool, intent, values)
+            return self.finish_followup(pieces, ((call, result),), answer, f"followup_value:{intent.name}", before)
+        if kind == "undo":
+            got = self.undo(tool, intent, t)
+            if got is None:
+                pieces = self.literal_pieces(rng.choice(pb.UNDO))
+                return self.finish_followup(pieces, (), rng.choice(pb.CANNOT_UNDO_ANSWERS),
+                                            f"followup_undo:{intent.name}", before)
+            pieces, call, result, answer = got
+            return self.finish_followup(pieces, ((call, result),), answer, f"followup_undo:{intent.name}", before)
+        slot = numeric[0]
+        value = t.values[slot.name]
+        shown = self.answer_text(slot, value, slot.unit)
+        if kind == "repeat":
+            return self.finish_followup(self.literal_pieces(rng.choice(pb.REPEAT_QUESTIONS)), (),
+                                        rng.choice(pb.REPEAT_ANSWERS).format(value=shown),
+                                        f"followup_repeat:{intent.name}", before)
+        rel, words = rng.choice(pb.RELATIONS)
+        word = rng.choice(words)
+        n, n_text = self.threshold(slot, int(value))
+        holds = int(value) > n if rel == ">" else int(value) < n
+        pieces = _fill(rng.choice(pb.COMPARE_QUESTIONS), {"rel": [(word, False)], "n": [(n_text, True)]})
+        text = rng.choice(pb.YES_ANSWERS if holds else pb.NO_ANSWERS).format(
+            value=shown, rel=word, n=format_value(slot, n))
+        return self.finish_followup(pieces, (), text, f"followup_compare:{intent.name}", before)
+
+    def finish_followup(self, pieces: list[_Piece], calls: tuple, answer: str, intent: str,
+                        before: tuple[Example, ...]) -> Example:
+        request, typos = self.decorate(pieces)
+        return Example(request, calls, answer, intent, (), typos, before)
+
+    def literal_pieces(self, template: str) -> list[_Piece]:
+        return [self.literal_or_synonym(p) for p in template_parts(template)]
+
+    def changeable_args(self, tool, intent: Intent, t: _Turn) -> list[Arg]:
+        """Args a follow-up can give a new value: said in the request, not fixed by the intent, and
+        more than a 0/1 switch (that is an undo)."""
+        said = {p.name for p in template_parts(t.template) if isinstance(p, Ref)}
+        return [a for a in tool.args if a.name in said and a.name not in intent.fixed_args
+                and a.kind in ("int", "duration") and a.max - a.min > 1]
+
+    def scaled_duration(self, arg: Arg, value: str) -> tuple[str, list[_Piece]] | None:
+        """"twice as long", "half as long", "5 more minutes" after a one-unit duration."""
+        rng = self.rng
+        (n, u), = _parse_duration(value)
+        if rng.random() < 0.6:
+            templates, factor = rng.choice(pb.SCALE_FOLLOWUPS)
+            if factor < 1 and n % 2:
+                return None
+            m = int(n * factor)
+            pieces = self.literal_pieces(rng.choice(templates))
+        else:
+            k = self.say_count(30)
+            m = n + k
+            pieces = _fill(rng.choice(pb.EXTEND_FOLLOWUPS), {"amount": [(self.amount(k, u), True)]})
+        new = pb.duration_call([(m, u)])
+        if not (m >= 1 and arg.min <= pb.duration_seconds([(m, u)]) <= arg.max):
+            return None
+        return new, pieces
+
+    def undo(self, tool, intent: Intent, t: _Turn) -> tuple[list[_Piece], str, str, str] | None:
+        """The previous call reversed: the intent of the other polarity with the same other args, the
+        other level of a 0/1 arg, or a toggle once more. None: the tool cannot undo it."""
+        rng = self.rng
+        args = {a.name: t.values[a.name] for a in tool.args}
+        if intent.polarity:
+            other = "off" if intent.polarity == "on" else "on"
+            sibs = [i for i in tool.intents if i.polarity == other]
+            if sibs:
+                sib = sibs[0]
+                args.update(sib.fixed_args)
+                call, result, answer = self.outcome(tool, sib, args)
+                template = rng.choice(pb.UNDO_TO[other] if rng.random() < 0.6 else pb.UNDO)
+                return self.literal_pieces(template), call, result, answer
+        flips = [a for a in tool.args if a.kind == "int" and a.min == 0 and a.max == 1 and a.name not in intent.fixed_args]
+        toggles = [a for a in tool.args if a.kind == "enum" and args.get(a.name) == "toggle"]
+        if flips:
+            args[flips[0].name] = 1 - int(args[flips[0].name])
+        elif not toggles:
+            return None
+        call, result, answer = self.outcome(tool, intent, args)
+        return self.literal_pieces(rng.choice(pb.UNDO)), call, result, answer
+
+    def parse_result_value(self, tool, slot: Arg, result: str) -> int:
+        """The (scaled) value of a numeric slot in a result this generator wrote."""
+        pattern = "".join(re.escape(p) if not isinstance(p, Ref) else
+                          ("(-?[0-9.]+)" if p.name == slot.name else ".*?") for p in template_parts(tool.result))
+        text = re.fullmatch(pattern, result).group(1)
+        return int(text.replace(".", "")) if slot.kind == "decimal" else int(text)
+
+    def threshold(self, slot: Arg, value: int) -> tuple[int, str]:
+        """A number to compare a result with, near it so that both answers are common: (scaled, as said)."""
+        scale = 10 ** slot.places
+        lo, hi = -(-slot.min // scale), slot.max // scale
+        center = value // scale
+        span = 8 if slot.kind == "decimal" else max(5, abs(center) // 2)
+        n = min(hi, max(lo, center + self.rng.randint(-span, span)))
+        return n * scale, (self.number_text(n) if n >= 0 else str(n))
+
+    def conditional(self) -> Example | None:
+        """"if the temp is over 25, turn on pin 5": read, then act only if the result says so."""
+        rng = self.rng
+        r_intent, slot = rng.choice(self.conditions)
+        rtool = self.spec.tool(r_intent.tool)
+        w_intents = [i for i in self.action_intents if i.tool != rtool.name]
+        if not w_intents:
+            return None
+        rt, wt = self.turn(r_intent), self.turn(self.weighted(w_intents))
+        value = rt.values[slot.name]
+        if len(rtool.result_slots) == 1:
+            noun = self.literal_pieces(rng.choice([f"the {rtool.name}"] * 2 + plain_nouns(rtool)))
+        else:
+            noun = [(f"the {slot.name}", False)]
+        slots = {"check": _lower_first(_split_end(rt.pieces)[0]), "then": _lower_first(_split_end(wt.pieces)[0]),
+                 "noun": noun}
+        if slot.kind == "enum":
+            want = value if rng.random() < 0.5 else rng.choice(slot.values)
+            holds = value == want
+            pieces = _fill(rng.choice(pb.ENUM_CONDITIONS), dict(slots, value=[(str(want), True)]))
+            fmt = dict(value=value, want=want, noun="".join(t for t, _ in noun).capitalize(), answer=wt.answer)
+            answer = rng.choice(pb.ENUM_TRUE_ANSWERS if holds else pb.ENUM_FALSE_ANSWERS).format(**fmt)
+        else:
+            rel, words = rng.choice(pb.RELATIONS)
+            word = rng.choice(words)
+            n, n_text = self.threshold(slot, int(value))
+            holds = int(value) > n if rel == ">" else int(value) < n
+            pieces = _fill(rng.choice(pb.CONDITIONS), dict(slots, rel=[(word, False)], n=[(n_text, True)]))
+            fmt = dict(value=self.answer_text(slot, value, slot.unit), rel=word, n=format_value(slot, n),
+                       answer=wt.answer)
+            answer = rng.choice(pb.CONDITION_TRUE_ANSWERS if holds else pb.CONDITION_FALSE_ANSWERS).format(**fmt)
+        calls = (rt.call, wt.call) if holds else (rt.call,)
+        request, typos = self.decorate(pieces)
+        return Example(request, calls, answer, f"if_{'true' if holds else 'false'}:{r_intent.name}>{wt.intent}",
+                       (rt.template, wt.template), typos)
+
     # -- one intent --
 
     def turn(self, intent: Intent, values: dict | None = None, template: str | None = None) -> _Turn:
@@ -439,16 +673,20 @@ class _Generator:
                 pieces.append((text, True))
             else:
                 pieces.append(self.literal_or_synonym(p))
+        call, result, answer = self.outcome(tool, intent, values)
+        return _Turn(pieces, (call, result), answer, template, intent.name, values, texts, before)
+
+    def outcome(self, tool, intent: Intent, values: dict) -> tuple[str, str, str]:
+        """(call, result, answer) of `intent` with every arg in `values`; fills in the result slots."""
         for s in tool.result_slots:
             values[s.name] = intent.fixed_result.get(s.name, self.result_value(s))
-
         call = " ".join(format_value(tool.slot(p.name), values[p.name]) if isinstance(p, Ref) else p
                         for tok in tool.call.split(" ") for p in template_parts(tok))
         result = "".join(format_value(tool.slot(p.name), values[p.name]) if isinstance(p, Ref) else p
                          for p in template_parts(tool.result))
         answer = "".join(self.answer_text(tool.slot(p.name), values[p.name], p.unit) if isinstance(p, Ref)
-                         else p for p in template_parts(rng.choice(intent.answers)))
-        return _Turn(pieces, (call, result), answer, template, intent.name, values, texts, before)
+                         else p for p in template_parts(self.rng.choice(intent.answers)))
+        return call, result, answer
 
     def literal_or_synonym(self, p: str | Ref) -> _Piece:
         if isinstance(p, Ref):
@@ -804,3 +1042,22 @@ def _seconds_parts(seconds: int) -> list[tuple[int, str]]:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return [(n, u) for n, u in ((h, "h"), (m, "m"), (s, "s")) if n] or [(seconds, "s")]
+
+
+def _fill(template: str, slots: dict[str, list[_Piece]]) -> list[_Piece]:
+    """A template such as "make it {value} instead" with its {slots} replaced by pieces."""
+    out: list[_Piece] = []
+    for i, part in enumerate(re.split(r"\{([a-z_]+)\}", template)):
+        if i % 2:
+            out += slots[part]
+        elif part:
+            out.append((part, False))
+    return out
+
+
+def _condition_slots(tool) -> list[Arg]:
+    """Result slots a condition can test: the number of a tool whose whole result is one number, and
+    any enum slot ("if the led is off")."""
+    slots = list(tool.result_slots)
+    numeric = [s for s in slots if s.kind in ("int", "decimal")] if len(slots) == 1 else []
+    return numeric + [s for s in slots if s.kind == "enum"]

@@ -28,11 +28,14 @@ FED, CALL, ANSWER = 0, 1, 2
 
 
 def segments(ex) -> list[tuple[str, int]]:
-    """(text, role) pieces of one example, in transcript order."""
-    segs = [(ex.request, FED), ("\n", FED)]
-    for call, result in ex.calls:
-        segs += [("[", CALL), (call, CALL), ("]", CALL), (result, FED), ("\n", FED)]
-    segs += [(ex.answer, ANSWER), ("\n", ANSWER)]
+    """(text, role) pieces of one example, in transcript order: the earlier turns of its conversation
+    (`ex.before`, each trained like a turn of its own), then its own turn."""
+    segs: list[tuple[str, int]] = []
+    for turn in tuple(getattr(ex, "before", ())) + (ex,):
+        segs += [(turn.request, FED), ("\n", FED)]
+        for call, result in turn.calls:
+            segs += [("[", CALL), (call, CALL), ("]", CALL), (result, FED), ("\n", FED)]
+        segs += [(turn.answer, ANSWER), ("\n", ANSWER)]
     return segs
 
 

@@ -240,3 +240,98 @@ WAKE_WORDS = (
     "right, so", "ok, um,", "hello? ok,", "excuse me, device,", "hey you,", "oi,", "hey hey,",
 )
 FILLERS = ("um", "uh", "like", "maybe", "just", "kind of", "basically", "er", "you know,", "please")
+
+# ---- conversations: follow-ups that lean on the previous turn -------------------------------------
+
+# The previous call once more. The answer is the intent's own (a read gets a fresh result).
+AGAIN = (
+    "again", "do that again", "again please", "once more", "one more time", "same again", "repeat that",
+    "do it again", "and again", "the same again", "again!", "same thing again", "do the same again",
+    "one more", "repeat it", "redo that", "run that again", "check again", "try again",
+)
+# The previous call with one value changed: {value} is said like the request said it ("pin 7", "10 minutes").
+VALUE_FOLLOWUPS = (
+    "make it {value} instead", "now {value}", "{value} instead", "change that to {value}",
+    "actually, {value}", "make that {value}", "same but {value}", "{value} this time", "try {value}",
+    "and {value}?", "now do {value}", "same for {value}", "the same for {value}", "and now {value}",
+    "what about {value}?", "same with {value}", "now {value} please", "do {value} too", "also {value}",
+    "{value} as well", "and {value} too", "ok, {value} now", "how about {value}?",
+)
+# A duration of the previous call scaled: (templates, factor).
+SCALE_FOLLOWUPS = (
+    (("twice as long", "make it twice as long", "double it", "double that", "double the time",
+      "twice that", "make it double"), 2),
+    (("half as long", "half that", "make it half as long", "halve it", "half the time",
+      "cut it in half"), 0.5),
+)
+# A duration of the previous call made longer by {amount} ("5 more minutes").
+EXTEND_FOLLOWUPS = (
+    "{amount} more", "add {amount}", "make it {amount} longer", "{amount} longer", "plus {amount}",
+    "give it {amount} more", "another {amount}", "extend it by {amount}",
+)
+# The previous call reversed: an intent of the other polarity, the other 0/1 level, or a toggle again.
+UNDO = (
+    "undo that", "undo", "put it back", "reverse that", "switch it back", "change it back",
+    "back the way it was", "now the other way", "the other way", "the opposite", "revert that",
+    "flip it back", "undo the last one", "set it back",
+)
+UNDO_TO = {
+    "on": ("turn it back on", "back on", "on again", "now on", "turn it on again", "and on again",
+           "now turn it on", "switch it on again", "turn that on", "ok, on now"),
+    "off": ("turn it off again", "back off", "off again", "now off", "switch it off", "turn that off",
+            "now turn it off", "turn it off now", "ok, off now", "and off again"),
+}
+CANNOT_UNDO_ANSWERS = (
+    "I can't undo that, sorry.", "Sorry, I have no way to undo that.", "That can't be undone from here.",
+)
+# Questions about the previous result, answered from the context with no call.
+REPEAT_QUESTIONS = (
+    "what was it again?", "say that again?", "what was that?", "sorry, what was the reading?",
+    "what did you get?", "what was the number?", "repeat the result", "sorry, how much?",
+    "what did it say?", "come again?",
+)
+REPEAT_ANSWERS = ("It was {value}.", "{value}.", "The result was {value}.")
+# Comparisons: (relation, words). ">" is strictly greater, "<" strictly less.
+RELATIONS = (
+    (">", ("over", "above", "more than", "higher than", "greater than", "bigger than")),
+    ("<", ("below", "under", "less than", "lower than", "smaller than")),
+)
+COMPARE_QUESTIONS = (
+    "is that {rel} {n}?", "is it {rel} {n}?", "{rel} {n}?", "so is it {rel} {n}?", "is that {rel} {n} or not?",
+    "was that {rel} {n}?", "is the value {rel} {n}?", "that's {rel} {n}, right?",
+)
+YES_ANSWERS = ("Yes, {value} is {rel} {n}.", "Yes: it's {value}.", "Yes, it was {value}.")
+NO_ANSWERS = ("No, {value} is not {rel} {n}.", "No: it's {value}.", "No, it was {value}.")
+# After two results of the same tool: was the earlier one higher / lower?
+CHANGE_QUESTIONS = (
+    (">", ("was it higher before?", "was it more before?", "did it go down?", "is it lower than before?",
+           "has it dropped?", "was the first one higher?")),
+    ("<", ("was it lower before?", "was it less before?", "did it go up?", "is it higher than before?",
+           "has it risen?", "was the first one lower?")),
+)
+CHANGE_ANSWERS = {
+    True: ("Yes, it was {old} before and is {new} now.", "Yes: {old} then, {new} now."),
+    False: ("No, it was {old} before and is {new} now.", "No: {old} then, {new} now."),
+}
+
+# ---- acting on what a tool returned ---------------------------------------------------------------
+
+# {check}: a request of the read tool; {noun}: the thing read; {then}: the request to act on.
+CONDITIONS = (
+    "{check} and if it's {rel} {n}, {then}", "{check}, and if it is {rel} {n} {then}",
+    "if {noun} is {rel} {n}, {then}", "{then} if {noun} is {rel} {n}", "{check}; if {rel} {n}, {then}",
+    "{check}. If it's {rel} {n}, {then}", "if {noun} is {rel} {n} then {then}",
+    "{then}, but only if {noun} is {rel} {n}", "{check} and {then} if it's {rel} {n}",
+    "only if {noun} is {rel} {n}: {then}", "when {noun} is {rel} {n}, {then}",
+)
+ENUM_CONDITIONS = (
+    "if {noun} is {value}, {then}", "{then} if {noun} is {value}", "if {noun} is {value} then {then}",
+    "{then}, but only if {noun} is {value}", "check {noun} and if it's {value}, {then}",
+)
+CONDITION_TRUE_ANSWERS = ("It's {value}, {rel} {n}, so: {answer}", "{value} is {rel} {n}. {answer}")
+CONDITION_FALSE_ANSWERS = (
+    "It's {value}, not {rel} {n}, so I did nothing.", "{value} is not {rel} {n}, so I left it alone.",
+    "No need: it's {value}, not {rel} {n}.",
+)
+ENUM_TRUE_ANSWERS = ("It's {value}, so: {answer}", "{noun} is {value}. {answer}")
+ENUM_FALSE_ANSWERS = ("It's {value}, not {want}, so I did nothing.", "{noun} is {value}, so I left it alone.")
