@@ -140,3 +140,8 @@ def test_eval_conversations_cli(tmp_path):
     assert "follow-up turns right:" in r.output and "conditional right: action taken" in r.output
     r = CliRunner().invoke(main, ["eval", "--conversations", str(p), "--requests", str(p)])
     assert r.exit_code == 2 and "given together" in r.output
+
+
+def test_eval_conversations_missing_file_is_one_line(tmp_path):
+    r = CliRunner().invoke(main, ["eval", "--conversations", str(tmp_path / "nope.txt")])
+    assert r.exit_code == 2 and "conversation file not found" in r.output and "Traceback" not in r.output
