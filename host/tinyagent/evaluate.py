@@ -540,7 +540,7 @@ def score_conversations(run_path: str | Path, path: str | Path, stage: str = "in
                 try:
                     turn = conv.turn(hal, t.text)
                     got, refused, answer = tuple(c for c, _ in turn.calls), turn.refused, turn.answer
-                    dropped += bool(getattr(turn, "dropped", 0))
+                    dropped += bool(turn.dropped)
                 except RequestTooLong:
                     got, refused, answer = (), "too long", ""
                 ok = got == t.want and not refused and answer_has(answer, t.words)
