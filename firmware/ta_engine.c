@@ -48,31 +48,35 @@ static void weighted_values(const ta_model *m, const int8_t *v_head, int n)
     ta_matvec_i8(st->acc, v_head, (size_t)m->ctx, st->xk, m->head_dim, n);
 }
 
-/* k_cache (ctx, a) and v_cache (a, ctx) are this layer's. */
+/* k_cache (ctx, kv) and v_cache (kv, ctx) are this layer's; kv = n_kv_heads * head_dim, and query
+ * head h reads kv head h / (n_heads / n_kv_heads) (grouped-query attention; 1 query head per kv head
+ * is multi-head attention). */
 static void attention(const ta_model *m, const ta_layer *ly, int8_t *k_cache, int8_t *v_cache, int pos)
 {
     const ta_state *st = &m->state;
-    const int d = m->dim, hd = m->head_dim, a = m->n_heads * m->head_dim;
+    const int d = m->dim, hd = m->head_dim, a = m->n_heads * m->head_dim, kv = m->n_kv_heads * m->head_dim;
+    const int group = m->n_heads / m->n_kv_heads;
     const size_t ctx = (size_t)m->ctx;
 
     ta_rmsnorm(st->xn, st->x, d, ly->attn_norm_k);
     ta_kernel_prepare(st->xk, st->xn, d);
     ta_matvec_i8(st->acc, ly->wq.w, (size_t)d, st->xk, a, d);
     requant_rows(st->qo, st->acc, &ly->wq, a);
-    ta_matvec_i8(st->acc, ly->wk.w, (size_t)d, st->xk, a, d);
-    requant_rows(k_cache + (size_t)pos * (size_t)a, st->acc, &ly->wk, a);
-    ta_matvec_i8(st->acc, ly->wv.w, (size_t)d, st->xk, a, d);
-    for (int o = 0; o < a; o++) {
+    ta_matvec_i8(st->acc, ly->wk.w, (size_t)d, st->xk, kv, d);
+    requant_rows(k_cache + (size_t)pos * (size_t)kv, st->acc, &ly->wk, kv);
+    ta_matvec_i8(st->acc, ly->wv.w, (size_t)d, st->xk, kv, d);
+    for (int o = 0; o < kv; o++) {
         v_cache[(size_t)o * ctx + (size_t)pos] = ta_requant_i8(st->acc[o], ly->wv.m[o], ly->wv.sh[o]);
     }
 
     for (int h = 0; h < m->n_heads; h++) {
         int8_t *qh = st->qo + h * hd;
+        const int kh = (h / group) * hd; /* this head's kv columns */
         ta_kernel_prepare(st->xk, qh, hd);
-        /* scores over cache rows 0..pos of this head's columns */
-        ta_matvec_i8(st->scores, k_cache + h * hd, (size_t)a, st->xk, pos + 1, hd);
+        /* scores over cache rows 0..pos of its kv head's columns */
+        ta_matvec_i8(st->scores, k_cache + kh, (size_t)kv, st->xk, pos + 1, hd);
         ta_softmax_q15(st->probs, st->scores, pos + 1, ly->softmax_m, (int)ly->softmax_sh, m->exp_table);
-        weighted_values(m, v_cache + (size_t)(h * hd) * ctx, pos + 1);
+        weighted_values(m, v_cache + (size_t)kh * ctx, pos + 1);
         for (int c = 0; c < hd; c++) { /* q_h was consumed (prepared) above: write o_h over it */
             qh[c] = ta_requant_i8(st->acc[c], ly->attn_out_m, (int)ly->attn_out_sh);
         }
@@ -104,8 +108,8 @@ const int32_t *ta_engine_step(int32_t token, int32_t pos)
     if (token < 0 || token >= m->vocab || pos < 0 || pos >= m->ctx) {
         return 0;
     }
-    const int d = m->dim, a = m->n_heads * m->head_dim;
-    const size_t cache_layer = (size_t)m->ctx * (size_t)a;
+    const int d = m->dim;
+    const size_t cache_layer = (size_t)m->ctx * (size_t)(m->n_kv_heads * m->head_dim);
 
     /* ---- embedding: token and position terms each requantised to the residual scale, then added */
     const int8_t *e = m->tok_emb + (size_t)token * (size_t)d;

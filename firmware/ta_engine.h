@@ -12,7 +12,7 @@
 #include "ta_kernels.h"
 #include "ta_status.h"
 
-#define TA_ENGINE_VERSION 1 /* bump when the engine's arithmetic or the model struct changes */
+#define TA_ENGINE_VERSION 2 /* bump when the engine's arithmetic or the model struct changes */
 
 /* One linear layer: int8 weights, row-major (out, in), and a multiplier and shift per output row. */
 typedef struct {
@@ -23,7 +23,8 @@ typedef struct {
 
 typedef struct {
     int32_t attn_norm_k;            /* rmsnorm K, Q16 */
-    ta_linear wq, wk, wv;           /* (a, d) */
+    ta_linear wq;                   /* (a, d) */
+    ta_linear wk, wv;               /* (kv, d): kv = n_kv_heads * head_dim */
     int32_t softmax_m, softmax_sh;  /* scores -> exp-table steps */
     int32_t attn_out_m, attn_out_sh;/* Q15 p @ v -> int8 attention output */
     ta_linear wo;                   /* (d, a) */
@@ -46,12 +47,13 @@ typedef struct {
     int32_t *scores;   /* (ctx,) one head's attention scores */
     int32_t *probs;    /* (ctx,) their Q15 softmax */
     int32_t *logits;   /* (vocab,) */
-    int8_t *k_cache;   /* (layers, ctx, a): a row per position, as in the reference */
-    int8_t *v_cache;   /* (layers, a, ctx): transposed, so that probabilities @ values is a matvec */
+    int8_t *k_cache;   /* (layers, ctx, kv): a row per position, as in the reference */
+    int8_t *v_cache;   /* (layers, kv, ctx): transposed, so that probabilities @ values is a matvec */
 } ta_state;
 
 typedef struct {
     int32_t vocab, ctx, dim, n_layers, n_heads, head_dim, ffn_dim;
+    int32_t n_kv_heads;             /* divides n_heads; query head h reads kv head h / (n_heads / n_kv_heads) */
     const int8_t *tok_emb;          /* (vocab, d); also the output head (tied) */
     const int32_t *tok_emb_m;       /* (vocab,) to the residual scale */
     const int8_t *tok_emb_sh;

@@ -112,6 +112,40 @@ def test_arena_layout_aligned_and_disjoint(cfg):
     assert dict((b.name, b.bytes) for b in layout)["xk"] >= 2 * max(cfg.dim, cfg.ffn_dim, cfg.ctx)
 
 
+def test_gqa_shrinks_the_kv_cache_by_heads_over_kv_heads():
+    """The KV cache shrinks by n_heads / n_kv_heads and nothing else in the arena changes: 256 tokens
+    with 2 kv heads of 4 take the KV cache of today's 128-token multi-head student."""
+    from dataclasses import replace
+
+    def sizes(cfg):
+        return dict((b.name, b.bytes) for b in memplan.arena_layout(cfg))
+
+    mha = sizes(replace(STUDENT, ctx=256))
+    for g in (4, 2, 1):
+        cfg = replace(STUDENT, ctx=256, n_kv_heads=g)
+        got = sizes(cfg)
+        kv = got["k_cache"] + got["v_cache"]
+        assert kv == cfg.kv_bytes_per_token() * cfg.ctx == 2 * cfg.n_layers * g * cfg.head_dim * cfg.ctx
+        assert kv * (cfg.n_heads // g) == mha["k_cache"] + mha["v_cache"]
+        assert {n: b for n, b in got.items() if not n.endswith("_cache")} == \
+            {n: b for n, b in mha.items() if not n.endswith("_cache")}
+    today, long = sizes(STUDENT), sizes(replace(STUDENT, ctx=256, n_kv_heads=2))
+    assert long["k_cache"] + long["v_cache"] == today["k_cache"] + today["v_cache"] == 73728
+    assert STUDENT.kv_bytes_per_token() == 2 * 3 * 4 * 24 == 2 * replace(STUDENT, n_kv_heads=2).kv_bytes_per_token()
+
+
+def test_memory_plan_reports_kv_bytes_per_token():
+    from dataclasses import replace
+
+    from tinyagent.build import MemoryPlan
+
+    for cfg, line in ((STUDENT, "576 B (x 128 tokens = 73,728 B)"),
+                      (replace(STUDENT, ctx=256, n_kv_heads=2), "288 B (x 256 tokens = 73,728 B)")):
+        p = MemoryPlan("esp32", 4 << 20, 128 << 10, {"weights": 1}, {"KV cache": 1},
+                       kv_bytes_per_token=cfg.kv_bytes_per_token(), ctx=cfg.ctx)
+        assert f"  KV cache per token of context: {line}" in p.table().splitlines()
+
+
 # ---- generate_sources -------------------------------------------------------------------------------
 
 def test_generated_tree(generated, tiny_int, bpe, spec):

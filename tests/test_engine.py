@@ -3,6 +3,7 @@ reference and agent.run_turn: the same argmax and logit checksum at every step, 
 answer for every request, and a console that survives any input."""
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import tempfile
@@ -51,8 +52,10 @@ def run_lines(device, tokens) -> list[str]:
 
 configs = st.builds(
     ModelConfig, vocab_size=st.just(320), ctx=st.integers(2, 40), dim=st.sampled_from([8, 12, 20, 32, 36]),
-    n_layers=st.integers(1, 2), n_heads=st.integers(1, 3), head_dim=st.sampled_from([4, 6, 8, 10, 16]),
-    ffn_dim=st.sampled_from([8, 20, 48, 64]))
+    n_layers=st.integers(1, 2), n_heads=st.integers(1, 4), head_dim=st.sampled_from([4, 6, 8, 10, 16]),
+    ffn_dim=st.sampled_from([8, 20, 48, 64])).flatmap(  # multi-head, or grouped-query attention
+    lambda c: st.sampled_from([None] + [g for g in range(1, c.n_heads + 1) if c.n_heads % g == 0]).map(
+        lambda g: dataclasses.replace(c, n_kv_heads=g)))
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -78,6 +81,27 @@ def test_context_longer_than_every_width(tmp_path, bpe, spec):
         assert run_lines(con, tokens) == expected_steps(im, tokens)
     finally:
         assert con.close() == 0
+
+
+def test_gqa_model_matches_reference(tmp_path, tiny_gqa_int, bpe, spec):
+    """4 query heads on 2 kv heads: every step of a full context, the last step's full logits, and a
+    KV cache in the arena half the multi-head one."""
+    im = tiny_gqa_int[1]
+    tokens = [random.Random(4).randrange(im.cfg.vocab_size) for _ in range(im.cfg.ctx)]
+    con = start_firmware(tmp_path, im, bpe, spec)
+    try:
+        assert run_lines(con, tokens) == expected_steps(im, tokens)
+        last = forward_seq(im, tokens[:30])[-1]
+        assert con.ask("!logits " + " ".join(map(str, tokens[:30]))).decode() == \
+            "logits " + " ".join(map(str, last.tolist())) + "\n"
+        info = dict(kv.split("=", 1) for kv in con.ask("!info").decode().split())
+        assert (info["heads"], info["head_dim"]) == ("4", "8")
+    finally:
+        assert con.close() == 0
+    header = (tmp_path / "ta_model.h").read_text()
+    kv = 2 * im.cfg.n_layers * 2 * 8
+    assert "#define TA_MODEL_N_KV_HEADS 2 " in header and f"#define TA_MODEL_KV_BYTES_PER_TOKEN {kv} " in header
+    assert f"int8_t[2, 48, 16], {48 * 32} bytes" in header  # k_cache: (layers, ctx, kv_heads*head_dim)
 
 
 def test_default_size_model_matches_reference(tmp_path, spec):
@@ -109,7 +133,7 @@ def test_info_and_reset(device, tiny_int, bpe, spec):
 
     im = tiny_int[1]
     info = dict(kv.split("=", 1) for kv in device.ask("!info").decode().split())
-    assert info["board"] == "harness" and info["engine"] == "1"
+    assert info["board"] == "harness" and info["engine"] == "2"
     assert info["model"] == model_hash(im, bpe, spec)
     assert (info["vocab"], info["ctx"], info["dim"], info["layers"]) == ("320", "48", "32", "2")
     assert (info["heads"], info["head_dim"], info["ffn"], info["tools"]) == ("2", "16", "64", "6")
@@ -414,7 +438,8 @@ def test_unknown_command(device):
 
 # ---- the Cortex-M4 kernels, under QEMU --------------------------------------------------------------
 
-def test_cm4_kernels_bit_exact_under_qemu(tmp_path, bpe, spec):
+@pytest.mark.parametrize("n_heads,n_kv_heads", [(3, None), (4, 2)])  # multi-head, grouped-query
+def test_cm4_kernels_bit_exact_under_qemu(tmp_path, bpe, spec, n_heads, n_kv_heads):
     """ta_kernels_cm4.c (SMLAD) on the mps2-an386 board: odd dims leave tails in every kernel loop."""
     import os
     import select
@@ -425,7 +450,8 @@ def test_cm4_kernels_bit_exact_under_qemu(tmp_path, bpe, spec):
     from tinyagent.generate import generate_sources
     from tinyagent.toolchain import compile_and_link
 
-    cfg = ModelConfig(vocab_size=320, ctx=40, dim=36, n_layers=2, n_heads=3, head_dim=10, ffn_dim=50)
+    cfg = ModelConfig(vocab_size=320, ctx=40, dim=36, n_layers=2, n_heads=n_heads, head_dim=10, ffn_dim=50,
+                      n_kv_heads=n_kv_heads)
     _, im = make_int_model(cfg, seed=3)
     board = load_board("mps2-an386")
     art = compile_and_link(board, generate_sources(im, bpe, spec, board.name, tmp_path, kernels="cm4"),

@@ -52,6 +52,8 @@ class MemoryPlan:
     proxy_note: str = ""
     stack_budget: int = 0  # the board's stack reservation (stack_bytes); 0: the stack is not measured here
     tools_note: str = ""  # the tools file could not be compiled here (it includes an SDK's header)
+    kv_bytes_per_token: int = 0  # KV cache bytes per token of context (ModelConfig.kv_bytes_per_token); 0: unknown
+    ctx: int = 0  # the model's context, in tokens
 
     @property
     def flash_total(self) -> int:
@@ -85,6 +87,9 @@ class MemoryPlan:
             lines.append(f"  {'stack':5} {'deepest call path (in RAM above)':34} {self.stack_total:>10,} B  "
                          f"{100 * self.stack_total / self.stack_budget:6.2f}% of the {self.stack_budget:,} B "
                          f"reserved  {mark}")
+        if self.kv_bytes_per_token:
+            lines.append(f"  KV cache per token of context: {self.kv_bytes_per_token:,} B "
+                         f"(x {self.ctx} tokens = {self.kv_bytes_per_token * self.ctx:,} B)")
         if self.linker:
             lk = self.linker
             lines.append(f"  linker size: text {lk['text']:,} data {lk['data']:,} bss {lk['bss']:,} -> flash "
@@ -488,7 +493,8 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
 
     # 1. what the model needs, before anything is generated or compiled
     mflash, mram = model_needs(im, bpe)
-    pre = MemoryPlan(board.name, board.flash_bytes, board.ram_bytes, dict(mflash), dict(mram))
+    pre = MemoryPlan(board.name, board.flash_bytes, board.ram_bytes, dict(mflash), dict(mram),
+                     kv_bytes_per_token=im.cfg.kv_bytes_per_token(), ctx=im.cfg.ctx)
     if not pre.fits():
         raise _does_not_fit(pre, _fit_suggestion(im.cfg, board, pre.flash_total, RUNTIME_RAM_ESTIMATE,
                                                  need_ctx, (pre.flash_total, pre.ram_total)))
@@ -517,6 +523,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
         plan = measured_plan(board, art, 0, "stack: measured by the SDK build (not available here)")
         plan.proxy_note = getattr(art, "note", "") or f"figures from the proxy compiler {board.toolchain.compiler}"
         plan.tools_note = art.tools_note
+        plan.kv_bytes_per_token, plan.ctx = pre.kv_bytes_per_token, pre.ctx
         result.plan = plan
         write_json(out / MEMORY_FILE, _plan_json(plan))
         if not plan.fits():
@@ -548,6 +555,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
                  "instrumentation, the runtime is a shared library")
     plan = measured_plan(board, art, stack.bytes, note)
     plan.stack_budget = board.stack_bytes
+    plan.kv_bytes_per_token, plan.ctx = pre.kv_bytes_per_token, pre.ctx
     result.plan, result.artifact = plan, art.elf
     write_json(out / MEMORY_FILE, _plan_json(plan))
     if not plan.fits():
@@ -588,7 +596,9 @@ def print_boards(run: Path) -> None:
     im = load_int_model(run / "int8")
     mflash, mram = model_needs(im, load_tokenizer(run / "tokenizer.json"))
     need_f, need_r = sum(mflash.values()), sum(mram.values())
-    t = Table(title=f"boards (model {run.name}: needs {need_f:,} B flash + {need_r:,} B RAM before code)")
+    kv = im.cfg.kv_bytes_per_token()
+    t = Table(title=f"boards (model {run.name}: needs {need_f:,} B flash + {need_r:,} B RAM before code; "
+                    f"KV cache {kv:,} B per token of context, {mram['KV cache']:,} B for {im.cfg.ctx})")
     for col in ("board", "arch", "flash", "RAM", "runs here", "default model fits"):
         t.add_column(col)
     for b in list_boards():

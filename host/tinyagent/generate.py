@@ -163,6 +163,8 @@ def _model_header(m: IntModel, digest: str) -> dict:
               ("TA_MODEL_N_HEADS", c.n_heads, ""),
               ("TA_MODEL_HEAD_DIM", c.head_dim, "per head; a = heads * head_dim"),
               ("TA_MODEL_FFN_DIM", c.ffn_dim, "f"),
+              ("TA_MODEL_N_KV_HEADS", c.kv_heads, "key/value heads (divides heads); kv = kv_heads * head_dim"),
+              ("TA_MODEL_KV_BYTES_PER_TOKEN", c.kv_bytes_per_token(), "int8 K and V per token of context, all layers"),
               ("TA_MODEL_PARAMS", c.n_params(), "int8 weights (the scales are extra)"),
               ("TA_MODEL_MACS_PER_TOKEN", c.macs_per_token(), "at position ctx / 2")]
     layout = memplan.arena_layout(c)

@@ -21,6 +21,7 @@ class Buffer(NamedTuple):
 def arena_buffers(cfg: ModelConfig) -> list[tuple[str, str, tuple[int, ...]]]:
     """(name, C element type, shape) of every working buffer, in arena order (ta_state's fields)."""
     d, a, f = cfg.dim, cfg.n_heads * cfg.head_dim, cfg.ffn_dim
+    kv = cfg.kv_dim  # n_kv_heads * head_dim: the KV cache's width (a for multi-head attention)
     wide = max(d, a, f)  # any matvec's output
     return [
         ("x", "int16_t", (d,)),  # residual stream
@@ -32,8 +33,8 @@ def arena_buffers(cfg: ModelConfig) -> list[tuple[str, str, tuple[int, ...]]]:
         ("scores", "int32_t", (cfg.ctx,)),
         ("probs", "int32_t", (cfg.ctx,)),
         ("logits", "int32_t", (cfg.vocab_size,)),
-        ("k_cache", "int8_t", (cfg.n_layers, cfg.ctx, a)),  # a row per position
-        ("v_cache", "int8_t", (cfg.n_layers, a, cfg.ctx)),  # transposed: probabilities @ values is a matvec
+        ("k_cache", "int8_t", (cfg.n_layers, cfg.ctx, kv)),  # a row per position
+        ("v_cache", "int8_t", (cfg.n_layers, kv, cfg.ctx)),  # transposed: probabilities @ values is a matvec
     ]
 
 
