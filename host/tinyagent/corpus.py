@@ -619,6 +619,8 @@ class _Generator:
         value = rt.values[slot.name]
         if len(rtool.result_slots) == 1:
             noun = self.literal_pieces(rng.choice([f"the {rtool.name}"] * 2 + plain_nouns(rtool)))
+        elif any(t.name == slot.name for t in self.spec.tools):  # "led" in a status: the led tool's own nouns
+            noun = self.literal_pieces(rng.choice([f"the {slot.name}"] + plain_nouns(self.spec.tool(slot.name))))
         else:
             noun = [(f"the {slot.name}", False)]
         slots = {"check": _lower_first(_split_end(rt.pieces)[0]), "then": _lower_first(_split_end(wt.pieces)[0]),
