@@ -77,6 +77,67 @@ def test_keep_all_is_identity():
     assert torch.equal(m(x), small(x))
 
 
+# ---- grouped-query attention: whole groups (a kv head and the query heads that read it) ----
+
+GQA = ModelConfig(**{**CFG.to_dict(), "n_kv_heads": 2})  # query heads 0, 1 -> kv head 0; 2, 3 -> 1
+
+
+def gqa_model(seed: int = 0) -> GPT:
+    torch.manual_seed(seed)
+    m = GPT(GQA)
+    with torch.no_grad():
+        for b in m.blocks:
+            b.attn_norm.weight.uniform_(0.5, 1.5)
+            b.ffn_norm.weight.uniform_(0.5, 1.5)
+    return m
+
+
+def test_gqa_prunes_whole_groups_by_their_importance():
+    m = gqa_model()
+    blk = m.blocks[0]
+    with torch.no_grad():
+        g = blk.attn_norm.weight
+        want = torch.stack([
+            sum((blk.wq.weight[q * 4:(q + 1) * 4] * g).abs().sum() + blk.wo.weight[:, q * 4:(q + 1) * 4].abs().sum()
+                for q in (2 * k, 2 * k + 1))
+            + sum((w.weight[k * 4:(k + 1) * 4] * g).abs().sum() for w in (blk.wk, blk.wv)) for k in range(2)])
+    assert torch.allclose(P.head_importance(blk), want)
+    small, kept = P.shrink(m, ffn_keep=0.5, heads_keep=0.5)
+    assert (small.cfg.n_heads, small.cfg.n_kv_heads, small.cfg.ffn_dim) == (2, 1, 6)
+    assert small.cfg == P.pruned_config(GQA, 0.5, 0.5)
+    k = int(torch.argmax(want))
+    assert kept["kv_heads"][0] == [k] and kept["heads"][0] == [2 * k, 2 * k + 1]
+    for b in small.blocks:
+        assert b.wq.weight.shape == (8, 16) and b.wk.weight.shape == b.wv.weight.shape == (4, 16)
+    assert small.cfg.n_params() == sum(p.numel() for p in small.parameters())
+
+
+def test_gqa_dead_group_prunes_without_changing_the_output():
+    m = gqa_model()
+    with torch.no_grad():
+        for b in m.blocks:
+            b.wo.weight[:, 0:8] = 0  # query heads 0 and 1 (kv head 0's group) write nothing
+            b.wq.weight[0:8] *= 1e-3
+            b.wk.weight[0:4] *= 1e-3
+            b.wv.weight[0:4] *= 1e-3
+    small, kept = P.shrink(m, ffn_keep=1.0, heads_keep=0.5)
+    assert kept["kv_heads"] == [[1]] * 2 and kept["heads"] == [[2, 3]] * 2
+    x = torch.randint(0, 64, (3, 12))
+    assert torch.allclose(m(x), small(x), atol=1e-5)
+
+
+def test_gqa_ffn_pruning_and_keep_all():
+    m = gqa_model()
+    same, _ = P.shrink(m, 1.0, 1.0)
+    x = torch.randint(0, 64, (2, 8))
+    assert same.cfg == GQA and torch.equal(m(x), same(x))
+    small, kept = P.shrink(m, ffn_keep=0.5, heads_keep=1.0)
+    assert (small.cfg.ffn_dim, small.cfg.n_heads, small.cfg.n_kv_heads) == (6, 4, 2)
+    assert kept["kv_heads"] == [[0, 1]] * 2 and kept["heads"] == [[0, 1, 2, 3]] * 2
+    small(x)
+    assert P.pruned_config(CFG, 0.5, 0.5) == P.shrink(model(), 0.5, 0.5)[0].cfg  # multi-head: as always
+
+
 @pytest.mark.parametrize("ratio", [0.0, -0.5, 1.5, float("nan")])
 def test_bad_ratio_rejected_and_nothing_written(tmp_path, ratio):
     (tmp_path / "run.json").write_text(json.dumps({"format": 1, "stages": {}}))

@@ -4,7 +4,10 @@ Importance (the rule; ties keep the lower index):
   FFN neuron j of a layer:  sum |w1[j, :] * g_ffn| + sum |w2[:, j]|
   head h of a layer:        sum over wq, wk, wv of |rows of head h * g_attn| + sum |wo[:, columns of head h]|
 i.e. the L1 norm of everything the unit reads and writes, with the preceding RMSNorm gain g folded
-into the input weights as the exported integer model has it. Every layer keeps the same number of
+into the input weights as the exported integer model has it. With grouped-query attention
+(n_kv_heads < n_heads) the unit is a group: one kv head (its wk, wv rows) and the query heads that
+read it (their wq rows and wo columns); whole groups are kept or dropped, so every kept query head
+keeps its kv head and heads_keep applies to the n_kv_heads groups. Every layer keeps the same number of
 units, the top round(keep * n) by importance in original order, so the ModelConfig stays uniform and
 the pruned model is an ordinary, smaller GPT. Head size stays fixed.
 
@@ -23,7 +26,7 @@ import torch
 from .checkpoint import load_model
 from .distill import DistillNet, check_alpha_temperature, distill_objective
 from .errors import bad_input
-from .model import GPT, Block
+from .model import GPT, Block, ModelConfig
 from .run import Run, open_run
 from .train import CKPT_EVERY, check_dropout, check_positive, fit, init_dist, stage_args
 
@@ -35,9 +38,16 @@ def ffn_importance(blk: Block) -> torch.Tensor:
 
 
 def head_importance(blk: Block) -> torch.Tensor:
-    """(n_heads,) L1 importance of each attention head."""
+    """(kv_heads,) L1 importance of each attention head, or with grouped-query attention of each group
+    (a kv head and the n_heads // n_kv_heads query heads that read it)."""
     cfg = blk.cfg
     g = blk.attn_norm.weight[None, :]
+    if cfg.kv_heads != cfg.n_heads:
+        nk, hd, d = cfg.kv_heads, cfg.head_dim, cfg.dim
+        q = (blk.wq.weight * g).abs().view(cfg.n_heads, hd, d).sum((1, 2))
+        q = q + blk.wo.weight.abs().view(d, cfg.n_heads, hd).sum((0, 2))  # (n_heads,)
+        kv = sum((lin.weight * g).abs().view(nk, hd, d).sum((1, 2)) for lin in (blk.wk, blk.wv))  # (nk,)
+        return (q.view(nk, -1).sum(1) + kv).detach()
     imp = sum((lin.weight * g).abs().view(cfg.n_heads, cfg.head_dim, cfg.dim).sum((1, 2))
               for lin in (blk.wq, blk.wk, blk.wv))  # rows of each head
     imp = imp + blk.wo.weight.abs().view(cfg.dim, cfg.n_heads, cfg.head_dim).sum((0, 2))  # its columns of wo
@@ -46,6 +56,14 @@ def head_importance(blk: Block) -> torch.Tensor:
 
 def keep_count(n: int, keep: float) -> int:
     return max(1, min(n, round(n * keep)))
+
+
+def pruned_config(cfg: ModelConfig, ffn_keep: float, heads_keep: float) -> ModelConfig:
+    """The config `shrink` makes: keep_count of the FFN neurons, and of the heads (with grouped-query
+    attention, of the kv groups, each with all its query heads)."""
+    groups = keep_count(cfg.kv_heads, heads_keep)
+    return replace(cfg, ffn_dim=keep_count(cfg.ffn_dim, ffn_keep), n_heads=groups * (cfg.n_heads // cfg.kv_heads),
+                   n_kv_heads=None if cfg.n_kv_heads is None else groups)
 
 
 def top_units(importance: torch.Tensor, k: int) -> torch.Tensor:
@@ -65,25 +83,31 @@ def shrink(model: GPT, ffn_keep: float, heads_keep: float) -> tuple[GPT, dict]:
     check_keep("ffn_keep", ffn_keep)
     check_keep("heads_keep", heads_keep)
     cfg = model.cfg
-    nf, nh, hd = keep_count(cfg.ffn_dim, ffn_keep), keep_count(cfg.n_heads, heads_keep), cfg.head_dim
-    small = GPT(replace(cfg, ffn_dim=nf, n_heads=nh))
+    pc = pruned_config(cfg, ffn_keep, heads_keep)
+    nf, nk, hd, per = pc.ffn_dim, pc.kv_heads, cfg.head_dim, cfg.n_heads // cfg.kv_heads
+    small = GPT(pc)
     small.tok_emb.weight.copy_(model.tok_emb.weight)
     small.pos_emb.weight.copy_(model.pos_emb.weight)
     small.final_norm.weight.copy_(model.final_norm.weight)
     kept: dict[str, list[list[int]]] = {"ffn": [], "heads": []}
     for src, dst in zip(model.blocks, small.blocks):
         f = top_units(ffn_importance(src), nf)
-        h = top_units(head_importance(src), nh)
-        cols = (h[:, None] * hd + torch.arange(hd)[None, :]).flatten()  # the kept heads' channels
+        k = top_units(head_importance(src), nk)  # kept kv heads (= kept heads for multi-head attention)
+        h = (k[:, None] * per + torch.arange(per)[None, :]).flatten()  # their query heads
+        cols = (h[:, None] * hd + torch.arange(hd)[None, :]).flatten()  # the kept query heads' channels
+        kv_cols = (k[:, None] * hd + torch.arange(hd)[None, :]).flatten()  # and their kv heads'
         dst.attn_norm.weight.copy_(src.attn_norm.weight)
         dst.ffn_norm.weight.copy_(src.ffn_norm.weight)
-        for name in ("wq", "wk", "wv"):
-            getattr(dst, name).weight.copy_(getattr(src, name).weight[cols])
+        dst.wq.weight.copy_(src.wq.weight[cols])
+        for name in ("wk", "wv"):
+            getattr(dst, name).weight.copy_(getattr(src, name).weight[kv_cols])
         dst.wo.weight.copy_(src.wo.weight[:, cols])
         dst.w1.weight.copy_(src.w1.weight[f])
         dst.w2.weight.copy_(src.w2.weight[:, f])
         kept["ffn"].append(f.tolist())
         kept["heads"].append(h.tolist())
+        if cfg.n_kv_heads is not None:
+            kept.setdefault("kv_heads", []).append(k.tolist())
     return small, kept
 
 
