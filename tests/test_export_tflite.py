@@ -138,3 +138,23 @@ def test_no_int_model_is_one_line(tmp_path, make):
 def test_cli_export_bad_folder_exits_2(tmp_path):
     r = CliRunner().invoke(main, ["export", "--run", str(tmp_path), "--out", str(tmp_path / "x.tflite")])
     assert r.exit_code == 2 and "no integer model" in r.output and "Traceback" not in r.output
+
+
+def test_grouped_query_attention_exports_narrow_k_and_v(tiny_gqa_int, tmp_path):
+    """With n_kv_heads < n_heads the k and v FULLY_CONNECTED ops are kv_heads*head_dim wide (the caller's
+    attention reads kv head h // (n_heads // n_kv_heads)), and the comparison's side is the reference."""
+    from tinyagent.reference import forward_seq
+
+    m = tiny_gqa_int[1]
+    g = ex.plan_graph(m)
+    kv = m.cfg.n_kv_heads * m.cfg.head_dim
+    assert g.tensors["layers.0.q"].size == 32 and g.tensors["layers.0.k"].size == g.tensors["layers.0.v"].size == kv
+    toks = [5, 17, 300, 2, 9, 44]
+    ours = tc.trace(m, g, toks)
+    np.testing.assert_array_equal(np.stack([v["logits"] for v in ours]), forward_seq(m, toks))
+    m.save(tmp_path / "int8")
+    r = tc.compare_with_tflm(tmp_path / "int8", n_tokens=8, repeats=1)
+    assert r["emulated_exactly"]
+    assert all(row["max_abs_diff"] <= 1 for row in r["ops"].values() if row["kind"].startswith("fc"))
+    d, a, f, V = 32, 32, 64, 320
+    assert r["arena_bytes"]["ours"]["total"] == 2 * d + d + a + 2 * kv + a + f + 4 * V

@@ -81,7 +81,7 @@ def resolve_int_model(folder: str | Path) -> IntModel:
 
 def plan_graph(m: IntModel) -> Graph:
     c, s = m.cfg, m.scales
-    d, a, f = c.dim, c.n_heads * c.head_dim, c.ffn_dim
+    d, a, f, kv = c.dim, c.n_heads * c.head_dim, c.ffn_dim, c.kv_dim  # kv < a: grouped-query attention
     T: dict[str, TensorSpec] = {}
     ops: list[OpSpec] = []
     inputs: list[str] = []
@@ -105,8 +105,8 @@ def plan_graph(m: IntModel) -> Graph:
         p = f"layers.{li}."
         xn = t(p + "attn_norm.out", np.int8, d, s["norm"][2 * li])
         inputs.append(xn)
-        for w, key in (("wq", "q"), ("wk", "k"), ("wv", "v")):
-            outputs.append(fc(xn, p + key, np.int8, a, s[key][li], p + w, p + w))
+        for w, key, n in (("wq", "q", a), ("wk", "k", kv), ("wv", "v", kv)):
+            outputs.append(fc(xn, p + key, np.int8, n, s[key][li], p + w, p + w))
         o = t(p + "attn.out", np.int8, a, s["attn"][li])
         inputs.append(o)
         y = fc(to16(o), p + "wo.out", np.int16, d, s["resid"], p + "wo", p + "wo")

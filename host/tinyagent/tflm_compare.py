@@ -129,9 +129,8 @@ def trace(m: IntModel, g: Graph, tokens, mode: str = "ours") -> list[dict[str, n
     ops run in our arithmetic; the graph's ops in `mode` (so mode="tflm" is TFLM's arithmetic
     running free, fed by our embedding, norms and attention)."""
     c = m.cfg
-    a = c.n_heads * c.head_dim
-    k_cache = np.zeros((c.n_layers, c.ctx, a), dtype=np.int8)  # (layer, pos, heads*head_dim)
-    v_cache = np.zeros((c.n_layers, c.ctx, a), dtype=np.int8)
+    k_cache = np.zeros((c.n_layers, c.ctx, c.kv_dim), dtype=np.int8)  # (layer, pos, kv_heads*head_dim)
+    v_cache = np.zeros((c.n_layers, c.ctx, c.kv_dim), dtype=np.int8)
     out = []
     for pos, tok in enumerate(tokens):
         vals: dict[str, np.ndarray] = {}
@@ -146,6 +145,7 @@ def _left_out_ops(m: IntModel, vals: dict, tok: int, pos: int, k_cache, v_cache)
     """get(name): a tensor of `vals`, computing a graph input (and what it needs) when first asked."""
     c = m.cfg
     L, nh, hd = c.n_layers, c.n_heads, c.head_dim
+    group = nh // c.kv_heads  # query heads per kv head (reference._forward)
 
     def embed():
         e = im.sat(im.mul_shift(m.t("tok_emb")[tok], m.t("tok_emb.m")[tok], m.t("tok_emb.sh")[tok]),
@@ -165,10 +165,10 @@ def _left_out_ops(m: IntModel, vals: dict, tok: int, pos: int, k_cache, v_cache)
             ao = int(m.t(p + "attn_out.m")[0]), int(m.t(p + "attn_out.sh")[0])
             o = np.zeros(nh * hd, dtype=np.int8)
             for h in range(nh):
-                hs = slice(h * hd, (h + 1) * hd)
-                scores = k_cache[li, :pos + 1, hs].astype(np.int32) @ vals[p + "q"][hs].astype(np.int32)
+                hs, ks = slice(h * hd, (h + 1) * hd), slice(h // group * hd, (h // group + 1) * hd)
+                scores = k_cache[li, :pos + 1, ks].astype(np.int32) @ vals[p + "q"][hs].astype(np.int32)
                 pr = im.softmax_q15(scores, *sm, m.t("exp_table"))
-                acc = (pr[:, None] * v_cache[li, :pos + 1, hs].astype(np.int32)).sum(axis=0, dtype=np.int64)
+                acc = (pr[:, None] * v_cache[li, :pos + 1, ks].astype(np.int32)).sum(axis=0, dtype=np.int64)
                 o[hs] = im.requant_i8(acc.astype(np.int32), *ao)
             return o
         return run
@@ -253,17 +253,18 @@ def our_ram_plan(cfg) -> dict:
     """Bytes our engine holds in RAM for the part TFLM runs, one token at a time. Weights, multipliers
     and tables are const (flash); each matvec output is requantised as its dot product ends, so no
     int32 vector is kept except the logits."""
-    d, a, f, V = cfg.dim, cfg.n_heads * cfg.head_dim, cfg.ffn_dim, cfg.vocab_size
+    d, a, f, V, kv = cfg.dim, cfg.n_heads * cfg.head_dim, cfg.ffn_dim, cfg.vocab_size, cfg.kv_dim
+    w = "a" if kv == a else "kv"  # kv = kv_heads * head_dim, narrower with grouped-query attention
     buffers = {
         "x int16[d] (residual)": 2 * d,
         "xn int8[d] (norm output)": d,
         "q int8[a]": a,
-        "k, v int8[2a] (this position's KV-cache row)": 2 * a,
+        f"k, v int8[2{w}] (this position's KV-cache row)": 2 * kv,
         "att int8[a] (attention output)": a,
         "hb int8[f] (FFN pre-activation, GELU in place)": f,
         "logits int32[V]": 4 * V,
     }
-    left_out = {"kv_cache int8[2][layers][ctx][a] (rest of it)": 2 * cfg.n_layers * cfg.ctx * a - 2 * a,
+    left_out = {f"kv_cache int8[2][layers][ctx][{w}] (rest of it)": 2 * cfg.n_layers * cfg.ctx * kv - 2 * kv,
                 "scores int32[ctx] (softmax, in place)": 4 * cfg.ctx}
     return {"total": sum(buffers.values()), "buffers": buffers, "left_out_ops": left_out}
 
