@@ -82,3 +82,17 @@ def test_gqa_counts_and_trains():
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
+
+
+def test_gqa_checkpoint_round_trip(tmp_path):
+    import json
+
+    from tinyagent.checkpoint import load_model, save_model
+
+    m = seeded(GQA)
+    save_model(tmp_path, m, stage="student", step=1)
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["n_kv_heads"] == 2
+    back = load_model(tmp_path).eval()
+    assert back.cfg == GQA and torch.equal(back(TOKS), m(TOKS))
+    save_model(tmp_path / "mha", seeded(MHA), stage="student", step=1)
+    assert "n_kv_heads" not in json.loads((tmp_path / "mha" / "config.json").read_text())["model"]
