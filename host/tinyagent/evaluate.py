@@ -21,7 +21,7 @@ import torch
 from . import agent
 from .agent import RequestTooLong, TokenClasses, TorchEngine, load_min_margin, run_turn
 from .checkpoint import load_model
-from .corpus import generate_corpus
+from .corpus import generate_corpus, render_turn
 from .data import TokenData, encode_examples
 from .errors import bad_input
 from .fileio import write_json
@@ -46,6 +46,15 @@ def heldout_examples(run, n: int | None):
     return spec, corpus.heldout[:n] if n else corpus.heldout
 
 
+def run_example(engine, tc, grammar, hal, ex, ctx: int, calls_only: bool = False, min_margin: int = 0):
+    """The example's own turn, after the earlier turns of its conversation (`ex.before`, as the corpus
+    wrote them) are put in the context, as the device would hold them."""
+    conv = agent.Conversation(engine, tc, grammar, ctx, min_margin)
+    if getattr(ex, "before", ()):
+        conv.load([tc.bpe.encode(render_turn(b)) for b in ex.before])
+    return conv.turn(hal, ex.request, calls_only=calls_only)
+
+
 def call_scores(engine, tc, grammar, examples, ctx: int, min_margin: int = 0) -> dict:
     """Tool-call and argument accuracy under the safety gate, as the device decodes; every miss."""
     exact = arg_ok = arg_total = 0
@@ -53,7 +62,7 @@ def call_scores(engine, tc, grammar, examples, ctx: int, min_margin: int = 0) ->
     for ex in examples:
         results = iter([r for _, r in ex.calls])
         hal = lambda tool, args: next(results, "ok")  # noqa: E731  replay the example's own results
-        turn = run_turn(engine, tc, grammar, hal, ex.request, ctx, calls_only=True, min_margin=min_margin)
+        turn = run_example(engine, tc, grammar, hal, ex, ctx, calls_only=True, min_margin=min_margin)
         got = [c for c, _ in turn.calls]
         want = [grammar.normalize(c) for c, _ in ex.calls]
         exact += got == want

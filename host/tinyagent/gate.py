@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .agent import GATE_FILE, RequestTooLong, TokenClasses, run_turn
+from .agent import GATE_FILE, RequestTooLong, TokenClasses
+from .evaluate import run_example
 from .corpus import generate_corpus
 from .fileio import write_json
 from .grammar import grammar_from_spec
@@ -44,8 +45,8 @@ def write_call_margins(run_path: str | Path) -> list[tuple[int, bool]]:
     for ex in val:
         results = iter([r for _, r in ex.calls])
         try:
-            turn = run_turn(ref, tc, grammar, lambda tool, args: next(results, "ok"), ex.request, im.cfg.ctx,
-                            calls_only=True, min_margin=-1)
+            turn = run_example(ref, tc, grammar, lambda tool, args: next(results, "ok"), ex, im.cfg.ctx,
+                               calls_only=True, min_margin=-1)
         except RequestTooLong:  # a model with a short context (tests) cannot take every val request
             continue
         want = [grammar.normalize(call) for call, _ in ex.calls]
