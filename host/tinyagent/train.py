@@ -723,7 +723,7 @@ def plan(agent: str | Path | None, out: str | Path, *, budget_minutes: float | N
     factor so the estimate fits (fit_budget); the returned Plan's step_args are what to pass to train().
     """
     from .distill import check_alpha_temperature
-    from .prune import check_keep, keep_count
+    from .prune import check_keep, pruned_config
     from .spec import load_spec
 
     if until not in STAGES:
@@ -764,7 +764,7 @@ def plan(agent: str | Path | None, out: str | Path, *, budget_minutes: float | N
     tc, sc = ModelConfig.from_dict(a["teacher_cfg"]), ModelConfig.from_dict(a["student_cfg"])
     if run is not None:
         tc, sc = model_cfg(run, tc), model_cfg(run, sc)
-    pc = replace(sc, ffn_dim=keep_count(sc.ffn_dim, a["ffn_keep"]), n_heads=keep_count(sc.n_heads, a["heads_keep"]))
+    pc = pruned_config(sc, a["ffn_keep"], a["heads_keep"])
     if run is None and agent is None:
         raise bad_input(f"{out}: no run.json, so the run starts over: give its agent spec (--agent)")
     if run is None:
