@@ -3,6 +3,7 @@
 
 #include "ta_console.h"
 #include "ta_engine.h"
+#include "ta_model.h"
 #include "ta_tokenizer.h"
 
 /* ---- the grammar ------------------------------------------------------------------------------- */
@@ -472,6 +473,69 @@ static void run_tool(const ta_call *c, char *result, size_t cap)
     }
 }
 
+/* ---- the conversation (agent.Conversation) ---------------------------------------------------- */
+
+/* A kept turn has at least two tokens (its request's '\n' and one chosen token: a request leaves
+ * reply_reserve > 0 tokens free), so a full context holds at most ctx / 2 turns. */
+#define TURNS_MAX (TA_MODEL_CTX / 2 + 1)
+
+static struct {
+    uint16_t ids[TA_MODEL_CTX];  /* (ctx,) the token ids in the context */
+    uint16_t starts[TURNS_MAX];  /* (n_turns,) the index of each whole turn's first token */
+    int32_t n;                   /* tokens in the context */
+    int32_t fed;                 /* ids[0..fed) are in the KV cache; ids[fed..n): the pending '\n' */
+    int32_t n_turns;
+} conv;
+
+void ta_agent_new(void)
+{
+    conv.n = 0;
+    conv.fed = 0;
+    conv.n_turns = 0;
+}
+
+/* Drops the fewest oldest turns that leave room for a prompt of n_prompt tokens and the reply, and
+ * moves the kept tokens to the front: they are fed again from position 0. */
+static void make_room(int32_t n_prompt)
+{
+    const int32_t room = ta_model_data.ctx - ta_agent_data.reply_reserve - n_prompt;
+    if (conv.n <= room) {
+        return;
+    }
+    int32_t k = 1;
+    while (k < conv.n_turns && conv.n - conv.starts[k] > room) {
+        k++;
+    }
+    const int32_t cut = k < conv.n_turns ? conv.starts[k] : conv.n;
+    for (int32_t i = cut; i < conv.n; i++) {
+        conv.ids[i - cut] = conv.ids[i];
+    }
+    for (int32_t t = k; t < conv.n_turns; t++) {
+        conv.starts[t - k] = (uint16_t)(conv.starts[t] - cut);
+    }
+    conv.n -= cut;
+    conv.n_turns -= k;
+    conv.fed = 0;
+    ta_engine_reset();
+}
+
+/* Feeds one token at the next position (the context's end) and keeps it. */
+static const int32_t *feed(uint16_t tok)
+{
+    const int32_t *logits = ta_engine_step(tok, conv.n);
+    conv.ids[conv.n++] = tok;
+    conv.fed = conv.n;
+    return logits;
+}
+
+/* A refused turn leaves no trace: the context is cut back to where it started. */
+static void roll_back(int32_t start)
+{
+    conv.n = start;
+    conv.fed = start;
+    conv.n_turns--;
+}
+
 ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t cap)
 {
     const ta_agent_def *ag = &ta_agent_data;
@@ -500,17 +564,23 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
         return TA_ERR_TOO_LONG;
     }
 
-    const int32_t *logits = 0;
-    int32_t pos = 0;
+    make_room((int32_t)n_ids);
+    const int32_t start = conv.n;
+    conv.starts[conv.n_turns++] = (uint16_t)start;
     for (size_t i = 0; i < n_ids; i++) {
-        logits = ta_engine_step(ids[i], pos++);
+        conv.ids[conv.n++] = ids[i];
+    }
+    const int32_t *logits = 0;
+    for (; conv.fed < conv.n; conv.fed++) { /* the last turn's pending '\n', then the prompt */
+        logits = ta_engine_step(conv.ids[conv.fed], conv.fed);
     }
     int line_start = 1, n_calls = 0;
     char result[TA_RESULT_MAX + 1];
     uint16_t result_ids[TA_RESULT_MAX + 1];
-    while (pos < ctx) { /* a full context ends the turn */
+    while (conv.n < ctx) { /* a full context ends the turn; it stays in the conversation */
         int32_t tok = choose(&dc, logits, line_start && n_calls < ag->max_calls);
         if (tok < 0) {
+            roll_back(start);
             st = TA_ERR_NO_TOKEN; /* cannot happen with a valid grammar: ']' or a byte always fits */
             break;
         }
@@ -530,9 +600,10 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
             dc.overruled = -1;
         }
         if (!dc.in_call && tok == dc.newline) {
-            break; /* the end of the answer: nothing more to feed */
+            conv.ids[conv.n++] = (uint16_t)tok; /* the end of the answer: pending, the next turn feeds it */
+            break;
         }
-        logits = ta_engine_step(tok, pos++);
+        logits = feed((uint16_t)tok);
         size_t tn;
         const uint8_t *tb = ta_token_bytes(tok, &tn);
         if (dc.in_call && tok == dc.close) {
@@ -548,6 +619,7 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
                     ta_put("]? I did nothing.");
                 }
                 ta_put("\n");
+                roll_back(start);
                 return st; /* nothing runs, nothing more is decoded */
             }
             run_tool(&call, result, sizeof result);
@@ -565,8 +637,8 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
             if (ta_tokenize((const uint8_t *)result, rn, result_ids, TA_RESULT_MAX, &n_res) == TA_OK) {
                 result_ids[n_res++] = dc.newline;
             }
-            for (size_t i = 0; i < n_res && pos < ctx; i++) { /* cut where the context ends */
-                logits = ta_engine_step(result_ids[i], pos++);
+            for (size_t i = 0; i < n_res && conv.n < ctx; i++) { /* cut where the context ends */
+                logits = feed(result_ids[i]);
             }
             dc.in_call = 0;
             dc.call_len = 0;

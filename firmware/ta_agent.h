@@ -9,6 +9,10 @@
  * when the grammar had to overrule the model inside it (a value out of range: "Not done: pin must be
  * 0 to 39.") or when its confidence, the smallest lead of the chosen token over the runner-up from
  * '[' to ']', is below ta_agent_data.min_margin (a clarifying question).
+ *
+ * A conversation: the token ids in the context and the start of each whole turn, in static buffers
+ * sized from the model's context (TA_MODEL_CTX); each turn feeds only its own tokens, at the
+ * positions after the earlier turns'.
  */
 #ifndef TA_AGENT_H
 #define TA_AGENT_H
@@ -69,10 +73,17 @@ extern const ta_agent_def ta_agent_data;
  * Generated (ta_tools.c) as a switch of direct calls, so the stack analysis sees every handler. */
 ta_status ta_tools_dispatch(const ta_call *call, char *result, size_t cap);
 
-/* Runs one turn for request[0..n) (no '\n'), printing call lines and the answer. `ids` is scratch for
- * the request's tokens (cap >= n + 1). TA_ERR_TOO_LONG (and a printed error) if the request leaves
- * fewer than reply_reserve tokens of context. */
+/* Runs the next turn of the conversation for request[0..n) (no '\n'), printing call lines and the
+ * answer. `ids` is scratch for the request's tokens (cap >= n + 1). TA_ERR_TOO_LONG (and a printed
+ * error; the conversation is unchanged) if the request leaves fewer than reply_reserve tokens of
+ * context. Earlier turns stay in the context (agent.Conversation, docs/integer-contract.md,
+ * "Conversations"): the oldest are dropped when this one would not fit, and a refused turn leaves
+ * no trace. */
 ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t cap);
+
+/* Starts a new conversation: an empty context (the console's !new, and every command that runs the
+ * engine outside a conversation). */
+void ta_agent_new(void);
 
 /* grammar.Grammar.viable / complete over call text (bytes). */
 int ta_call_viable(const uint8_t *text, size_t n);

@@ -335,6 +335,7 @@ static void cmd_run(const uint8_t *args, size_t n, int full_logits)
         return;
     }
     ta_engine_reset();
+    ta_agent_new(); /* the steps overwrite the conversation's cache */
     const int32_t *logits = 0;
     for (size_t i = 0; i < count; i++) {
         logits = ta_engine_step(ids[i], (int32_t)i);
@@ -370,6 +371,7 @@ static void cmd_bench(const uint8_t *args, size_t n)
         return;
     }
     ta_engine_reset();
+    ta_agent_new(); /* the steps overwrite the conversation's cache */
     const int32_t *logits = 0;
     uint32_t start = ta_hal_cycles();
     for (size_t i = 0; i < count; i++) {
@@ -410,8 +412,12 @@ static void command(uint8_t *s, size_t n)
         ta_put("\n");
     } else if (word_is(name, name_n, "info")) {
         cmd_info();
+    } else if (word_is(name, name_n, "new")) {
+        ta_agent_new();
+        ta_put("ok\n");
     } else if (word_is(name, name_n, "reset")) {
         ta_engine_reset();
+        ta_agent_new();
         ta_put("ok\n");
     } else if (word_is(name, name_n, "tok")) {
         cmd_tok(arg, arg_n);
@@ -428,7 +434,7 @@ static void command(uint8_t *s, size_t n)
     } else {
         ta_put("error: unknown command !");
         ta_put_bytes(name, name_n);
-        ta_put(" (commands: !ping !info !reset !tok !tokx !run !logits !call !bench)\n");
+        ta_put(" (commands: !ping !info !new !reset !tok !tokx !run !logits !call !bench)\n");
     }
 }
 

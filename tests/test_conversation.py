@@ -193,3 +193,58 @@ def test_load_takes_whole_turns_only(shipped):
     conv = conversation(shipped)
     with pytest.raises(ValueError, match="must end with"):
         conv.load([[shipped.tc.newline], [1, 2]])
+
+
+# ---- the C conversation (firmware/ta_agent.c) against agent.Conversation ----------------------------
+
+LONG = "please could you be so kind as to turn on the light in the kitchen for me right now"
+
+
+@pytest.fixture(scope="module")
+def shipped_device(tmp_path_factory, shipped):
+    """The shipped model and its gate on the host (the real firmware over stdin/stdout)."""
+    from c_harness import start_firmware
+    from tinyagent.spec import load_spec
+
+    con = start_firmware(tmp_path_factory.mktemp("shipped"), shipped.model, shipped.tc.bpe,
+                         load_spec(DEFAULT_RUN / "spec.toml"), min_margin=shipped.min_margin)
+    yield con
+    assert con.close() == 0
+
+
+def assert_same_conversation(device, conv: Conversation, hal, lines: list[str]) -> list[agent.Turn | None]:
+    """Each line on the device console and on the reference (!new, !run: a new conversation), reply
+    for reply, byte for byte; the reference's turns (None for a command or a request too long)."""
+    turns = []
+    for line in lines:
+        said, turn = [], None
+        if line.startswith("!"):
+            conv.new()
+            said.append("ok\n" if line == "!new" else None)
+        else:
+            try:
+                turn = conv.turn(hal, line, said.append)
+            except RequestTooLong as e:
+                said.append(f"error: {e}\n")
+        got = device.ask(line).decode("utf-8", errors="replace")
+        if said != [None]:
+            assert got == "".join(said), (line, turns)
+        turns.append(turn)
+    return turns
+
+
+def test_c_conversations_match_the_reference(shipped_device, shipped):
+    """Long requests overflow the 128-token context; 'set gpio 40 high' is refused (pin 0 to 39) and
+    leaves no trace; !new and !run start a new conversation; a request too long changes nothing."""
+    from test_engine import FrozenClockSimHal
+
+    conv = conversation(shipped)
+    lines = ["!new", "turn on the light", "what is the temperature?", "hello", "turn the led off",
+             LONG, "hello", LONG, "set gpio 40 high", LONG, "status please", "x " * 60, "hello",
+             "!run 5 6 7", "turn on the light", "!new", LONG, "hello"]
+    turns = assert_same_conversation(shipped_device, conv, FrozenClockSimHal(), lines)
+    done = [t for t in turns if t is not None]
+    assert sum(t.dropped for t in done) >= 2 and any(t.refused == "range" for t in done)
+    assert any(t.calls for t in done)
+    # after !run, as after !new: the first turn of a new conversation
+    assert turns[lines.index("turn on the light", 2)].generated == turns[1].generated

@@ -50,15 +50,19 @@ def test_conformance_is_bit_exact(builds, board):
     kinds = {c.kind for c in res.checks}
     assert kinds == {"model", "logits", "tokenizer", "conversation"}
     assert max(c.steps for c in res.checks if c.kind == "logits") == 128  # the whole context
+    names = [c.name for c in res.checks if c.kind == "conversation"]
+    assert any("dropped" in n for n in names) and any("refused" in n for n in names), names
 
 
 def test_chat_on_the_default_board_calls_the_tools(builds):
     out = io.StringIO()
     chat(board="mps2-an386", out=str(builds["mps2-an386"].out),
-         stdin=io.StringIO("turn on the light\ntell me the temperature\nturn the led off\nhello there\n"), stdout=out)
+         stdin=io.StringIO("turn on the light\n!new\ntell me the temperature\n!new\nturn the led off\n!new\n"
+                           "hello there\n"), stdout=out)
     text = out.getvalue()
-    # requests the shipped model gets right (it answers "what is the temperature?" with the sensor's
-    # description, and a bare "hello" with "Good night!": docs/training.md, known misses)
+    # requests the shipped model gets right, each in a new conversation (it was trained on single
+    # turns; it answers "what is the temperature?" with the sensor's description, and a bare "hello"
+    # with "Good night!": docs/training.md, known misses)
     assert "[led on] -> on" in text and "[temp] -> 23.5" in text and "[led off] -> off" in text
     assert "> hello there\nHello!" in text
 
@@ -80,19 +84,34 @@ def test_chat_reads_lines_as_the_console_edits_them(builds):
     """stdin's lines are taken as the firmware console takes them (device.edit_line): invalid UTF-8 and
     an overlong line get the console's one-line refusal, a CR ends a line, BS and escapes edit it, a
     line that edits to nothing is skipped (the console would answer nothing). Each answer stays under
-    its request, on the device and on the reference alike."""
-    stdin = (b"\xff\nhello\rturn on the light\nset a timer for 5 minutes\n\x1b[A\n"
-             b"set gpio 5 high\x08\x08\x08\x08low\r\n\x1b[D\x1b[C\x08\x00\r" + b"y" * 800 + b"\nhello")
+    its request, on the device and on the reference alike. (Each request in a new conversation: the
+    shipped model was trained on single turns.)"""
+    stdin = (b"\xff\nhello\r!new\nturn on the light\n!new\rset a timer for 5 minutes\n\x1b[A\n!ne\x08ew\n"
+             b"set gpio 5 high\x08\x08\x08\x08low\r\n\x1b[D\x1b[C\x08\x00\r" + b"y" * 800 + b"\n!new\nhello")
     dev, ref = io.StringIO(), io.StringIO()
     chat(board="host", out=str(builds["host"].out), stdin=io.BytesIO(stdin), stdout=dev)
     chat(board="reference", run=DEFAULT_RUN, stdin=io.BytesIO(stdin), stdout=ref)
     assert dev.getvalue() == ref.getvalue()
-    got = dict(enumerate(turns(dev.getvalue())))
+    got = dict(enumerate(t for t in turns(dev.getvalue()) if t[0] != "!new" or t[1] != "ok\n"))
     assert [req for req, _ in got.values()] == ["\ufffd", "hello", "turn on the light", "set a timer for 5 minutes",
                                                "set gpio 5 low", "y" * LINE_MAX, "hello"]
     assert got[0][1] == NOT_UTF8 + "\n" and got[5][1] == LINE_TOO_LONG + "\n"
     assert "[led on]" in got[2][1] and "[timer 300]" in got[3][1] and "[gpio 5 0]" in got[4][1]
     assert got[1][1] == got[6][1] and "[" not in got[1][1]
+    assert dev.getvalue().count("> !new\nok\n") == 4
+
+
+def test_a_conversation_on_mps2_matches_the_reference(builds):
+    """One conversation under QEMU (Cortex-M4): long requests overflow the 128-token context, a pin out
+    of range is refused and leaves no trace, !new starts again; the same transcript as the reference."""
+    long = "please could you be so kind as to turn on the light in the kitchen for me right now"
+    requests = "\n".join(["set gpio 40 high", "turn on the light", "hello", long, long, long, "status please",
+                          "!new", "turn the led off"]) + "\n"  # the sixth turn drops two
+    dev, ref = io.StringIO(), io.StringIO()
+    chat(board="mps2-an386", out=str(builds["mps2-an386"].out), stdin=io.StringIO(requests), stdout=dev)
+    chat(board="reference", run=DEFAULT_RUN, stdin=io.StringIO(requests), stdout=ref)
+    assert dev.getvalue() == ref.getvalue()
+    assert "Not done: pin must be 0 to 39." in dev.getvalue() and "> !new\nok\n" in dev.getvalue()
 
 
 def children(pid: int) -> list[int]:

@@ -184,17 +184,18 @@ def device_turn(device, request: str) -> tuple[list[tuple[bytes, bytes]], bytes]
 
 
 def assert_turns_match(device, im, bpe, spec, requests, min_margin: int = 0):
-    """Each request on the device and through run_turn. The simulated board lives as long as the
-    device (the LED keeps its state from turn to turn on both). `min_margin` is the gate the device
-    was generated with."""
+    """The requests as one conversation, on the device (after !new) and through agent.Conversation.
+    The simulated board lives as long as the device (the LED keeps its state from turn to turn on
+    both). `min_margin` is the gate the device was generated with."""
     tc, grammar = agent.TokenClasses(bpe), grammar_from_spec(spec)
-    engine = Reference(im)
+    conv = agent.Conversation(Reference(im), tc, grammar, im.cfg.ctx, min_margin)
     if not hasattr(device, "sim"):
         device.sim = FrozenClockSimHal()
+    assert device.ask("!new") == b"ok\n"
     turns = []
     for request in requests:
         try:
-            turn = agent.run_turn(engine, tc, grammar, device.sim, request, im.cfg.ctx, min_margin=min_margin)
+            turn = conv.turn(device.sim, request)
         except agent.RequestTooLong:
             assert device.ask(request).startswith(b"error: request is too long ("), request
             continue
@@ -431,8 +432,8 @@ def test_utf8_check_matches_python(device, bpe, data):
 
 def test_unknown_command(device):
     assert device.ask("!frobnicate now") == \
-        b"error: unknown command !frobnicate (commands: !ping !info !reset !tok !tokx !run !logits !call !bench)\n"
-    assert device.ask("!") == b"error: unknown command ! (commands: !ping !info !reset !tok !tokx !run !logits !call !bench)\n"
+        b"error: unknown command !frobnicate (commands: !ping !info !new !reset !tok !tokx !run !logits !call !bench)\n"
+    assert device.ask("!") == b"error: unknown command ! (commands: !ping !info !new !reset !tok !tokx !run !logits !call !bench)\n"
     assert device.ask("!ping") == b"pong\n"
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tinyagent import sdk_projects as sp
-from tinyagent.agent import TokenClasses, run_turn
+from tinyagent.agent import Conversation, TokenClasses
 from tinyagent.boards import FIRMWARE_DIR, REPO_ROOT, load_board
 from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAgentError
 from tinyagent.generate import generate_sources
@@ -813,6 +813,7 @@ def test_micropython_bridge_runs_the_same_turn_as_the_reference(projects, tiny_i
     _, int_model = tiny_int
     tc, grammar = TokenClasses(bpe), grammar_from_spec(SPEC)
     status_of, line_max = c_constants()
+    conv = Conversation(Reference(int_model), tc, grammar, int_model.cfg.ctx)  # ask() continues one
     for request, out in zip(requests, turns):
         head, _, text = out.partition(b"\n")
         status, _, truncated, n, a = map(int, head.split())
@@ -826,7 +827,7 @@ def test_micropython_bridge_runs_the_same_turn_as_the_reference(projects, tiny_i
             assert status == status_of["TA_ERR_TOO_LONG"]
             assert text == f"error: the request is {len(request)} bytes; at most {line_max} fit".encode()
             continue
-        turn = run_turn(Reference(int_model), tc, grammar, lambda tool, args: "on", request, int_model.cfg.ctx)
+        turn = conv.turn(lambda tool, args: "on", request)
         lines = [f"[{call}] -> {result}".encode() for call, result in turn.calls]
         expect_answer = simple_utf8(_answer_bytes(turn, bpe, tc))
         assert status == status_of["TA_OK"]

@@ -194,12 +194,14 @@ answers = ["Said."]
 # ---- the generated tools file on the device --------------------------------------------------------
 
 def turns_match(con, im, bpe, spec, hal, requests) -> list[tuple[str, str]]:
-    """Each request on the device and through run_turn with `hal`, both without the confidence gate
-    (the random model's calls run); the calls made."""
-    tc, grammar, engine = agent.TokenClasses(bpe), grammar_from_spec(spec), Reference(im)
+    """The requests as one conversation, on the device (after !new) and through agent.Conversation
+    with `hal`, both without the confidence gate (the random model's calls run); the calls made."""
+    tc, grammar = agent.TokenClasses(bpe), grammar_from_spec(spec)
+    conv = agent.Conversation(Reference(im), tc, grammar, im.cfg.ctx, -1)
+    assert con.ask("!new") == b"ok\n"
     made = []
     for request in requests:
-        turn = agent.run_turn(engine, tc, grammar, hal, request, im.cfg.ctx, min_margin=-1)
+        turn = conv.turn(hal, request)
         reply = con.ask(request).decode("utf-8", errors="replace")
         lines = reply[:-1].split("\n")
         assert [tuple(ln[1:].split("] -> ", 1)) for ln in lines[:-1]] == turn.calls, request

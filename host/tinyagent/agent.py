@@ -178,7 +178,7 @@ class Conversation:
         bpe = tc.bpe
         prompt = bpe.encode(request + "\n")
         if len(prompt) > ctx - REPLY_RESERVE:
-            raise RequestTooLong(f"request is {len(prompt)} tokens; at most {ctx - REPLY_RESERVE} fit")
+            raise RequestTooLong(f"request is too long ({len(prompt)} tokens; at most {ctx - REPLY_RESERVE} fit)")
         turn = Turn(request)
         turn.dropped = self._make_room(len(prompt))
         start = len(self.ids)

@@ -4,13 +4,17 @@
 2. Token sequences (held-out transcripts, and random sequences up to the full context): at every step
    the device's argmax and FNV-1a checksum of its int32 logits equal the reference's (`!run`).
 3. The device's tokenizer gives the host tokenizer's ids (`!tokx`, raw bytes).
-4. Whole conversations: the device's tool calls and answer equal the reference agent's, fed the same
-   tool results (the device prints each result it used, so real sensors are no obstacle).
+4. Single turns: the device's tool calls and answer equal the reference agent's, fed the same tool
+   results (the device prints each result it used, so real sensors are no obstacle).
+5. Whole conversations of several turns (after `!new`), the same way turn by turn: the earlier turns
+   stay in the context on both sides; one conversation overflows the context (the oldest turns are
+   dropped), one has a turn the safety gate refuses (which leaves no trace).
 Any difference names the first prompt and step that differ; the command then exits non-zero.
 """
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +25,10 @@ from .errors import bad_input
 from .intmath import fnv1a32_i32
 
 N_TRANSCRIPTS = 6
-N_CONVERSATIONS = 6
+N_CONVERSATIONS = 6  # single turns
+CONVERSATION_TURNS = (3, 4)  # the plain multi-turn conversations
+OVERFLOW_TURNS_MAX = 6  # long requests, until the oldest turns are dropped
+REFUSAL_TRIES = 40  # requests tried on the reference to find one the gate refuses
 TOKENIZER_STRINGS = ("turn on the light", "Set a timer for 5 minutes, please!", "gpio 5 1\n[x]",
                      "héllo wörld ✓", "  double  spaces\tand tabs ", "")
 
@@ -87,9 +94,87 @@ def parse_turn(text: str) -> tuple[list[tuple[str, str]], str]:
     return calls, "\n".join(answer).strip("\n")
 
 
+def compare_conversation(console, conv, requests: list[str], what: str, until_dropped: bool = False) -> Check:
+    """The requests as one conversation on the device (after !new) and in `conv`, turn by turn: the
+    same calls and answer, the device's tool results replayed into the reference. `until_dropped`:
+    stop after the third turn or any later one once the oldest turns were dropped."""
+    from .agent import RequestTooLong
+
+    got = ask(console, "!new")
+    if got != "ok\n":
+        return Check("conversation", what, 0, False, f"device answered !new with {got.strip()[:60]!r}")
+    steps = dropped = refused = 0
+    for i, request in enumerate(requests):
+        calls, answer = parse_turn(ask(console, request))
+        results = iter([r for _, r in calls])
+        try:
+            turn = conv.turn(lambda tool, args: next(results, "?"), request)
+            want = (turn.calls, turn.answer)
+        except RequestTooLong as e:
+            turn, want = None, ([], f"error: {e}")
+        if (calls, answer) != want:
+            return Check("conversation", what, steps, False,
+                         f"turn {i + 1} ({request[:30]!r}): device {calls} {answer!r}; reference {want[0]} {want[1]!r}")
+        if turn is not None:
+            steps += len(turn.generated)
+            dropped += turn.dropped
+            refused += bool(turn.refused)
+        if until_dropped and dropped and i >= 2:
+            break
+    n = i + 1
+    name = what if n == 1 else (f"{what}: {n} turns" + (f", {dropped} dropped" if dropped else "")
+                                + (f", {refused} refused" if refused else ""))
+    return Check("conversation", name, steps, True)
+
+
+def conversation_plans(requests: list[str], bpe, ctx: int, rng: random.Random) -> list[tuple[str, list[str]]]:
+    """Multi-turn conversations of held-out requests, and OVERFLOW_TURNS_MAX long requests (several
+    joined, each about 0.45 of the room) for one that overflows the context."""
+    from .agent import REPLY_RESERVE
+
+    plans = [("conversation", [rng.choice(requests) for _ in range(n)]) for n in CONVERSATION_TURNS]
+    room = ctx - REPLY_RESERVE
+    long = []
+    for _ in range(OVERFLOW_TURNS_MAX):
+        text = rng.choice(requests)
+        while len(bpe.encode(text + "\n")) < 0.45 * room:
+            more = f"{text}, and {rng.choice(requests)}"
+            if len(bpe.encode(more + "\n")) > room:
+                break
+            text = more
+        long.append(text)
+    plans.append(("overflow", long))
+    return plans
+
+
+def find_refusal(conv, requests: list[str], rng: random.Random) -> list[str] | None:
+    """Three turns whose second the reference's safety gate refuses (a value out of range: the
+    requests' numbers made large, or a call below the confidence gate), or None if none was found.
+    The first turn makes no call, so no tool result of the device's can steer the refusal."""
+    from .agent import RequestTooLong
+
+    def turns(reqs: list[str]):
+        conv.new()
+        return [conv.turn(lambda tool, args: "ok", r) for r in reqs]
+
+    tries = [re.sub(r"\d+", "99999", r) for r in requests if re.search(r"\d", r)] + list(requests)
+    rng.shuffle(tries)
+    firsts = [r for r in rng.sample(requests, min(len(requests), 10)) if not turns([r])[0].calls]
+    if not firsts:
+        return None
+    first, last = firsts[0], rng.choice(requests)
+    for request in tries[:REFUSAL_TRIES]:
+        try:
+            if turns([first, request])[1].refused:
+                return [first, request, last]
+        except RequestTooLong:
+            continue
+    return None
+
+
 def conformance(board: str | None = None, out: str | None = None, port: str | None = None,
                 baud: int = 115200, seed: int = 0) -> Results:
-    from .agent import TokenClasses, load_min_margin, run_turn
+    from .agent import Conversation, TokenClasses, load_min_margin
     from .build import load_build
     from .evaluate import heldout_examples
     from .grammar import grammar_from_spec
@@ -142,16 +227,20 @@ def conformance(board: str | None = None, out: str | None = None, port: str | No
             want = [str(t) for t in bpe.encode(s)]
             res.checks.append(Check("tokenizer", repr(s[:24]), len(want), got == want,
                                     "" if got == want else f"device {' '.join(got[:12])}, host {' '.join(want[:12])}"))
-        # 4. conversations: replay the device's tool results into the reference agent
+        # 4. single turns: replay the device's tool results into the reference agent
         ref, tc, grammar = Reference(im), TokenClasses(bpe), grammar_from_spec(spec)
         for ex in examples[N_TRANSCRIPTS:N_TRANSCRIPTS + N_CONVERSATIONS]:
-            calls, answer = parse_turn(ask(console, ex.request))
-            results = iter([r for _, r in calls])
-            turn = run_turn(ref, tc, grammar, lambda tool, args: next(results, "?"), ex.request, im.cfg.ctx,
-                            min_margin=min_margin)
-            ok = turn.calls == calls and turn.answer == answer
-            detail = "" if ok else f"device {calls} {answer!r}; reference {turn.calls} {turn.answer!r}"
-            res.checks.append(Check("conversation", repr(ex.request[:40]), len(turn.generated), ok, detail))
+            res.checks.append(compare_conversation(console, Conversation(ref, tc, grammar, im.cfg.ctx, min_margin),
+                                                   [ex.request], repr(ex.request[:40])))
+        # 5. whole conversations
+        requests = [ex.request for ex in examples[N_TRANSCRIPTS + N_CONVERSATIONS:]] or [ex.request for ex in examples]
+        convs = conversation_plans(requests, bpe, im.cfg.ctx, rng)
+        refusal = find_refusal(Conversation(ref, tc, grammar, im.cfg.ctx, min_margin), requests, rng)
+        if refusal:
+            convs.append(("conversation", refusal))
+        for what, reqs in convs:
+            res.checks.append(compare_conversation(console, Conversation(ref, tc, grammar, im.cfg.ctx, min_margin),
+                                                   reqs, what, until_dropped=what == "overflow"))
     return res
 
 

@@ -101,7 +101,7 @@ class ReferenceAgent:
     run: Path
 
     def __post_init__(self):
-        from .agent import TokenClasses
+        from .agent import Conversation, TokenClasses
         from .grammar import grammar_from_spec
         from .agent import load_min_margin
         from .intmodel import load_int_model
@@ -120,18 +120,27 @@ class ReferenceAgent:
         spec = load_spec(self.run / "spec.toml")
         self.grammar = grammar_from_spec(spec)
         self.hal = SpecHal(spec)  # the simulated board, with this agent's tools
+        self.conversation = Conversation(self.engine, self.tc, self.grammar, self.model.cfg.ctx, self.min_margin)
 
     def ask(self, request: str, out: TextIO | None = None):
-        from .agent import RequestTooLong, run_turn
+        """The conversation's next turn (None, and the console's error line, for a request too long)."""
+        from .agent import RequestTooLong
 
         emit = (lambda s: (out.write(s), out.flush())) if out else None
         try:
-            return run_turn(self.engine, self.tc, self.grammar, self.hal, request, self.model.cfg.ctx, emit,
-                            min_margin=self.min_margin)
+            return self.conversation.turn(self.hal, request, emit)
         except RequestTooLong as e:
             if out:
                 out.write(f"error: {e}\n")
             return None
+
+    def command(self, line: str) -> str | None:
+        """The console's reply to a command the reference has (!new and !reset: a new conversation), or
+        None for any other line."""
+        if line.split(" ", 1)[0] in ("!new", "!reset"):
+            self.conversation.new()
+            return "ok"
+        return None
 
 
 # ---- a device over its console ---------------------------------------------------------------------
@@ -162,6 +171,15 @@ def ask(console, line: str, timeout: float = REPLY_TIMEOUT_S) -> str:
     console.write_line(line)
     text = console.read_until("\n" + PROMPT, timeout=timeout)
     return text[: -len(PROMPT)]
+
+
+def new_conversation(console) -> None:
+    """`!new`: the device's next request starts from an empty context (a build older than
+    conversations does not know it, and is said to run every request on its own)."""
+    reply = ask(console, "!new")
+    if reply != "ok\n":
+        sys.stderr.write(f"note: {console.name} answered !new with {reply.strip()[:80]!r} (an older build?): "
+                         f"each request there starts from an empty context; rebuild with `tinyagent build --replace`\n")
 
 
 def open_device(board: str | None, out: str | None, port: str | None, baud: int):
@@ -212,16 +230,23 @@ def input_lines(stream: IO, interactive: bool = False) -> Iterator[bytes]:
 
 def chat(board: str | None = None, out: str | None = None, port: str | None = None, baud: int = 115200,
          run: Path | None = None, stdin: IO | None = None, stdout: TextIO | None = None) -> None:
-    """Each line of `stdin` as the console would take it (edit_line), one request at a time; a line
-    that edits to nothing is skipped (the console would not answer it), so each answer stays under
-    its request. The device gets the line as typed; the reference gets the edited line, or the
-    console's refusal (too long, not UTF-8). stdin and stdout default to sys's at the call."""
+    """Each line of `stdin` as the console would take it (edit_line), one request at a time, all of
+    them one conversation (a device is sent !new first; the reference starts a fresh one, and takes
+    !new and !reset as the console does); a line that edits to nothing is skipped (the console would
+    not answer it), so each answer stays under its request. The device gets the line as typed; the
+    reference gets the edited line, or the console's refusal (too long, not UTF-8). stdin and stdout
+    default to sys's at the call."""
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     interactive = stdin.isatty()
     agent = ReferenceAgent(Path(run)) if board == "reference" else None
     console = open_device(board, out, port, baud) if agent is None else None
     try:
+        if console is not None:
+            new_conversation(console)
+        if interactive:
+            stdout.write("One conversation: each request sees the earlier ones (the oldest are dropped when "
+                         "the context is full); !new starts a new one.\n")
         for raw in input_lines(stdin, interactive):
             line = edit_line(raw)
             if line.blank:
@@ -229,8 +254,9 @@ def chat(board: str | None = None, out: str | None = None, port: str | None = No
             if not interactive:
                 stdout.write(f"{PROMPT}{line.text.decode('utf-8', 'replace')}\n")
             if agent is not None:
-                if line.error:
-                    stdout.write(line.error + "\n")
+                said = None if line.error else agent.command(line.text.decode("utf-8"))
+                if line.error or said is not None:
+                    stdout.write(f"{line.error or said}\n")
                 else:
                     agent.ask(line.text.decode("utf-8"), stdout)
                 continue
