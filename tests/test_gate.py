@@ -75,3 +75,16 @@ def test_the_shipped_model_has_a_gate_chosen_on_val():
     assert info["chosen_on"] == "val" and load_min_margin(DEFAULT_RUN / "int8") == info["min_margin"] > 0
     from tinyagent.gate import MAX_RIGHT_STOPPED
     assert info["right_stopped"] <= MAX_RIGHT_STOPPED * info["right"]
+
+
+def test_conformance_checks_a_conversation_with_refused_turns(gated):
+    """`tinyagent test` on the gated build: its conversations (a refused turn in each that asks to act)
+    match the reference turn by turn, so a refusal leaves the same context on both sides."""
+    from tinyagent.conformance import conformance
+
+    run, b = gated
+    (run / "int8" / GATE_FILE).write_text(json.dumps({"min_margin": 2**31 - 1}))  # as built (a test put the shipped one)
+    res = conformance(board="host", out=str(b.out))
+    assert res.ok, [c for c in res.checks if not c.ok][:3]
+    names = [c.name for c in res.checks if c.kind == "conversation"]
+    assert any("refused" in n and "turns" in n for n in names), names

@@ -312,7 +312,8 @@ def build(board, out, run, tools_c, replace, generate_only, micropython):
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True)
 @click.option("--run", "run", default=None, help="With --board reference: the run folder.")
 def chat(board, out, port, baud, run):
-    """Talk to the agent. Reads one request per line from stdin when stdin is not a terminal."""
+    """Talk to the agent: one conversation, each request seeing the earlier turns (!new starts a new
+    one). Reads one request per line from stdin when stdin is not a terminal."""
     from .device import chat as fn
 
     fn(board=board, out=out, port=port, baud=baud, run=_run_dir(run))
@@ -324,7 +325,8 @@ def chat(board, out, port, baud, run):
 @click.option("--port", default=None)
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True)
 def test_cmd(board, out, port, baud):
-    """On-device conformance: tokens and logit checksums, step by step, against the reference."""
+    """On-device conformance: tokens and logit checksums, step by step, and whole conversations,
+    against the reference."""
     from .conformance import conformance, print_results
 
     ok = print_results(conformance(board=board, out=out, port=port, baud=baud))
