@@ -56,3 +56,16 @@ phrasings = ["go to standby", "standby now", "sleep mode"]
 answers = ["OK."]
 """)
     assert grammar_from_spec(spec).max_len == 12
+
+
+def test_the_device_gets_the_longest_enum_word_too(tiny_int, bpe, tmp_path):
+    """The C grammar's bound is generated from Grammar.max_len (ta_tools.c), not measured again."""
+    from tinyagent.generate import generate_sources
+
+    g = Grammar([CallForm("mode", (Field("enum", ("on", "standby")),))])
+    tools = tmp_path / "mode_tools.c"
+    tools.write_text('#include "ta_tools.h"\nta_status ta_tool_mode(const ta_call *call, char *result, size_t cap)\n'
+                     '{\n    (void)call;\n    ta_cat(result, cap, "ok");\n    return TA_OK;\n}\n')
+    generate_sources(tiny_int[1], bpe, g, "harness", tmp_path / "src", user_tools_c=tools)
+    tools_c = next((tmp_path / "src").rglob("ta_tools.c")).read_text()
+    assert ".max_call_len = 12," in tools_c and '"standby"' in tools_c
