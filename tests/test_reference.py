@@ -1,5 +1,8 @@
 """The integer reference: integers only, one token at a time equals a whole sequence, and the QAT
 float forward computes (nearly) the same numbers."""
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -65,10 +68,26 @@ def test_context_full_is_an_error(tiny_int):
 @settings(max_examples=200, deadline=None)
 @given(st.integers(-(2**31), 2**31 - 1), st.floats(1e-9, 1e6))
 def test_mul_shift_rounds_half_up(x, real):
+    """round(x*m / 2^sh) with ties up (towards +inf), in exact rationals: not half-down, half-even or
+    half away from zero."""
     m, sh = im.quantize_multiplier(real)
     got = int(im.mul_shift(np.array([x], dtype=np.int64), m, sh)[0])
-    exact = (x * m) / 2**sh
-    assert got == int(np.floor(exact + 0.5)) or abs(got - exact) <= 0.5 + 1e-9
+    assert got == math.floor(Fraction(x * m, 2**sh) + Fraction(1, 2)), (x, m, sh)
+
+
+@pytest.mark.parametrize("sh", [1, 2, 17, 31, 45, 58])
+def test_mul_shift_ties_go_up(sh):
+    """x*m exactly half-way between two integers, for negative and positive, odd and even neighbours:
+    -2.5 -> -2, -1.5 -> -1, -0.5 -> 0, 0.5 -> 1, 1.5 -> 2, 2.5 -> 3 (half-down, half-even and half away
+    from zero each get some of these wrong)."""
+    m_bits = min(sh - 1, 30)  # x*m = (2k+1) * 2^(sh-1), with m = 2^m_bits < 2^31 and x in int32
+    for k in range(-3, 3):
+        x, m = (2 * k + 1) << (sh - 1 - m_bits), 1 << m_bits
+        assert int(im.mul_shift(np.array([x], dtype=np.int64), m, sh)[0]) == k + 1, (x, m, sh)
+        if sh > 1 and k >= 0:  # the same tie from an odd multiplier
+            m_odd = (2 * k + 1) << (min(sh, 29) - 1)
+            x_odd = 1 << (sh - min(sh, 29))
+            assert int(im.mul_shift(np.array([x_odd], dtype=np.int64), m_odd, sh)[0]) == k + 1, (x_odd, m_odd, sh)
 
 
 @settings(max_examples=100, deadline=None)
