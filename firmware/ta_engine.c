@@ -1,5 +1,8 @@
-/* The forward pass for one token, in the order of docs/integer-contract.md; reference.py's _forward
- * is its twin. Everything reads ta_model_data (generated) and writes its arena. */
+/* The forward pass for a block of tokens (one, or a prefill block), in the order of
+ * docs/integer-contract.md; reference.py's _forward is its twin (it too runs a block at once). Every
+ * row of every step is the arithmetic of one token alone, so a block gives the logits and KV cache
+ * of feeding its tokens one by one, bit for bit. Everything reads ta_model_data (generated) and
+ * writes its arena. */
 #include "ta_engine.h"
 
 #include "ta_intmath.h"
@@ -20,13 +23,34 @@ static void requant_rows(int8_t *out, const int32_t *acc, const ta_linear *lin, 
     }
 }
 
-/* x = residual_add(x, lin @ xk) over d rows of `cols` inputs */
-static void residual_linear(const ta_state *st, const ta_linear *lin, int d, int cols)
+/* acc (nb, rows) = lin @ each of the nb inputs prepared in xk (a row of acc per token) */
+static void linear_block(const ta_state *st, const ta_linear *lin, int rows, int cols, int nb)
 {
-    ta_matvec_i8(st->acc, lin->w, (size_t)cols, st->xk, d, cols);
-    for (int o = 0; o < d; o++) {
-        st->x[o] = ta_residual_add(st->x[o], st->acc[o], lin->m[o], lin->sh[o]);
+    ta_matmat_i8(st->acc, (size_t)rows, lin->w, (size_t)cols, st->xk, rows, cols, nb);
+}
+
+/* x[t] = residual_add(x[t], lin @ xk[t]) for the nb tokens, d rows of `cols` inputs */
+static void residual_linear(const ta_state *st, const ta_linear *lin, int d, int cols, int nb)
+{
+    linear_block(st, lin, d, cols, nb);
+    for (int t = 0; t < nb; t++) {
+        int16_t *x = st->x + (size_t)t * (size_t)d;
+        const int32_t *acc = st->acc + (size_t)t * (size_t)d;
+        for (int o = 0; o < d; o++) {
+            x[o] = ta_residual_add(x[o], acc[o], lin->m[o], lin->sh[o]);
+        }
     }
+}
+
+/* xn[t] = rmsnorm(x[t]) for the nb tokens, then xn in the kernel's block form in xk */
+static void norm_block(const ta_model *m, int32_t k, int nb)
+{
+    const ta_state *st = &m->state;
+    const size_t d = (size_t)m->dim;
+    for (int t = 0; t < nb; t++) {
+        ta_rmsnorm(st->xn + (size_t)t * d, st->x + (size_t)t * d, m->dim, k);
+    }
+    ta_kernel_prepare_block(st->xk, st->xn, d, m->dim, nb);
 }
 
 /* The probability-weighted sum of one head's cached values: acc[c] = sum_j probs[j] * v[c][j].
@@ -48,90 +72,140 @@ static void weighted_values(const ta_model *m, const int8_t *v_head, int n)
     ta_matvec_i8(st->acc, v_head, (size_t)m->ctx, st->xk, m->head_dim, n);
 }
 
-/* k_cache (ctx, kv) and v_cache (kv, ctx) are this layer's; kv = n_kv_heads * head_dim, and query
- * head h reads kv head h / (n_heads / n_kv_heads) (grouped-query attention; 1 query head per kv head
- * is multi-head attention). */
-static void attention(const ta_model *m, const ta_layer *ly, int8_t *k_cache, int8_t *v_cache, int pos)
+/* Attention for the nb tokens at positions pos0 .. pos0+nb-1. k_cache (ctx, kv) and v_cache (kv, ctx)
+ * are this layer's; kv = n_kv_heads * head_dim, and query head h reads kv head h / (n_heads /
+ * n_kv_heads) (grouped-query attention; 1 query head per kv head is multi-head attention). The block's
+ * keys and values are all written first; token t then reads cache rows 0 .. pos0+t only (causal),
+ * so each token sees exactly what it would have seen fed alone. */
+static void attention(const ta_model *m, const ta_layer *ly, int8_t *k_cache, int8_t *v_cache, int pos0, int nb)
 {
     const ta_state *st = &m->state;
     const int d = m->dim, hd = m->head_dim, a = m->n_heads * m->head_dim, kv = m->n_kv_heads * m->head_dim;
     const int group = m->n_heads / m->n_kv_heads;
     const size_t ctx = (size_t)m->ctx;
 
-    ta_rmsnorm(st->xn, st->x, d, ly->attn_norm_k);
-    ta_kernel_prepare(st->xk, st->xn, d);
-    ta_matvec_i8(st->acc, ly->wq.w, (size_t)d, st->xk, a, d);
-    requant_rows(st->qo, st->acc, &ly->wq, a);
-    ta_matvec_i8(st->acc, ly->wk.w, (size_t)d, st->xk, kv, d);
-    requant_rows(k_cache + (size_t)pos * (size_t)kv, st->acc, &ly->wk, kv);
-    ta_matvec_i8(st->acc, ly->wv.w, (size_t)d, st->xk, kv, d);
-    for (int o = 0; o < kv; o++) {
-        v_cache[(size_t)o * ctx + (size_t)pos] = ta_requant_i8(st->acc[o], ly->wv.m[o], ly->wv.sh[o]);
+    norm_block(m, ly->attn_norm_k, nb);
+    linear_block(st, &ly->wq, a, d, nb);
+    for (int t = 0; t < nb; t++) {
+        requant_rows(st->qo + (size_t)t * (size_t)a, st->acc + (size_t)t * (size_t)a, &ly->wq, a);
     }
-
-    for (int h = 0; h < m->n_heads; h++) {
-        int8_t *qh = st->qo + h * hd;
-        const int kh = (h / group) * hd; /* this head's kv columns */
-        ta_kernel_prepare(st->xk, qh, hd);
-        /* scores over cache rows 0..pos of its kv head's columns */
-        ta_matvec_i8(st->scores, k_cache + kh, (size_t)kv, st->xk, pos + 1, hd);
-        ta_softmax_q15(st->probs, st->scores, pos + 1, ly->softmax_m, (int)ly->softmax_sh, m->exp_table);
-        weighted_values(m, v_cache + (size_t)kh * ctx, pos + 1);
-        for (int c = 0; c < hd; c++) { /* q_h was consumed (prepared) above: write o_h over it */
-            qh[c] = ta_requant_i8(st->acc[c], ly->attn_out_m, (int)ly->attn_out_sh);
+    linear_block(st, &ly->wk, kv, d, nb);
+    for (int t = 0; t < nb; t++) {
+        requant_rows(k_cache + (size_t)(pos0 + t) * (size_t)kv, st->acc + (size_t)t * (size_t)kv, &ly->wk, kv);
+    }
+    linear_block(st, &ly->wv, kv, d, nb);
+    for (int t = 0; t < nb; t++) {
+        const int32_t *acc = st->acc + (size_t)t * (size_t)kv;
+        for (int o = 0; o < kv; o++) {
+            v_cache[(size_t)o * ctx + (size_t)(pos0 + t)] = ta_requant_i8(acc[o], ly->wv.m[o], ly->wv.sh[o]);
         }
     }
-    ta_kernel_prepare(st->xk, st->qo, a);
-    residual_linear(st, &ly->wo, d, a);
+
+    for (int t = 0; t < nb; t++) {
+        const int pos = pos0 + t;
+        for (int h = 0; h < m->n_heads; h++) {
+            int8_t *qh = st->qo + (size_t)t * (size_t)a + (size_t)(h * hd);
+            const int kh = (h / group) * hd; /* this head's kv columns */
+            ta_kernel_prepare(st->xk, qh, hd);
+            /* scores over cache rows 0..pos of its kv head's columns */
+            ta_matvec_i8(st->scores, k_cache + kh, (size_t)kv, st->xk, pos + 1, hd);
+            ta_softmax_q15(st->probs, st->scores, pos + 1, ly->softmax_m, (int)ly->softmax_sh, m->exp_table);
+            weighted_values(m, v_cache + (size_t)kh * ctx, pos + 1);
+            for (int c = 0; c < hd; c++) { /* q_h was consumed (prepared) above: write o_h over it */
+                qh[c] = ta_requant_i8(st->acc[c], ly->attn_out_m, (int)ly->attn_out_sh);
+            }
+        }
+    }
+    ta_kernel_prepare_block(st->xk, st->qo, (size_t)a, a, nb);
+    residual_linear(st, &ly->wo, d, a, nb);
 }
 
-static void feed_forward(const ta_model *m, const ta_layer *ly)
+static void feed_forward(const ta_model *m, const ta_layer *ly, int nb)
 {
     const ta_state *st = &m->state;
     const int d = m->dim, f = m->ffn_dim;
 
-    ta_rmsnorm(st->xn, st->x, d, ly->ffn_norm_k);
-    ta_kernel_prepare(st->xk, st->xn, d);
-    ta_matvec_i8(st->acc, ly->w1.w, (size_t)d, st->xk, f, d);
-    for (int o = 0; o < f; o++) {
-        int8_t h = ta_requant_i8(st->acc[o], ly->w1.m[o], ly->w1.sh[o]);
-        st->hg[o] = ly->gelu[h + 128];
+    norm_block(m, ly->ffn_norm_k, nb);
+    linear_block(st, &ly->w1, f, d, nb);
+    for (int t = 0; t < nb; t++) {
+        int8_t *hg = st->hg + (size_t)t * (size_t)f;
+        const int32_t *acc = st->acc + (size_t)t * (size_t)f;
+        for (int o = 0; o < f; o++) {
+            int8_t h = ta_requant_i8(acc[o], ly->w1.m[o], ly->w1.sh[o]);
+            hg[o] = ly->gelu[h + 128];
+        }
     }
-    ta_kernel_prepare(st->xk, st->hg, f);
-    residual_linear(st, &ly->w2, d, f);
+    ta_kernel_prepare_block(st->xk, st->hg, (size_t)f, f, nb);
+    residual_linear(st, &ly->w2, d, f, nb);
 }
 
-const int32_t *ta_engine_step(int32_t token, int32_t pos)
+/* The nb (1 .. block) tokens at positions pos0 .. pos0+nb-1 (all checked): every layer for all of
+ * them, then, if `logits`, the last one's logits. */
+static void forward_block(const uint16_t *tokens, int nb, int pos0, int logits)
 {
     const ta_model *m = &ta_model_data;
     const ta_state *st = &m->state;
-    if (token < 0 || token >= m->vocab || pos < 0 || pos >= m->ctx) {
-        return 0;
-    }
     const int d = m->dim;
     const size_t cache_layer = (size_t)m->ctx * (size_t)(m->n_kv_heads * m->head_dim);
 
     /* ---- embedding: token and position terms each requantised to the residual scale, then added */
-    const int8_t *e = m->tok_emb + (size_t)token * (size_t)d;
-    const int8_t *p = m->pos_emb + (size_t)pos * (size_t)d;
-    for (int c = 0; c < d; c++) {
-        int16_t te = ta_sat16(ta_mul_shift(e[c], m->tok_emb_m[token], m->tok_emb_sh[token]));
-        int16_t pe = ta_sat16(ta_mul_shift(p[c], m->pos_emb_m[pos], m->pos_emb_sh[pos]));
-        st->x[c] = ta_sat16((int32_t)te + pe);
+    for (int t = 0; t < nb; t++) {
+        const int token = tokens[t], pos = pos0 + t;
+        const int8_t *e = m->tok_emb + (size_t)token * (size_t)d;
+        const int8_t *p = m->pos_emb + (size_t)pos * (size_t)d;
+        int16_t *x = st->x + (size_t)t * (size_t)d;
+        for (int c = 0; c < d; c++) {
+            int16_t te = ta_sat16(ta_mul_shift(e[c], m->tok_emb_m[token], m->tok_emb_sh[token]));
+            int16_t pe = ta_sat16(ta_mul_shift(p[c], m->pos_emb_m[pos], m->pos_emb_sh[pos]));
+            x[c] = ta_sat16((int32_t)te + pe);
+        }
     }
 
     for (int l = 0; l < m->n_layers; l++) {
         const ta_layer *ly = &m->layers[l];
-        attention(m, ly, st->k_cache + (size_t)l * cache_layer, st->v_cache + (size_t)l * cache_layer, pos);
-        feed_forward(m, ly);
+        attention(m, ly, st->k_cache + (size_t)l * cache_layer, st->v_cache + (size_t)l * cache_layer, pos0, nb);
+        feed_forward(m, ly, nb);
+    }
+    if (!logits) {
+        return;
     }
 
     /* ---- logits: the head is tied to the token embedding and its per-row scales */
-    ta_rmsnorm(st->xn, st->x, d, m->final_norm_k);
+    ta_rmsnorm(st->xn, st->x + (size_t)(nb - 1) * (size_t)d, d, m->final_norm_k);
     ta_kernel_prepare(st->xk, st->xn, d);
     ta_matvec_i8(st->logits, m->tok_emb, (size_t)d, st->xk, m->vocab, d);
     for (int v = 0; v < m->vocab; v++) {
         st->logits[v] = ta_sat32(ta_mul_shift(st->logits[v], m->logits_m[v], m->logits_sh[v]));
     }
-    return st->logits;
+}
+
+const int32_t *ta_engine_step(int32_t token, int32_t pos)
+{
+    const ta_model *m = &ta_model_data;
+    if (token < 0 || token >= m->vocab || pos < 0 || pos >= m->ctx) {
+        return 0;
+    }
+    const uint16_t t = (uint16_t)token; /* the generator allows at most 65535 tokens */
+    forward_block(&t, 1, pos, 1);
+    return m->state.logits;
+}
+
+const int32_t *ta_engine_feed(const uint16_t *tokens, int32_t n, int32_t pos)
+{
+    const ta_model *m = &ta_model_data;
+    if (tokens == 0 || n < 1 || pos < 0 || pos >= m->ctx || n > m->ctx - pos) {
+        return 0;
+    }
+    for (int32_t i = 0; i < n; i++) { /* all checked before the cache is touched */
+        if (tokens[i] >= m->vocab) {
+            return 0;
+        }
+    }
+    const int32_t block = m->state.block > 0 ? m->state.block : 1;
+    for (int32_t done = 0; done < n;) {
+        const int32_t nb = n - done < block ? n - done : block;
+        forward_block(tokens + done, (int)nb, (int)(pos + done), done + nb == n);
+        done += nb;
+    }
+    return m->state.logits;
 }

@@ -1,4 +1,5 @@
-/* The inference engine: one token in, int32 logits out (docs/integer-contract.md, "One token").
+/* The inference engine: one token in, int32 logits out (docs/integer-contract.md, "One token"), or a
+ * prompt's tokens in blocks (prefill), the last one's logits out.
  *
  * The model is a const struct of dimensions and pointers, emitted by the generator (ta_model.c), with
  * its weights const so that they stay in flash. All working memory is one static arena whose layout
@@ -12,7 +13,7 @@
 #include "ta_kernels.h"
 #include "ta_status.h"
 
-#define TA_ENGINE_VERSION 2 /* bump when the engine's arithmetic or the model struct changes */
+#define TA_ENGINE_VERSION 3 /* bump when the engine's arithmetic or the model struct changes */
 
 /* One linear layer: int8 weights, row-major (out, in), and a multiplier and shift per output row. */
 typedef struct {
@@ -34,16 +35,18 @@ typedef struct {
     ta_linear w2;                   /* (d, f) */
 } ta_layer;
 
-/* Working memory: typed views into the one arena (offsets from memplan.arena_layout). */
+/* Working memory: typed views into the one arena (offsets from memplan.arena_layout). The
+ * activations hold `block` tokens (B, the prefill block): a row per token. */
 typedef struct {
     uint8_t *base;     /* the arena itself */
     uint32_t bytes;
-    int16_t *x;        /* (d,) residual stream */
-    int8_t *xn;        /* (d,) norm output */
-    ta_kx *xk;         /* (max(d, a, f, ctx),) matvec input in the kernel's form */
-    int8_t *qo;        /* (a,) q, overwritten head by head with the attention output */
-    int8_t *hg;        /* (f,) FFN pre-activation, then its GELU in place */
-    int32_t *acc;      /* (max(d, a, f),) matvec accumulators */
+    int32_t block;     /* B: tokens per pass of ta_engine_feed (TA_PREFILL_BLOCK; 1 = one at a time) */
+    int16_t *x;        /* (B, d) residual stream */
+    int8_t *xn;        /* (B, d) norm output */
+    ta_kx *xk;         /* (max(B * max(d, a, f), ctx),) matvec/matmat input in the kernel's form */
+    int8_t *qo;        /* (B, a) q, overwritten head by head with the attention output */
+    int8_t *hg;        /* (B, f) FFN pre-activation, then its GELU in place */
+    int32_t *acc;      /* (B, max(d, a, f)) matvec/matmat accumulators */
     int32_t *scores;   /* (ctx,) one head's attention scores */
     int32_t *probs;    /* (ctx,) their Q15 softmax */
     int32_t *logits;   /* (vocab,) */
@@ -80,5 +83,15 @@ void ta_engine_reset(void);
  * NULL if token is not in 0..vocab-1 or pos not in 0..ctx-1. Rows 0..pos-1 of the KV cache must hold
  * this sequence's earlier tokens. */
 const int32_t *ta_engine_step(int32_t token, int32_t pos);
+
+/* Feeds tokens[0..n) at positions pos .. pos+n-1 (a prompt, a tool result: prefill) and returns the
+ * logits of the last one, position pos+n-1 (vocab int32, valid until the next step or feed); the
+ * others' logits are not computed. Equal, bit for bit, to ta_engine_step(tokens[i], pos + i) for
+ * i = 0 .. n-1 in turn: the same logits and the same KV-cache rows pos .. pos+n-1. The tokens go
+ * through the weights in blocks of up to ta_model_data.state.block (TA_PREFILL_BLOCK), each weight
+ * row read once per block, with causal attention inside the block. Rows 0..pos-1 of the KV cache
+ * must hold this sequence's earlier tokens. Returns NULL, with the cache untouched, if n < 1, pos <
+ * 0, pos + n > ctx, or a token is not in 0..vocab-1. */
+const int32_t *ta_engine_feed(const uint16_t *tokens, int32_t n, int32_t pos);
 
 #endif /* TA_ENGINE_H */

@@ -26,4 +26,16 @@ void ta_kernel_prepare_q15(ta_kx *dst, const int32_t *p, int n);
  * inputs with cols <= 2^16, or probabilities summing to about 2^15). acc must not overlap w or x. */
 void ta_matvec_i8(int32_t *acc, const int8_t *w, size_t stride, const ta_kx *x, int rows, int cols);
 
+/* A block of nb inputs (the tokens of a prefill block): x[b * x_stride + i] for b < nb, i < n, into
+ * dst[0 .. nb * n) in the kernel's block form, for ta_matmat_i8. nb = 1 is ta_kernel_prepare's form.
+ * The form may depend on n, nb and dst's alignment, so prepare into the buffer the matmat reads. */
+void ta_kernel_prepare_block(ta_kx *dst, const int8_t *x, size_t x_stride, int n, int nb);
+
+/* acc[b * acc_stride + r] = sum_{i < cols} w[r * stride + i] * x_b[i] for r < rows, b < nb: the sums
+ * ta_matvec_i8 gives for each input alone (bit-exact, int32), with each weight row read once for
+ * several inputs. xb was prepared by ta_kernel_prepare_block(xb, ..., cols, nb). Contract:
+ * ta_matvec_i8's; acc_stride >= rows; acc must not overlap w or xb. */
+void ta_matmat_i8(int32_t *acc, size_t acc_stride, const int8_t *w, size_t stride, const ta_kx *xb,
+                  int rows, int cols, int nb);
+
 #endif /* TA_KERNELS_H */

@@ -133,7 +133,7 @@ def test_info_and_reset(device, tiny_int, bpe, spec):
 
     im = tiny_int[1]
     info = dict(kv.split("=", 1) for kv in device.ask("!info").decode().split())
-    assert info["board"] == "harness" and info["engine"] == "2"
+    assert info["board"] == "harness" and info["engine"] == "3"
     assert info["model"] == model_hash(im, bpe, spec)
     assert (info["vocab"], info["ctx"], info["dim"], info["layers"]) == ("320", "48", "32", "2")
     assert (info["heads"], info["head_dim"], info["ffn"], info["tools"]) == ("2", "16", "64", "6")

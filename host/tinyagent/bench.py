@@ -259,6 +259,186 @@ def board_instructions(board_name: str, elf: Path, ids: list[int], macs: float) 
     return row
 
 
+# ---- prefill: the engine alone, step by step against ta_engine_feed ---------------------------------
+
+PROBE_MAIN = REPO / "firmware" / "test" / "prefill_main.c"
+PROBE_HOST_HAL = (REPO / "firmware" / "test" / "hal_stdio.c", REPO / "firmware" / "boards" / "common" / "hal_timers.c")
+PREFILL_TOKENS = 24  # a typical request's prompt
+
+
+def build_prefill_probe(im, bpe, spec, board_name: str, out: Path, prefill_block: int | None = None) -> Path:
+    """firmware/test/prefill_main.c with the generated model, the engine and the board's kernels (host:
+    the stdin/stdout HAL; an emulated board: its own HAL and toolchain). Returns the program."""
+    from . import memplan
+    from .boards import load_board
+    from .generate import KERNELS, generate_sources
+    from .toolchain import compile_and_link
+
+    board = load_board(board_name)
+    block = memplan.DEFAULT_PREFILL_BLOCK if prefill_block is None else prefill_block
+    out = make_dir(out)
+    gen = generate_sources(im, bpe, spec, board.name, out / "src", kernels=board.kernels, prefill_block=block)
+    keep = {"ta_model.c", "ta_engine.c", "ta_status.c", KERNELS[board.kernels]}
+    sources = [PROBE_MAIN, *(s for s in gen if s.name in keep)]
+    if board.run.kind == "qemu":
+        return compile_and_link(board, sources, [out / "src"], out / "obj", name="prefill").elf
+    import os
+
+    exe = out / "prefill"
+    cc = ["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{out / 'src'}", f"-I{REPO / 'firmware'}"]
+    done = subprocess.run([*cc, *map(str, [*sources, *PROBE_HOST_HAL]), "-o", str(exe)], capture_output=True,
+                          text=True, env={**os.environ})
+    if done.returncode != 0:
+        raise TinyAgentError(f"prefill probe did not compile: {done.stderr.strip()[:400]}")
+    return exe
+
+
+class PrefillProbe:
+    """The probe program over pipes: the host build as a process, an emulated board's under QEMU
+    (-icount shift=0, so its ta_hal_cycles count instructions as the board file says)."""
+
+    def __init__(self, program: Path, board_name: str = "host"):
+        from .boards import load_board
+
+        board = load_board(board_name)
+        if board.run.kind == "qemu":
+            cmd = [c.replace("{elf}", str(program)) for c in board.run.command]
+            cmd = [("stdio" if c == "pty" and cmd[i - 1] == "-serial" else c) for i, c in enumerate(cmd)]
+            cmd += ["-display", "none", "-monitor", "none"]
+        else:
+            cmd = [str(program)]
+        self.board = board
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def ask(self, line: str, timeout: float = RUN_TIMEOUT_S) -> str:
+        import os
+        import select
+
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+        buf, fd, deadline = b"", self.proc.stdout.fileno(), time.monotonic() + timeout
+        while True:
+            if b"\n" in buf.lstrip(b"\r\n"):
+                break
+            ready = select.select([fd], [], [], max(deadline - time.monotonic(), 0))[0]
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                raise TinyAgentError(f"prefill probe: no answer to {line[:60]!r} (exit {self.proc.poll()})")
+            buf += chunk
+        text = buf.lstrip(b"\r\n").decode()
+        reply, rest = text.split("\n", 1)
+        if rest.strip():
+            raise TinyAgentError(f"prefill probe: more than one line for {line[:60]!r}: {rest[:80]!r}")
+        return reply.rstrip("\r")
+
+    def run(self, how: str, pos: int, ids: list[int]) -> str:
+        return self.ask(f"{how} {pos} " + " ".join(map(str, ids)))
+
+    def cycles(self, how: str, pos: int, ids: list[int]) -> int:
+        reply = self.ask(f"b {how} {pos} " + " ".join(map(str, ids)))
+        if not reply.startswith("cycles "):
+            raise TinyAgentError(f"prefill probe: {reply[:80]!r} for a timed run")
+        return int(reply.split()[1])
+
+    def close(self) -> int:
+        self.proc.stdin.close()
+        try:
+            return self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # QEMU goes on when its serial input closes
+            self.proc.kill()
+            return self.proc.wait()
+        finally:
+            self.proc.stdout.close()
+
+
+def prefill_instructions(run: Path, board_name: str, workdir: Path, n_tokens: int = PREFILL_TOKENS) -> dict:
+    """Instructions per prompt token on `board_name` (an emulated board that counts instructions), for
+    a prompt of n_tokens fed step by step (ta_engine_step) and by ta_engine_feed, the same logits both ways."""
+    from .boards import load_board
+    from .intmodel import load_int_model
+    from .spec import load_spec
+    from .tokenizer import load_tokenizer
+
+    board = load_board(board_name)
+    im = load_int_model(run / "int8")
+    ids = _ids(im.cfg, min(n_tokens, im.cfg.ctx), seed=2)
+    elf = build_prefill_probe(im, load_tokenizer(run / "tokenizer.json"), load_spec(run / "spec.toml"), board_name,
+                              workdir)
+    probe = PrefillProbe(elf, board_name)
+    try:
+        block = int(probe.ask("i").split()[1])
+        probe.ask("r")
+        step = probe.cycles("s", 0, ids)
+        step_logits = probe.ask("l")
+        probe.ask("r")
+        feed = probe.cycles("f", 0, ids)
+        same = probe.ask("l") == step_logits
+    finally:
+        probe.close()
+    if not same:
+        raise TinyAgentError(f"{board_name}: ta_engine_feed's logits differ from step by step")
+    scale = board.run.counter_scale if board.run.counter == "instructions" else 1
+    macs = sum(im.cfg.macs_per_token(p) for p in range(len(ids))) / len(ids)
+    row = {"board": board_name, "counter": board.run.counter, "tokens": len(ids), "prefill_block": block,
+           "step_instructions_per_token": round(step * scale / len(ids)),
+           "feed_instructions_per_token": round(feed * scale / len(ids)),
+           "speedup": round(step / feed, 2), "macs_per_token_step": round(macs),
+           "step_instructions_per_mac": round(step * scale / len(ids) / macs, 3),
+           "feed_instructions_per_mac": round(feed * scale / len(ids) / macs, 3),
+           "note": "macs_per_token_step counts every position's logits; the feed computes only the last one's"}
+    return row
+
+
+def decode_instructions(board_name: str, elf: Path, cfg: ModelConfig, spans=((16, 48), (200, 250))) -> dict:
+    """Instructions per generated token at positions a..b on an emulated board, from the firmware's
+    `!bench`: (ids 0..b minus ids 0..a) / (b - a), so the shared start and the fixed overhead cancel."""
+    from .boards import load_board
+    from .device import sync
+    from .transport import open_console
+
+    board = load_board(board_name)
+    scale = board.run.counter_scale if board.run.counter == "instructions" else 1
+    ids = _ids(cfg, cfg.ctx, seed=3)
+    rows = {}
+    with open_console(board, artifact=Path(elf)) as con:
+        sync(con)
+        for a, b in spans:
+            if b > cfg.ctx:
+                continue
+            lo, hi = bench_steps(con, ids[:a]), bench_steps(con, ids[:b])
+            per = (hi["cycles"] - lo["cycles"]) * scale / (b - a)
+            macs = sum(cfg.macs_per_token(p) for p in range(a, b)) / (b - a)
+            rows[f"{a}-{b}"] = {"instructions_per_token": round(per), "macs_per_token": round(macs),
+                                "instructions_per_mac": round(per / macs, 3)}
+    return {"board": board_name, "counter": board.run.counter, "config": cfg.to_dict(), "positions": rows}
+
+
+def run_prefill_bench(out: str | Path = "bench/results", run: str | Path | None = None,
+                      board: str = "mps2-an386", name: str = "prefill.json") -> dict:
+    """Prefill (step by step vs ta_engine_feed) for the shipped model, and decode per token at
+    positions 16-48 and 200-250 for a random model of ctx 256 (2 kv heads, ffn 96): out/name."""
+    from .build import build
+    from .intmodel import load_int_model
+
+    out = make_dir(out)
+    run = Path(run) if run else DEFAULT_RUN
+    work = Path(tempfile.mkdtemp(prefix="bench-prefill-", dir=out))
+    res: dict = {"machine": machine()}
+    try:
+        _section(res, "prefill", prefill_instructions, run, board, work / "probe")
+        long_cfg = replace(STUDENT, ctx=256, n_kv_heads=2, ffn_dim=96)
+        rf, _ = random_run(work / "ctx256-random", long_cfg, _template_run(run))
+        art = build(board, work / "build-ctx256", rf, replace=True).artifact
+        _section(res, "decode_ctx256", decode_instructions, board, art, long_cfg)
+        art = build(board, work / "build-default", run, replace=True).artifact
+        _section(res, "decode_default", decode_instructions, board, art, load_int_model(run / "int8").cfg,
+                 ((16, 48),))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    write_json(out / name, res)
+    return res
+
+
 # ---- memory --------------------------------------------------------------------------------------
 
 def memory_row(board: str, out: Path, run: Path) -> dict:

@@ -27,7 +27,7 @@ from pathlib import Path
 from .boards import Board, list_boards, load_board
 from .errors import EXIT_DOES_NOT_FIT, TinyAgentError, bad_input
 from .fileio import cannot_write, make_dir, read_json, write_json
-from .memplan import arena_bytes, arena_layout
+from .memplan import arena_bytes, arena_layout, choose_prefill_block, prefill_block_bytes
 from .model import ModelConfig
 
 MANIFEST = "tinyagent-build.json"  # written last: the folder holds a complete build
@@ -54,6 +54,8 @@ class MemoryPlan:
     tools_note: str = ""  # the tools file could not be compiled here (it includes an SDK's header)
     kv_bytes_per_token: int = 0  # KV cache bytes per token of context (ModelConfig.kv_bytes_per_token); 0: unknown
     ctx: int = 0  # the model's context, in tokens
+    prefill_block: int = 0  # prompt tokens per pass of ta_engine_feed (TA_PREFILL_BLOCK); 0: unknown
+    prefill_bytes: int = 0  # what that block adds to the activations of a block of 1
 
     @property
     def flash_total(self) -> int:
@@ -90,6 +92,9 @@ class MemoryPlan:
         if self.kv_bytes_per_token:
             lines.append(f"  KV cache per token of context: {self.kv_bytes_per_token:,} B "
                          f"(x {self.ctx} tokens = {self.kv_bytes_per_token * self.ctx:,} B)")
+        if self.prefill_block:
+            lines.append(f"  prefill block: {self.prefill_block} tokens per pass, {self.prefill_bytes:,} B of the "
+                         f"activations above (more than feeding 1 at a time)")
         if self.linker:
             lk = self.linker
             lines.append(f"  linker size: text {lk['text']:,} data {lk['data']:,} bss {lk['bss']:,} -> flash "
@@ -113,12 +118,13 @@ class BuildResult:
 
 # ---- what the model needs, known before compiling --------------------------------------------------
 
-def model_needs(im, bpe) -> tuple[dict[str, int], dict[str, int]]:
-    """(flash items, RAM items) the model itself needs: exact sizes of the generated arrays."""
+def model_needs(im, bpe, block: int = 1) -> tuple[dict[str, int], dict[str, int]]:
+    """(flash items, RAM items) the model itself needs: exact sizes of the generated arrays, the arena's
+    activations for a prefill block of `block` tokens."""
     weights = sum(a.nbytes for k, a in im.tensors.items() if a.dtype.itemsize == 1 and a.ndim == 2)
     tables = sum(a.nbytes for k, a in im.tensors.items() if not (a.dtype.itemsize == 1 and a.ndim == 2))
     tok = 2 * 256 + 6 * len(bpe.merges) + sum(len(b) for b in bpe.token_bytes) + 2 * (bpe.vocab_size + 1)
-    layout = arena_layout(im.cfg)
+    layout = arena_layout(im.cfg, block=block)
     kv = sum(b.bytes for b in layout if b.name.endswith("_cache"))
     return ({"weights (int8)": weights, "quant tables (multipliers, LUTs)": tables, "tokenizer tables": tok},
             {"KV cache": kv, "activations and scratch": arena_bytes(layout) - kv})
@@ -491,10 +497,13 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     digest = model_hash(im, bpe, spec, min_margin)
     _check_out_dir(out, board.name, digest, replace)
 
-    # 1. what the model needs, before anything is generated or compiled
-    mflash, mram = model_needs(im, bpe)
+    # 1. what the model needs, before anything is generated or compiled; the prefill block is the
+    # largest (up to 8 tokens) whose arena leaves the runtime its estimate
+    block = min(choose_prefill_block(im.cfg, board.ram_bytes - RUNTIME_RAM_ESTIMATE), im.cfg.ctx)
+    mflash, mram = model_needs(im, bpe, block)
     pre = MemoryPlan(board.name, board.flash_bytes, board.ram_bytes, dict(mflash), dict(mram),
-                     kv_bytes_per_token=im.cfg.kv_bytes_per_token(), ctx=im.cfg.ctx)
+                     kv_bytes_per_token=im.cfg.kv_bytes_per_token(), ctx=im.cfg.ctx,
+                     prefill_block=block, prefill_bytes=prefill_block_bytes(im.cfg, block))
     if not pre.fits():
         raise _does_not_fit(pre, _fit_suggestion(im.cfg, board, pre.flash_total, RUNTIME_RAM_ESTIMATE,
                                                  need_ctx, (pre.flash_total, pre.ram_total)))
@@ -509,7 +518,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
         raise cannot_write(out / MANIFEST, e) from None
     src_dir = out / "src"
     sources = generate_sources(im, bpe, spec, board.name, src_dir, user_tools_c=tools_c,
-                               kernels=board.kernels, min_margin=min_margin)
+                               kernels=board.kernels, min_margin=min_margin, prefill_block=block)
     result = BuildResult(board.name, out, None, pre, digest)
     manifest = {"format": MANIFEST_FORMAT, "board": board.name, "model_hash": digest, "run": str(run),
                 "artifact": None, "tool": "tinyagent"}
@@ -524,6 +533,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
         plan.proxy_note = getattr(art, "note", "") or f"figures from the proxy compiler {board.toolchain.compiler}"
         plan.tools_note = art.tools_note
         plan.kv_bytes_per_token, plan.ctx = pre.kv_bytes_per_token, pre.ctx
+        plan.prefill_block, plan.prefill_bytes = pre.prefill_block, pre.prefill_bytes
         result.plan = plan
         write_json(out / MEMORY_FILE, _plan_json(plan))
         if not plan.fits():
@@ -556,6 +566,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     plan = measured_plan(board, art, stack.bytes, note)
     plan.stack_budget = board.stack_bytes
     plan.kv_bytes_per_token, plan.ctx = pre.kv_bytes_per_token, pre.ctx
+    plan.prefill_block, plan.prefill_bytes = pre.prefill_block, pre.prefill_bytes
     result.plan, result.artifact = plan, art.elf
     write_json(out / MEMORY_FILE, _plan_json(plan))
     if not plan.fits():

@@ -69,16 +69,22 @@ def _runtime_limit(name: str) -> int:
 
 def generate_sources(int_model: IntModel, bpe: BPE, spec, board_name: str, out_dir: str | Path,
                      user_tools_c: str | Path | None = None, kernels: str = "portable",
-                     min_margin: int = 0) -> list[Path]:
+                     min_margin: int = 0, prefill_block: int = memplan.DEFAULT_PREFILL_BLOCK) -> list[Path]:
     """Write the generated model files and the runtime into out_dir; return the C sources to compile.
 
     `spec` is an AgentSpec (or an already built grammar.Grammar). `user_tools_c` is the user's C file
     with one `ta_tool_<name>` handler per tool (default: firmware/ta_tools_default.c, the default
     agent's); it is checked here, so a missing handler is one error naming the tool. It is returned
     as is (not copied), so that its own includes keep working; out_dir must be on the include path.
+    `prefill_block` is the tokens ta_engine_feed runs through the weights at once (TA_PREFILL_BLOCK;
+    the arena's activations are sized for it; 1: one at a time, the smallest arena; at most the
+    context, which a larger one is cut to).
     """
     if kernels not in KERNELS:
         raise bad_input(f"kernels {kernels!r} are not known (allowed: {', '.join(KERNELS)})")
+    if type(prefill_block) is not int or prefill_block < 1:
+        raise bad_input(f"prefill block {prefill_block!r} is not allowed (a whole number of tokens, at least 1)")
+    prefill_block = min(prefill_block, int_model.cfg.ctx)  # no feed is longer than the context
     grammar = spec if isinstance(spec, Grammar) else grammar_from_spec(spec)
     cfg = int_model.cfg
     if bpe.vocab_size != cfg.vocab_size:
@@ -94,8 +100,8 @@ def generate_sources(int_model: IntModel, bpe: BPE, spec, board_name: str, out_d
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.globals["section"] = codegen.section
     contexts = {
-        "ta_model.h": _model_header(int_model, digest),
-        "ta_model.c": _model_source(int_model, board_name, version),
+        "ta_model.h": _model_header(int_model, digest, prefill_block),
+        "ta_model.c": _model_source(int_model, board_name, version, prefill_block),
         "ta_vocab.c": _vocab_source(bpe),
         "ta_tools.h": _tools_header(grammar),
         "ta_tools.c": _tools_source(grammar, min_margin),
@@ -152,7 +158,7 @@ def _c_name(tensor: str) -> str:
     return codegen.check_identifier(name, "tensor name")
 
 
-def _model_header(m: IntModel, digest: str) -> dict:
+def _model_header(m: IntModel, digest: str, block: int) -> dict:
     c = m.cfg
     config = [("TA_MODEL_HASH", codegen.c_string(digest), "sha256 naming the model: weights, config and "
                                                                "scales, tokenizer, call grammar"),
@@ -166,9 +172,11 @@ def _model_header(m: IntModel, digest: str) -> dict:
               ("TA_MODEL_N_KV_HEADS", c.kv_heads, "key/value heads (divides heads); kv = kv_heads * head_dim"),
               ("TA_MODEL_KV_BYTES_PER_TOKEN", c.kv_bytes_per_token(), "int8 K and V per token of context, all layers"),
               ("TA_MODEL_PARAMS", c.n_params(), "int8 weights (the scales are extra)"),
-              ("TA_MODEL_MACS_PER_TOKEN", c.macs_per_token(), "at position ctx / 2")]
-    layout = memplan.arena_layout(c)
-    shapes = {n: (t, s) for n, t, s in memplan.arena_buffers(c)}
+              ("TA_MODEL_MACS_PER_TOKEN", c.macs_per_token(), "at position ctx / 2"),
+              ("TA_PREFILL_BLOCK", block, f"prompt tokens per pass of ta_engine_feed (activations: "
+                                          f"{memplan.prefill_block_bytes(c, block)} bytes more than 1)")]
+    layout = memplan.arena_layout(c, block=block)
+    shapes = {n: (t, s) for n, t, s in memplan.arena_buffers(c, block)}
     rows = []
     for b in layout:
         ctype, shape = shapes[b.name]
@@ -189,7 +197,7 @@ _WEIGHT_DOCS = {
 _SCALARS = ("attn_norm.k", "ffn_norm.k", "softmax.m", "softmax.sh", "attn_out.m", "attn_out.sh")
 
 
-def _model_source(m: IntModel, board_name: str, version: str) -> dict:
+def _model_source(m: IntModel, board_name: str, version: str, block: int) -> dict:
     c = m.cfg
     T = m.tensors
     weights, tables = [], []
@@ -217,7 +225,7 @@ def _model_source(m: IntModel, board_name: str, version: str) -> dict:
             entry[s.replace(".", "_")] = codegen.c_int(int(T[p + s].reshape(-1)[0]))
         layers.append(entry)
     state = [(name, "ta_kx" if name == "xk" else ctype, f"TA_ARENA_{name.upper()}_OFFSET")
-             for name, ctype, _ in memplan.arena_buffers(c)]
+             for name, ctype, _ in memplan.arena_buffers(c, block)]
     return {"board": codegen.c_string(board_name), "tool_version": codegen.c_string(version),
             "weights": weights, "tables": tables, "layers": layers, "state": state,
             "final_norm_k": codegen.c_int(int(T["final_norm.k"][0]))}
