@@ -111,6 +111,25 @@ def test_softmax_q15(calc, steps, scores, m, sh):
         assert calc.ints("softmax", m, sh, len(row), *row) == want, (row, m, sh)
 
 
+@pytest.mark.parametrize("steps", [4, 8, 16, 32])
+def test_softmax_q15_reads_every_exp_entry(calc, steps):
+    """Each table entry, the cap at the last one and the index rounding, every time: a row [s, s - d]
+    whose one other score is d below the maximum, with the multiplier set so that z is exactly d
+    (m = 2^30, sh = 30) or d - 1/2 rounded up (sh = 31, 2d - 1), for d = 0..300, against the contract
+    written out with math.exp (EXP[z] = round(32768 * e^(-z/steps)), z capped at 255)."""
+    table = im.exp_table(steps)
+    assert calc.ask("exp", *table.tolist()) == "ok"
+    for d in range(301):
+        e = math.floor(32768 * math.exp(-min(d, im.EXP_ENTRIES - 1) / steps) + 0.5)
+        inv = (1 << 30) // (32768 + e)
+        want = [(32768 * inv + (1 << 14)) >> 15, (e * inv + (1 << 14)) >> 15]
+        for m, sh, gap in ((2**30, 30, d), (2**30, 31, max(2 * d - 1, 0))):
+            row = [1000, 1000 - gap]
+            assert im.softmax_q15(np.array(row, dtype=np.int32), m, sh, table).tolist() == want, (row, sh)
+            assert calc.ints("softmax", m, sh, 2, *row) == want, (row, m, sh, steps)
+            assert calc.ints("softmax", m, sh, 2, *row[::-1]) == want[::-1], (row, m, sh, steps)
+
+
 @FAST
 @given(st.lists(st.integers(-3, 3) | I32, min_size=1, max_size=80))
 def test_argmax_and_fnv1a(calc, values):
