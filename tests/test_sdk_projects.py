@@ -618,6 +618,7 @@ def compile_with_stand_ins(board: str, sources: list[Path], headers: dict[str, s
                            tmp_path: Path) -> None:
     b = load_board(board)
     needs(b.toolchain.compiler)
+    assert sources and all(s.is_file() for s in sources), sources  # a glob that found nothing tests nothing
     stand_ins = tmp_path / "stand-in-headers"
     for name, text in headers.items():
         (stand_ins / name).parent.mkdir(parents=True, exist_ok=True)
@@ -633,7 +634,8 @@ def compile_with_stand_ins(board: str, sources: list[Path], headers: dict[str, s
 def test_esp_idf_hal_compiles_against_stand_in_headers(board, projects, tmp_path):
     hal = projects[board].root / "components" / "tinyagent_hal"
     sources = [*sorted(hal.glob("*.c")), projects[board].root / "main" / "app_main.c"]
-    assert {"adc_oneshot.c", "hal_timers.c"} <= {s.name for s in sources}
+    shipped = {f.name for f in (FIRMWARE_DIR / "boards" / "esp32").glob("*.c")}  # every ESP HAL source
+    assert len(shipped) >= 10 and shipped | {sp.COMMON_HAL.name} == {s.name for s in sources}
     # the chip's own sdkconfig.h, as the IDF generates it, so each chip's ADC calibration is compiled
     headers = {**IDF_STAND_IN_HEADERS, "sdkconfig.h": IDF_STAND_IN_HEADERS["sdkconfig.h"]
                + f"#define CONFIG_IDF_TARGET_{board.upper()} 1\n"}
@@ -643,7 +645,10 @@ def test_esp_idf_hal_compiles_against_stand_in_headers(board, projects, tmp_path
 
 def test_pico_hal_compiles_against_stand_in_headers(projects, tmp_path):
     hal = projects["pico"].root / "hal"
-    compile_with_stand_ins("pico", sorted(hal.glob("*.c")), PICO_STAND_IN_HEADERS,
+    sources = sorted(hal.glob("*.c"))
+    want = {n for n in sp.PICO_HAL_SOURCES if n.endswith(".c")} | {sp.COMMON_HAL.name}
+    assert len(want) >= 5 and {s.name for s in sources} == want
+    compile_with_stand_ins("pico", sources, PICO_STAND_IN_HEADERS,
                            [hal, projects["pico"].root / "tinyagent"], tmp_path)
 
 
