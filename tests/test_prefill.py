@@ -136,3 +136,14 @@ def test_cm4_feed_matches_steps_and_reference(tmp_path, bpe, spec, cfg):
 def test_cm4_shipped_model(tmp_path, shipped):
     im, bpe, spec = shipped
     run_probe(tmp_path, im, bpe, spec, "mps2-an386", [5, 8, 9, 1, 16, 2, 7], seed=3)
+
+
+def test_memory_plan_shows_the_prefill_block():
+    from tinyagent.build import MemoryPlan
+    from tinyagent.model import STUDENT
+
+    extra = memplan.prefill_block_bytes(STUDENT, 8)
+    p = MemoryPlan("esp32", 4 << 20, 128 << 10, {"weights": 1}, {"KV cache": 1}, prefill_block=8, prefill_bytes=extra)
+    assert extra == 12096
+    assert "  prefill block: 8 tokens per pass, 12,096 B of the activations above (more than feeding 1 at a time)" \
+        in p.table().splitlines()
