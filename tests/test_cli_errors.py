@@ -102,6 +102,15 @@ def paths(tmp_path_factory, tiny_int, bpe):
     p["dir"].mkdir()
     p["bad_toml"].write_text("[agent\nname =")
     p["agents"].mkdir()
+    default = DEFAULT_SPEC_PATH.read_text()
+    for name, was, now in (("spec_fixed", 'args = { level = 1 }', 'args = { level = 7 }'),  # trained calls the grammar refuses
+                           ("spec_int32", 'args.pin = { type = "int", min = 0, max = 39 }',
+                            'args.pin = { type = "int", min = 0, max = 2147483648 }'),  # the device's int32
+                           ("spec_dur32", 'args.seconds = { type = "duration", min = 1, max = 86400 }',
+                            'args.seconds = { type = "duration", min = 1, max = 4294967296 }')):
+        assert was in default, was
+        p[name] = p["agents"] / f"{name}.toml"  # read by `new NAME --tools-only`, which trains nothing
+        p[name].write_text(default.replace(was, now, 1))
     (p["agents"] / "dup.toml").write_text("")
     (p["agents"] / "mine_tools.c").write_text("/* my handlers */\n")
     shutil.copy(DEFAULT_SPEC_PATH, p["agents"] / "have.toml")
@@ -220,6 +229,12 @@ ROWS = [
     (["new", "mine", "--tools-only", "--dir", "{agents}"], BAD, ["{agents}/mine.toml", "does not exist"]),
     (["new", "have", "--tools-only", "--dir", "{agents}"], BAD, ["{agents}/have_tools.c", "exists already",
                                                                  "move it away"]),
+    (["new", "spec_fixed", "--tools-only", "--dir", "{agents}"], BAD,
+     ["{spec_fixed}", "intent 'gpio_high'", "level = 7 is out of range", "allowed: 0..1"]),
+    (["new", "spec_int32", "--tools-only", "--dir", "{agents}"], BAD,
+     ["{spec_int32}", "arg 'pin'", "max 2147483648 is out of range", "allowed: 0..2147483647"]),
+    (["new", "spec_dur32", "--tools-only", "--dir", "{agents}"], BAD,
+     ["{spec_dur32}", "arg 'seconds'", "max 4294967296 is out of range", "allowed: 0..2147483647"]),
     # build: board, run folder and every file in it, tools file, output folder
     (["build"], BAD, ["'--board'", "build --help"]),
     (["build", "--board", "nosuch", "--run", "{run}"], BAD, ["'nosuch'", "known boards", "mps2-an386", "host"]),
