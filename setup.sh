@@ -13,6 +13,7 @@ APT_PACKAGES=(
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
   qemu-system-arm qemu-system-misc
+  nodejs
 )
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -20,6 +21,8 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Debian's npm, only where no npm came with node (NodeSource's nodejs has its own, and conflicts with it)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update -q
@@ -31,6 +34,9 @@ PY=${PYTHON:-python3}
 # torch first, pinned: the CPU build. An unpinned torch would pull several GB of CUDA packages.
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e ".[test]"
+# rp2040js, the RP2040 emulator the rp2040js board runs under, pinned by its package-lock.json, next to
+# the runner (firmware/boards/rp2040js/node_modules). A node that is already on the machine will do.
+npm ci --prefix firmware/boards/rp2040js --no-audit --no-fund --loglevel=error
 
 if [ "${1:-}" != "--no-demo" ]; then
   .venv/bin/tinyagent build --board mps2-an386 --out build/mps2-an386

@@ -82,7 +82,7 @@ def _write_board(tmp_path: Path, text: str, name: str = "host") -> Path:
     (lambda t: t.replace('kind = "process"', 'kind = "ssh"'), "kind 'ssh' is not one of"),
     (lambda t: t.replace('libc = "system"', 'libc = "system"\nflavour = 1'), "unknown field 'flavour'"),
     (lambda t: t.replace('console = "pty"', 'console = "telepathy"'), "console 'telepathy'"),
-    (lambda t: t.replace('counter = "ns"', 'counter = "cycles"'), "counter 'cycles' is not one of"),
+    (lambda t: t.replace('counter = "ns"', 'counter = "ticks"'), "counter 'ticks' is not one of"),
     (lambda t: t.replace('counter = "ns"', 'counter = "ns"\ncounter_scale = 0'), "counter_scale must be at least 1"),
 ])
 def test_a_bad_board_file_is_one_clear_line(tmp_path, edit, complaint):

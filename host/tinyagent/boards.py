@@ -18,11 +18,15 @@ BOARDS_DIR = REPO_ROOT / "boards"
 FIRMWARE_DIR = REPO_ROOT / "firmware"
 
 CONSOLE_KINDS = ("pty", "uart", "simcall", "usb-cdc")
-RUN_KINDS = ("process", "qemu", "none")
+# How a board runs here: a process that opens its own pty and names it (host), QEMU with the console on
+# a pty, a program whose stdin and stdout are the console (an emulator such as rp2040js's run.mjs; the
+# console gives it a pty), or not at all.
+RUN_KINDS = ("process", "qemu", "stdio", "none")
 # What ta_hal_cycles() counts when the board runs here ([run] counter): executed instructions (QEMU with
-# -icount), ticks of an emulated clock that follows the host's wall clock (a time, not work done),
-# nanoseconds of the process's CPU time (the host board), or nothing (it returns 0).
-COUNTERS = ("instructions", "clock", "ns", "none")
+# -icount), emulated CPU cycles (an emulator that charges each instruction its cycles: rp2040js), ticks
+# of an emulated clock that follows the host's wall clock (a time, not work done), nanoseconds of the
+# process's CPU time (the host board), or nothing (it returns 0).
+COUNTERS = ("instructions", "cycles", "clock", "ns", "none")
 LIBCS = ("system", "picolibc", "newlib-nano", "none")
 
 
@@ -48,7 +52,8 @@ class Toolchain:
 @dataclass(frozen=True)
 class Run:
     kind: str                   # one of RUN_KINDS
-    command: tuple[str, ...]    # argv; "{elf}" is replaced by the built program
+    command: tuple[str, ...]    # argv; "{elf}" is replaced by the built program ("{firmware}", the
+                                # firmware/ folder, when the board file is read)
     packages: tuple[str, ...]   # apt packages that provide the emulator
     counter: str = "none"       # what ta_hal_cycles() counts under `command`: one of COUNTERS
     counter_scale: int = 1      # how many of those one ta_hal_cycles() unit is (e.g. 40 instructions)
@@ -74,7 +79,8 @@ class Board:
     sdk: str                    # "" for boards built here; "esp-idf" or "pico-sdk" for real boards
     sdk_target: str
     source: Path                # the TOML file this came from
-    kernels: str = "portable"   # matvec kernel file: "portable" (any C99 compiler) or "cm4" (Arm DSP extension)
+    kernels: str = "portable"   # matvec kernel file: "portable" (any C99 compiler), "cm4" (Arm DSP
+                                # extension) or "m0" (Armv6-M: Cortex-M0/M0+)
     # The stack plan (build.py) is the deepest path from `stack_entry`, the function the startup code
     # enters with the stack empty (its own frame counts), plus, for the deepest of the
     # `interrupt_handlers` (they do not preempt one another), the `interrupt_frame_bytes` the core
@@ -193,7 +199,8 @@ def _board_from_file(path: Path) -> Board:
         toolchain=Toolchain(
             prefix=t["prefix"], cc=t["cc"], cflags=tuple(t["cflags"]), ldflags=tuple(t["ldflags"]),
             libc=t["libc"], packages=tuple(t["packages"]), proxy=t["proxy"]),
-        run=Run(kind=r["kind"], command=tuple(r["command"]), packages=tuple(r["packages"]),
+        run=Run(kind=r["kind"], command=tuple(a.replace("{firmware}", str(FIRMWARE_DIR)) for a in r["command"]),
+                packages=tuple(r["packages"]),
                 counter=r["counter"], counter_scale=r["counter_scale"]),
         sdk=b["sdk"], sdk_target=b["sdk_target"], source=path, kernels=b["kernels"],
         stack_entry=b["stack_entry"], interrupt_frame_bytes=b["interrupt_frame_bytes"],

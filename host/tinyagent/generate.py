@@ -31,7 +31,7 @@ GENERATED = {"ta_model.h": "ta_model.h.j2", "ta_model.c": "ta_model.c.j2", "ta_v
 RUNTIME_HEADERS = ("ta_status.h", "ta_intmath.h", "ta_kernels.h", "ta_engine.h", "ta_tokenizer.h",
                    "ta_agent.h", "ta_console.h", "ta_hal.h")
 RUNTIME_SOURCES = ("ta_status.c", "ta_engine.c", "ta_tokenizer.c", "ta_agent.c", "ta_console.c", "ta_main.c")
-KERNELS = {"portable": "ta_kernels.c", "cm4": "ta_kernels_cm4.c"}  # one is compiled
+KERNELS = {"portable": "ta_kernels.c", "cm4": "ta_kernels_cm4.c", "m0": "ta_kernels_m0.c"}  # one is compiled
 DEFAULT_TOOLS = "ta_tools_default.c"
 _HANDLER_DEF = re.compile(r"\bta_tool_([A-Za-z_][A-Za-z0-9_]*)\s*\([^;{]*\)\s*\{")
 

@@ -324,6 +324,8 @@ def _start_program(board: Board, elf: Path) -> Console:
     qemu = board.run.kind == "qemu"
     if qemu:
         argv += QEMU_CONTROL_FLAGS
+    if board.run.kind == "stdio":
+        return _start_stdio_program(board, argv)
     stderr_file = tempfile.TemporaryFile()
     try:
         process = subprocess.Popen(argv, stdin=subprocess.PIPE if qemu else subprocess.DEVNULL,
@@ -345,6 +347,36 @@ def _start_program(board: Board, elf: Path) -> Console:
     if qemu:
         _send_monitor(process, "cont")   # only now: the pty is open, so nothing printed is lost
     return Console(port, link, process=process, stderr_file=stderr_file, qemu=qemu)
+
+
+def _start_stdio_program(board: Board, argv: list[str]) -> Console:
+    """A program whose stdin and stdout are the console (run kind "stdio"): it gets the master side of
+    a new pty as both, and the console opens the slave, as it opens QEMU's (pyserial sets it raw, so
+    the bytes pass unchanged). The slave is open before the program starts, so nothing is lost; when
+    the console closes it, the program's reads fail (EIO) and it ends."""
+    master, slave = os.openpty()
+    port = os.ttyname(slave)
+    stderr_file = tempfile.TemporaryFile()
+    try:
+        link = _open_serial(port, DEFAULT_BAUD, exclusive=False)
+    except BaseException:
+        os.close(master)
+        os.close(slave)
+        stderr_file.close()
+        raise
+    os.close(slave)   # the link holds its own descriptor
+    try:
+        process = subprocess.Popen(argv, stdin=master, stdout=master, stderr=stderr_file,
+                                   preexec_fn=_die_with_parent(), process_group=0)
+    except FileNotFoundError:
+        link.close()
+        stderr_file.close()
+        packages = " ".join(board.run.packages) or argv[0]
+        raise TinyAgentError(f"{argv[0]} not found (needed to run {board.name}): install it with "
+                             f"`sudo apt-get install {packages}`", EXIT_DEVICE) from None
+    finally:
+        os.close(master)  # the program has its own
+    return Console(port, link, process=process, stderr_file=stderr_file)
 
 
 def open_console(board: Board | None, artifact_or_port: Artifact | Path | str | None = None, *,
