@@ -375,6 +375,39 @@ def test_a_tools_file_with_sdk_includes_generates(board, micropython, tiny_run, 
     assert (where / "pump_tools.c").read_text() == sectioned_tools.read_text()
 
 
+def test_host_micropython_build_generates_or_says_what_is_missing(tiny_run, tmp_path, monkeypatch):
+    """`tinyagent build --board host --micropython` (docs/real-boards.md: the module for the unix port):
+    --generate-only writes the project with the host's figures; a build without MICROPY_DIR is one line,
+    exit 5, naming it and the tag to clone."""
+    from click.testing import CliRunner
+
+    from tinyagent.cli import main
+
+    monkeypatch.delenv("MICROPY_DIR", raising=False)
+    args = ["build", "--board", "host", "--micropython", "--run", str(tiny_run)]
+    r = CliRunner().invoke(main, [*args, "--generate-only", "--out", str(tmp_path / "g")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "g" / "project" / "tinyagent" / "modtinyagent.c").is_file()
+    assert sp.HOST_MODULE_NOTE in r.output and "not a real board" not in r.output
+    r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "b")])
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.exit_code == EXIT_TOOL_MISSING and len(lines) == 1, r.output
+    assert "MICROPY_DIR is not set" in lines[0] and f"git clone -b {sp.MICROPYTHON_VERSION}" in lines[0]
+
+
+def test_readmes_name_what_the_sdk_builds_need(projects):
+    """The steps that a real pico-sdk 2.x / MicroPython build needed and the READMEs left out."""
+    pico = (projects["pico"].root / "README.md").read_text()
+    for said in ("git submodule update --init lib/cyw43-driver", "-DPICO_BOARD=pico_w", "picotool",
+                 "-Dpicotool_DIR=", "libstdc++-arm-none-eabi-newlib", "cstdlib: No such file or directory"):
+        assert said in pico, said
+    assert pico.index("lib/cyw43-driver") < pico.index("-DPICO_BOARD=pico_w")   # the submodule first
+    assert sp.MICROPYTHON_VERSION == "v1.28.0"   # a released tag (there is no v1.29.0)
+    for kind in ("host-mp", "pico-mp", "esp32-mp"):
+        text = (projects[kind].root / "README.md").read_text()
+        assert "git clone -b v1.28.0 https://github.com/micropython/micropython" in text, kind
+
+
 def test_declared_requirements_are_in_the_generated_cmake_files(engine, sectioned_tools, tmp_path):
     needs("cmake")
     esp = sp.generate_project(load_board("esp32s3"), [*engine["esp32s3"][:-1], sectioned_tools], tmp_path / "e",

@@ -43,7 +43,7 @@ IDF_MIN = "5.4"
 LED_STRIP_VERSION = "^2.5.0"     # espressif/led_strip: the 2.x API (led_pixel_format) led_ws2812.c uses
 PICO_SDK_VERSION = "2.1.1"
 PICO_SDK_MIN = "2.0.0"
-MICROPYTHON_VERSION = "v1.29.0"
+MICROPYTHON_VERSION = "v1.28.0"  # a released tag: the README clones it with git clone -b
 MPY_VERSION = "6.3"              # what mpy-cross emits; MicroPython 1.23 and newer load it
 
 KINDS = ("esp-idf", "pico-sdk", "micropython")
@@ -148,6 +148,10 @@ PROXY_NOTES = {
             "stand-in HAL (hal_pico_link_standin.c): the engine and model fit 2 MiB flash / 256 KiB RAM; "
             "the Pico SDK's own code (USB stack, stdio, boot2) is not counted",
 }
+
+# `tinyagent build --board host --micropython`: the module for MicroPython's unix port
+HOST_MODULE_NOTE = ("figures from the host board's own build of the engine and model (the unix port "
+                    "compiles the module with the same cc); MicroPython itself is not counted")
 
 
 @dataclass(frozen=True)
@@ -647,9 +651,11 @@ def proxy_compile(board: Board, engine_sources: list[Path], out_dir: str | Path,
     its BOARD_MACROS macro. A tools file whose section for that SDK includes a header only the SDK
     has (driver/gpio.h, pico/stdlib.h) cannot be compiled here: stand-in handlers take its place,
     and `tools_note` says so in one line."""
-    if not board.sdk or board.name not in PROXY_NOTES:
-        raise bad_input(f"board {board.name} is not a real board (proxy_compile is for {', '.join(PROXY_NOTES)})")
     kind = kind or board.sdk
+    host_module = kind == "micropython" and board.name in MP_PORTS and not board.sdk  # the unix port
+    if not host_module and (not board.sdk or board.name not in PROXY_NOTES):
+        raise bad_input(f"board {board.name} is not a real board (proxy_compile is for {', '.join(PROXY_NOTES)}, "
+                        f"and for {', '.join(b for b in MP_PORTS if b not in PROXY_NOTES)} with kind='micropython')")
     sources = [Path(s) for s in engine_sources]
     includes = sorted({s.resolve().parent for s in sources})
     defines = {BOARD_MACROS[kind]: 1}
@@ -663,7 +669,8 @@ def proxy_compile(board: Board, engine_sources: list[Path], out_dir: str | Path,
                              tools_note=tools_note)
     art = compile_and_link(board, sources, includes, out_dir, defines=defines)
     fields = {f.name: getattr(art, f.name) for f in dataclasses.fields(Artifact)}
-    return ProxyArtifact(**fields, note=PROXY_NOTES[board.name], tools_note=tools_note)
+    note = HOST_MODULE_NOTE if host_module else PROXY_NOTES[board.name]
+    return ProxyArtifact(**fields, note=note, tools_note=tools_note)
 
 
 _MISSING_HEADER = re.compile(r"fatal error: ([^:\s]+): No such file or directory")
