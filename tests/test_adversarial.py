@@ -61,7 +61,9 @@ MAX_WRITES = 14
 @pytest.fixture(scope="module")
 def transcripts(tmp_path_factory):
     root = tmp_path_factory.mktemp("noise")
-    requests = "\n".join(noise_lines()) + "\n"
+    # each line its own conversation: the boards' clocks differ, and an uptime result in the context
+    # would steer every later turn
+    requests = "".join(f"{line}\n!new\n" for line in noise_lines())
     out = {}
     for board in ("host", "mps2-an386"):
         b = build(board, root / board, DEFAULT_RUN)
