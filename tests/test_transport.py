@@ -157,6 +157,23 @@ def test_program_killed_mid_read_is_one_line(host_echo):
     assert gone(con.pid)
 
 
+@pytest.mark.parametrize("prints, says", [
+    ("head -c 3000000 /dev/zero | tr '\\0' a; echo", "a line of more than 4,096 bytes"),  # a 3 MB first line
+    ("tr '\\0' a < /dev/zero", "a line of more than 4,096 bytes"),                    # one that never ends
+    ("echo 'hello world'", "printed 'hello world' as its first line"),               # not a pty
+])
+def test_a_program_whose_first_line_names_no_pty_is_one_line(tmp_path, prints, says):
+    """The host board's program names its pty on its first line. Whatever it prints instead, the
+    error is one short line, no more than ANNOUNCE_LINE_MAX bytes of it are held, and the program ends."""
+    program = tmp_path / "firmware"
+    program.write_text(f"#!/bin/sh\necho $$ > {tmp_path}/pid\n{prints}\nsleep 60\n")
+    program.chmod(0o755)
+    msg = device_error(lambda: open_console(load_board("host"), program))
+    assert says in msg and "/dev/pts/3" in msg and len(msg) < 300, msg[:300]
+    pid = int((tmp_path / "pid").read_text())
+    assert gone(pid)
+
+
 def test_a_board_that_does_not_run_here(host_echo):
     _, art = host_echo
     msg = device_error(lambda: open_console(load_board("esp32"), art))

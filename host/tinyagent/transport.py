@@ -267,24 +267,37 @@ def _end_process(process: subprocess.Popen) -> int:
     return code
 
 
+ANNOUNCE_LINE_MAX = 4096  # bytes: a line naming a pty is far shorter; reading stops at a longer one
+
+
 def _read_announcement(process: subprocess.Popen, pattern: re.Pattern | None, what: str,
                        stderr_file: IO[bytes]) -> str:
     """Read the process's stdout until a line names its pty: the whole first line if `pattern` is
-    None, else the pattern's first group. Times out after PTY_ANNOUNCE_TIMEOUT_S."""
+    None (it must be a /dev/ path), else the pattern's first group. Times out after
+    PTY_ANNOUNCE_TIMEOUT_S. A line over ANNOUNCE_LINE_MAX bytes is one line of error, so what is held
+    stays bounded whatever the program prints."""
     deadline = time.monotonic() + PTY_ANNOUNCE_TIMEOUT_S
     fd = process.stdout.fileno()
     buf = b""
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         while True:
-            while b"\n" in buf:
+            while b"\n" in buf and len(buf.split(b"\n", 1)[0]) <= ANNOUNCE_LINE_MAX:
                 line, buf = buf.split(b"\n", 1)
                 text = line.decode("utf-8", "replace").strip()
                 if pattern is None:
-                    return text
+                    if text.startswith("/dev/") and text.isprintable() and " " not in text:
+                        return text
+                    raise _device_error(f"{what} printed {text[:_SHOWN_TAIL_CHARS]!r} as its first line "
+                                        "(expected the path of its console pty, e.g. /dev/pts/3)")
                 m = pattern.search(text)
                 if m:
                     return m.group(1)
+            if len(buf.split(b"\n", 1)[0]) > ANNOUNCE_LINE_MAX:
+                start = buf[:_SHOWN_TAIL_CHARS].decode("utf-8", "replace")
+                raise _device_error(f"{what} printed a line of more than {ANNOUNCE_LINE_MAX:,} bytes "
+                                    f"before naming its console pty (it starts {start!r}; expected a "
+                                    "short line such as /dev/pts/3)")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _device_error(f"{what} did not name its console pty within "
