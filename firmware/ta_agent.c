@@ -570,10 +570,10 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
     for (size_t i = 0; i < n_ids; i++) {
         conv.ids[conv.n++] = ids[i];
     }
-    const int32_t *logits = 0;
-    for (; conv.fed < conv.n; conv.fed++) { /* the last turn's pending '\n', then the prompt */
-        logits = ta_engine_step(conv.ids[conv.fed], conv.fed);
-    }
+    /* the last turn's pending '\n', then the prompt (or, after a drop, all that was kept): one batched
+     * prefill, bit-exact with feeding them one at a time */
+    const int32_t *logits = ta_engine_feed(conv.ids + conv.fed, conv.n - conv.fed, conv.fed);
+    conv.fed = conv.n;
     int line_start = 1, n_calls = 0;
     char result[TA_RESULT_MAX + 1];
     uint16_t result_ids[TA_RESULT_MAX + 1];
@@ -637,8 +637,13 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
             if (ta_tokenize((const uint8_t *)result, rn, result_ids, TA_RESULT_MAX, &n_res) == TA_OK) {
                 result_ids[n_res++] = dc.newline;
             }
-            for (size_t i = 0; i < n_res && conv.n < ctx; i++) { /* cut where the context ends */
-                logits = feed(result_ids[i]);
+            int32_t fit = 0; /* the result is cut where the context ends */
+            for (size_t i = 0; i < n_res && conv.n < ctx; i++, fit++) {
+                conv.ids[conv.n++] = result_ids[i];
+            }
+            if (fit > 0) {
+                logits = ta_engine_feed(conv.ids + conv.fed, fit, conv.fed);
+                conv.fed = conv.n;
             }
             dc.in_call = 0;
             dc.call_len = 0;
