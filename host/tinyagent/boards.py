@@ -57,6 +57,7 @@ class Run:
     packages: tuple[str, ...]   # apt packages that provide the emulator
     counter: str = "none"       # what ta_hal_cycles() counts under `command`: one of COUNTERS
     counter_scale: int = 1      # how many of those one ta_hal_cycles() unit is (e.g. 40 instructions)
+    reply_timeout_s: int = 30   # the longest wait for one reply (a whole-context !run on a slow emulator)
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,11 @@ _TOOLCHAIN_FIELDS: dict[str, tuple[type, bool]] = {
 }
 _RUN_FIELDS: dict[str, tuple[type, bool]] = {
     "kind": (str, True), "command": (list, False), "packages": (list, False),
-    "counter": (str, False), "counter_scale": (int, False),
+    "counter": (str, False), "counter_scale": (int, False), "reply_timeout_s": (int, False),
 }
 _DEFAULTS: dict[str, Any] = {
     "psram_bytes": 0, "sdk": "", "sdk_target": "", "proxy": False, "command": [], "packages": [],
-    "kernels": "portable", "counter": "none", "counter_scale": 1, "stack_entry": "main",
+    "kernels": "portable", "counter": "none", "counter_scale": 1, "reply_timeout_s": 30, "stack_entry": "main",
     "interrupt_frame_bytes": 0, "interrupt_handlers": [],
 }
 # What a Cortex-M core pushes on taking an interrupt while the floating-point context is active
@@ -175,6 +176,8 @@ def _board_from_file(path: Path) -> Board:
     if r["kind"] == "qemu" and "pty" not in " ".join(r["command"]):
         raise bad_input(f"{where} [run]: a qemu command must put the console on a pty (-serial pty)")
     _one_of(r["counter"], COUNTERS, "counter", f"{where} [run]")
+    if not 1 <= r["reply_timeout_s"] <= 3600:
+        raise bad_input(f"{where} [run]: reply_timeout_s {r['reply_timeout_s']} is out of range (allowed: 1..3600 seconds)")
     if r["counter_scale"] < 1:
         raise bad_input(f"{where} [run]: counter_scale must be at least 1 (how many {r['counter']} one "
                         f"ta_hal_cycles unit is), got {r['counter_scale']}")
@@ -201,7 +204,7 @@ def _board_from_file(path: Path) -> Board:
             libc=t["libc"], packages=tuple(t["packages"]), proxy=t["proxy"]),
         run=Run(kind=r["kind"], command=tuple(a.replace("{firmware}", str(FIRMWARE_DIR)) for a in r["command"]),
                 packages=tuple(r["packages"]),
-                counter=r["counter"], counter_scale=r["counter_scale"]),
+                counter=r["counter"], counter_scale=r["counter_scale"], reply_timeout_s=r["reply_timeout_s"]),
         sdk=b["sdk"], sdk_target=b["sdk_target"], source=path, kernels=b["kernels"],
         stack_entry=b["stack_entry"], interrupt_frame_bytes=b["interrupt_frame_bytes"],
         interrupt_handlers=tuple(b["interrupt_handlers"]),

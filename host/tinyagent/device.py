@@ -166,10 +166,11 @@ def sync(console) -> None:
                          f"(is it a tinyagent build, at the right baud?)", EXIT_DEVICE)
 
 
-def ask(console, line: str, timeout: float = REPLY_TIMEOUT_S) -> str:
-    """Send one line; return everything the device printed up to its next prompt."""
+def ask(console, line: str, timeout: float | None = None) -> str:
+    """Send one line; return everything the device printed up to its next prompt (waiting at most
+    `timeout`, by default the console's reply_timeout_s)."""
     console.write_line(line)
-    text = console.read_until("\n" + PROMPT, timeout=timeout)
+    text = console.read_until("\n" + PROMPT, timeout=timeout or getattr(console, "reply_timeout_s", REPLY_TIMEOUT_S))
     return text[: -len(PROMPT)]
 
 
@@ -263,7 +264,7 @@ def chat(board: str | None = None, out: str | None = None, port: str | None = No
             # stream the reply as it arrives; the device's own prompt at the end is not repeated
             console.write_line(raw)
             held = ""
-            for chunk in console.stream_until("\n" + PROMPT, timeout=REPLY_TIMEOUT_S):
+            for chunk in console.stream_until("\n" + PROMPT, timeout=getattr(console, "reply_timeout_s", REPLY_TIMEOUT_S)):
                 held += chunk
                 stdout.write(held[:-len(PROMPT)])
                 held = held[-len(PROMPT):]

@@ -74,6 +74,7 @@ class Console:
         self._process = process
         self._stderr = stderr_file
         self._pending = b""   # read from the port, not yet returned
+        self.reply_timeout_s = 30.0  # the longest wait for one reply (the board's [run] reply_timeout_s)
         self._qemu = qemu     # an emulator: writes are paced (EMULATOR_CHUNK_BYTES)
         # runs once: from close(), or when the Console is garbage-collected or Python exits
         self._shutdown = weakref.finalize(self, _shutdown, link, process, stderr_file, qemu)
@@ -410,5 +411,8 @@ def open_console(board: Board | None, artifact_or_port: Artifact | Path | str | 
         if target.elf is None:
             raise TinyAgentError(f"board {board.name} was only compiled (proxy toolchain); "
                                  f"there is no program to run", EXIT_DEVICE)
-        return _start_program(board, target.elf)
-    return _start_program(board, Path(target))
+        con = _start_program(board, target.elf)
+    else:
+        con = _start_program(board, Path(target))
+    con.reply_timeout_s = float(board.run.reply_timeout_s)  # a slow emulator waits longer for a reply
+    return con
