@@ -6,6 +6,7 @@
  *   tinyagent.transcript()                           # -> "[led on] -> on\nThe light is on."
  *   tinyagent.tools()                                # -> ["led", "gpio", ...]
  *   tinyagent.poll()                                 # runs the C timers that are due
+ *   tinyagent.new()                                  # forgets the conversation (the console's !new)
  *
  * A tool's callable gets the call's arguments (an enum word as str, a number as int; literal
  * words are left out) and returns its result; str() of it is fed back to the model. An exception
@@ -21,6 +22,7 @@
 #include "py/obj.h"
 #include "py/runtime.h"
 
+#include "ta_agent.h"
 #include "ta_hal.h"
 #include "ta_mp_board.h"
 #include "ta_mp_bridge.h"
@@ -297,6 +299,18 @@ static mp_obj_t tinyagent_poll(void)
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(tinyagent_poll_obj, tinyagent_poll);
 
+/* tinyagent.new(): start a new conversation. Each ask() is the next turn of one conversation, with
+ * the earlier turns in the model's context (docs/integer-contract.md, "Conversations"). */
+static mp_obj_t tinyagent_new(void)
+{
+    if (busy) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("tinyagent.new cannot run inside ask() (a tool called it)"));
+    }
+    ta_agent_new();
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(tinyagent_new_obj, tinyagent_new);
+
 /* tinyagent.tools() -> the agent's tool names, in the order of its spec. */
 static mp_obj_t tinyagent_tools_list(void)
 {
@@ -316,6 +330,7 @@ static const mp_rom_map_elem_t tinyagent_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_register), MP_ROM_PTR(&tinyagent_register_obj) },
     { MP_ROM_QSTR(MP_QSTR_tools), MP_ROM_PTR(&tinyagent_tools_obj) },
     { MP_ROM_QSTR(MP_QSTR_poll), MP_ROM_PTR(&tinyagent_poll_obj) },
+    { MP_ROM_QSTR(MP_QSTR_new), MP_ROM_PTR(&tinyagent_new_obj) },
 };
 static MP_DEFINE_CONST_DICT(tinyagent_module_globals, tinyagent_module_globals_table);
 
