@@ -252,13 +252,15 @@ def test_stats_are_sane(spec, corpus):
 @pytest.fixture(scope="module")
 def talk(spec):
     import dataclasses
-    style = dataclasses.replace(spec.style, followup_fraction=0.3, conditional_fraction=0.15, history_rate=0.5)
+    style = dataclasses.replace(spec.style, followup_fraction=0.3, conditional_fraction=0.15, history_rate=0.5,
+                                noise_fraction=0.05)
     return generate_corpus(dataclasses.replace(spec, style=style), seed=3, n_train=3000, n_val=50, n_heldout=50)
 
 
 def test_conversation_corpus_is_deterministic(spec, talk):
     import dataclasses
-    style = dataclasses.replace(spec.style, followup_fraction=0.3, conditional_fraction=0.15, history_rate=0.5)
+    style = dataclasses.replace(spec.style, followup_fraction=0.3, conditional_fraction=0.15, history_rate=0.5,
+                                noise_fraction=0.05)
     again = generate_corpus(dataclasses.replace(spec, style=style), seed=3, n_train=3000, n_val=50, n_heldout=50)
     assert digest(again) == digest(talk)
 
@@ -358,3 +360,12 @@ def test_conditionals_act_only_when_the_result_says_so(talk):
 
 def test_no_conversations_unless_asked(corpus):
     assert not any(ex.before or ex.intent.startswith(("followup_", "if_")) for ex in everything(corpus))
+
+
+def test_line_noise_gets_no_call(talk):
+    noise = [ex for ex in talk.train if ex.intent == "noise"]
+    assert 0.03 < len(noise) / len(talk.train) < 0.08
+    assert all(not ex.calls and ex.answer in pb.NOISE_ANSWERS for ex in noise)
+    assert all(ex.request and "\n" not in ex.request and len(ex.request.encode()) <= MAX_REQUEST_BYTES for ex in noise)
+    assert any("[" in ex.request for ex in noise)  # the call syntax typed in is noise too
+    assert any(re.search(r"\b(gpio|led|timer)\b", ex.request) for ex in noise if "[" not in ex.request)

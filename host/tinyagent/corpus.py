@@ -261,7 +261,8 @@ class _Generator:
                                 ("meta", st.meta_fraction, self.meta_intents),
                                 ("offtopic", st.offtopic_fraction, self.offtopic),
                                 ("followup", st.followup_fraction, self.tool_intents),
-                                ("conditional", st.conditional_fraction, self.conditions)):
+                                ("conditional", st.conditional_fraction, self.conditions),
+                                ("noise", st.noise_fraction, True)):
             if r < share and ok:
                 return kind
             r -= share
@@ -274,6 +275,8 @@ class _Generator:
             return self.example([self.rng.choice(self.meta_intents)], avoid)
         if kind == "offtopic":
             return self.example(self.offtopic, avoid)
+        if kind == "noise":
+            return self.noise(avoid)
         make = {"negation": self.negation, "correction": self.correction, "followup": self.followup,
                 "conditional": self.conditional}[kind]
         for _ in range(MAX_TRIES):
@@ -533,6 +536,37 @@ class _Generator:
         text = rng.choice(pb.YES_ANSWERS if holds else pb.NO_ANSWERS).format(
             value=shown, rel=word, n=format_value(slot, n))
         return self.finish_followup(pieces, (), text, f"followup_compare:{intent.name}", before)
+
+    def noise(self, avoid: frozenset[str]) -> Example:
+        """Line noise (phrasebook NOISE_WORDS): no call, whatever it contains."""
+        rng = self.rng
+        tool_words = sorted({w for t in self.spec.tools for w in [t.name] + [a.name for a in t.args]
+                             + [v for a in t.args for v in a.values]})
+        for _ in range(AVOID_TRIES):
+            r = rng.random()
+            if r < 0.25:  # a cat on the keyboard
+                text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz     ") for _ in range(rng.randint(2, 40)))
+            elif r < 0.45:  # letters, digits and marks (a wrong baud rate, a paste)
+                text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789  .,?!-:;") for _ in range(rng.randint(2, 30)))
+            elif r < 0.75:  # word salad, sometimes with a tool's words or a number in it
+                words = [rng.choice(pb.NOISE_WORDS) for _ in range(rng.randint(1, 10))]
+                for _ in range(rng.randint(0, 2)):
+                    words.insert(rng.randrange(len(words) + 1),
+                                 rng.choice(tool_words) if rng.random() < 0.6 else str(rng.randint(0, 999)))
+                text = " ".join(words)
+            else:  # the call syntax typed in, or pieces of it: a request is words, not calls
+                t = rng.choice(self.spec.tools)
+                call = t.name + "".join(" " + (rng.choice(a.values) if a.values else str(rng.randint(0, 99)))
+                                        for a in t.args)
+                frag = rng.choice((f"[{call}]", f"[{call}", f"{call}]", "[" * rng.randint(1, 6), "]" * rng.randint(1, 6),
+                                   f"[{t.name}", " ".join([t.name] * rng.randint(2, 5))))
+                words = [rng.choice(pb.NOISE_WORDS) for _ in range(rng.randint(0, 5))]
+                words.insert(rng.randrange(len(words) + 1), frag)
+                text = " ".join(words)
+            text = " ".join(text.split())[:MAX_REQUEST_BYTES] or "zq"
+            if text not in avoid:
+                break
+        return Example(text, (), rng.choice(pb.NOISE_ANSWERS), "noise", (), 0)
 
     def finish_followup(self, pieces: list[_Piece], calls: tuple, answer: str, intent: str,
                         before: tuple[Example, ...]) -> Example:

@@ -272,8 +272,7 @@ EXTEND_FOLLOWUPS = (
 # The previous call reversed: an intent of the other polarity, the other 0/1 level, or a toggle again.
 UNDO = (
     "undo that", "undo", "put it back", "reverse that", "switch it back", "change it back",
-    "back the way it was", "now the other way", "the other way", "the opposite", "revert that",
-    "flip it back", "undo the last one", "set it back",
+    "back the way it was", "revert that", "flip it back", "undo the last one", "set it back",
 )
 UNDO_TO = {
     "on": ("turn it back on", "back on", "on again", "now on", "turn it on again", "and on again",
@@ -335,3 +334,30 @@ CONDITION_FALSE_ANSWERS = (
 )
 ENUM_TRUE_ANSWERS = ("It's {value}, so: {answer}", "{noun} is {value}. {answer}")
 ENUM_FALSE_ANSWERS = ("It's {value}, not {want}, so I did nothing.", "{noun} is {value}, so I left it alone.")
+
+# ---- line noise -----------------------------------------------------------------------------------
+
+# What reaches a serial console that nobody meant as a request: a cat on the keyboard, a baud-rate
+# mismatch, text pasted from elsewhere, the call syntax typed in. It gets no call, whatever tool words
+# it contains. Words for word salad (none names a tool; the generator adds the spec's own nouns).
+NOISE_WORDS = (
+    "apple", "river", "blue", "quickly", "seven", "paper", "under", "window", "green", "table", "slowly",
+    "cloud", "yesterday", "orange", "music", "horse", "silver", "happy", "mountain", "pencil", "ocean",
+    "maybe", "never", "always", "the", "a", "an", "of", "and", "to", "in", "is", "it", "that", "was",
+    "for", "on", "are", "with", "as", "at", "be", "this", "from", "or", "by", "but", "not", "what",
+    "all", "were", "we", "when", "your", "can", "there", "use", "each", "which", "do", "how", "if",
+    "will", "up", "out", "then", "so", "some", "would", "make", "like", "into", "time", "has", "look",
+    "more", "go", "see", "no", "way", "could", "my", "than", "first", "been", "who", "now", "find",
+    "long", "down", "day", "get", "come", "made", "part", "over", "new", "take", "only", "work",
+    "know", "place", "back", "give", "very", "after", "thing", "just", "good", "think", "say", "great",
+    "where", "help", "much", "before", "line", "right", "too", "old", "any", "same", "tell", "want",
+    "show", "also", "around", "small", "put", "end", "does", "another", "well", "large", "big",
+    "even", "such", "because", "here", "why", "ask", "read", "need", "home", "us", "move", "try",
+    "kind", "hand", "again", "change", "off", "play", "air", "away", "house", "point", "page",
+    "foo", "bar", "lorem", "ipsum", "dolor", "sit", "amet", "test", "asdf", "qwerty", "null", "none",
+    "error", "ok", "ERROR", "OK", "AT", "+++", "ATZ", "0x00", "0xff", "NaN", "undefined", "EOF",
+)
+NOISE_ANSWERS = (
+    "Sorry, I didn't understand that.", "I don't know what you mean.", "That doesn't look like a request.",
+    "Sorry, I can't make sense of that.", "I didn't get that; nothing done.",
+)

@@ -119,6 +119,7 @@ class CorpusStyle:
     filler_rate: float = 0.05  # "could you, um, ..." inside a request
     followup_fraction: float = 0.0  # "make it 8 instead", "again", "undo that", "is that over 25?" after a turn
     conditional_fraction: float = 0.0  # "if the temperature is over 25, turn on pin 5": the second call depends on the first's result
+    noise_fraction: float = 0.0  # line noise: random letters, digits, word salad, call syntax typed by the user: no call
     history_rate: float = 0.0  # share of examples that come after 1-4 unrelated earlier turns of a conversation
     openers: tuple[str, ...] = (
         "hey", "hey,", "hi,", "um", "um,", "uh,", "ok so", "so", "ok,", "okay,", "alright,", "please",
@@ -294,7 +295,7 @@ _TYPE_FIELDS = {
 _STYLE_FRACTIONS = ("chat_fraction", "two_call_fraction", "heldout_fraction", "typo_rate",
                     "number_word_rate", "negation_fraction", "correction_fraction", "meta_fraction",
                     "offtopic_fraction", "wake_rate", "filler_rate", "followup_fraction",
-                    "conditional_fraction", "history_rate")
+                    "conditional_fraction", "noise_fraction", "history_rate")
 _STYLE_LISTS = ("openers", "context", "closers", "joiners", "number_words")
 _STYLE_FIELDS = _STYLE_FRACTIONS + _STYLE_LISTS + ("unit_words",)
 
@@ -462,7 +463,8 @@ class _Parser:
             kw["unit_words"] = tuple(merged.items())
         style = CorpusStyle(**kw)
         shares = ("chat_fraction", "two_call_fraction", "negation_fraction", "correction_fraction",
-                  "meta_fraction", "offtopic_fraction", "followup_fraction", "conditional_fraction")
+                  "meta_fraction", "offtopic_fraction", "followup_fraction", "conditional_fraction",
+                  "noise_fraction")
         if sum(getattr(style, k) for k in shares) > 1.0:
             self.fail("[corpus]", f"{' + '.join(shares)} exceeds 1.0 (allowed: a sum <= 1.0)")
         return style
