@@ -146,7 +146,7 @@ def _fit_suggestion(cfg: ModelConfig, board: Board, other_flash: int, other_ram:
     longest = 0
     for ctx in range(cfg.ctx, 7, -8):
         c = ModelConfig(**{**cfg.to_dict(), "ctx": ctx})
-        if weights_ok and arena_bytes(arena_layout(c)) + other_ram <= board.ram_bytes:
+        if weights_ok and arena_bytes(arena_layout(c, block=1)) + other_ram <= board.ram_bytes:  # the build picks the block
             longest = ctx
             break
     if longest and longest >= need_ctx:
@@ -160,7 +160,7 @@ def _fit_suggestion(cfg: ModelConfig, board: Board, other_flash: int, other_ram:
         c = ModelConfig(**{**cfg.to_dict(), "dim": dim, "ctx": small_ctx, "ffn_dim": 2 * dim,
                            "head_dim": max(8, dim // max(cfg.n_heads, 1))})
         flash = c.n_params() * 1.1
-        if flash <= board.flash_bytes and arena_bytes(arena_layout(c)) + other_ram <= board.ram_bytes:
+        if flash <= board.flash_bytes and arena_bytes(arena_layout(c, block=1)) + other_ram <= board.ram_bytes:
             said.append(f"a smaller model fits: e.g. dim {dim}, ffn {2 * dim}, context {small_ctx} "
                         f"(~{c.n_params() // 1000}k parameters)")
             break
