@@ -222,18 +222,22 @@ class Request:
     line: int
 
 
+def _read_text(path: Path, what: str, expected: str) -> str:
+    """A hand-written file's text, or one line saying why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise bad_input(f"{path}: {what} file not found (expected {expected})")
+    except (OSError, UnicodeDecodeError) as e:
+        raise bad_input(f"{path}: cannot read the {what} file ({e})")
+
+
 def load_requests(path: str | Path, grammar=None) -> list[Request]:
     """A request file: UTF-8, tab-separated `category, request, expected`, a header line first, `#`
     lines are comments. `expected` is the calls in order separated by ` ; ` (as the device prints
     them, durations in seconds), or `-` for no call. Each bad line is one error naming it."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise bad_input(f"{path}: request file not found (expected a .tsv with columns category, request, "
-                        f"expected)")
-    except (OSError, UnicodeDecodeError) as e:
-        raise bad_input(f"{path}: cannot read the request file ({e})")
+    text = _read_text(path, "request", "a .tsv with columns category, request, expected")
     out: list[Request] = []
     header_seen = False
     for n, line in enumerate(text.splitlines(), 1):
@@ -462,13 +466,7 @@ def load_conversations(path: str | Path, grammar=None) -> list[ScriptedConversat
     `> REQUEST<TAB>EXPECTED[<TAB>CATEGORY]` is one of its turns; `#` lines are comments. Each bad line
     is one error naming it."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise bad_input(f"{path}: conversation file not found (expected '=== ID CATEGORY' lines, each followed "
-                        f"by '> REQUEST<TAB>EXPECTED' turns)")
-    except (OSError, UnicodeDecodeError) as e:
-        raise bad_input(f"{path}: cannot read the conversation file ({e})")
+    text = _read_text(path, "conversation", "'=== ID CATEGORY' lines, each followed by '> REQUEST<TAB>EXPECTED' turns")
     out: list[ScriptedConversation] = []
     head: dict | None = None
 
