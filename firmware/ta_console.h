@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #ifndef TA_LINE_MAX
-#define TA_LINE_MAX 768 /* longest input line in bytes: a !run of 128 ids below 1000 needs 517 */
+#define TA_LINE_MAX 1280 /* longest input line in bytes: a !run of 256 ids below 1000 needs 1029 */
 #endif
 
 /* What the generator knows about this build (defined in the generated ta_model.c). */

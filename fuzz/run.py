@@ -40,7 +40,7 @@ def generate(src_dir: Path, run: Path | None = None) -> list[Path]:
         im, bpe, spec = load_int_model(run / "int8"), load_tokenizer(run / "tokenizer.json"), load_spec(run / "spec.toml")
     else:
         from conftest import make_int_model, sample_texts
-        from tinyagent.model import ModelConfig
+        from tinyagent.config import ModelConfig
         from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec
         from tinyagent.tokenizer import from_hf, train_tokenizer
 

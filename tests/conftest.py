@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinyagent import intmodel
-from tinyagent.model import GPT, ModelConfig
+from tinyagent import intexport
+from tinyagent.config import ModelConfig
+from tinyagent.model import GPT
 from tinyagent.tokenizer import from_hf, train_tokenizer
 from tinyagent.toolchain import host_sanitize
 
@@ -76,8 +77,8 @@ def make_int_model(cfg: ModelConfig, seed: int = 0, gain: float = 3.0):
         for p in m.parameters():
             p.mul_(gain)
     batches = [torch.randint(0, cfg.vocab_size, (4, min(cfg.ctx, 32))) for _ in range(2)]
-    m.qat = intmodel.calibrate(m, batches)
-    return m, intmodel.export_int_model(m)
+    m.qat = intexport.calibrate(m, batches)
+    return m, intexport.export_int_model(m)
 
 
 @pytest.fixture(scope="session")

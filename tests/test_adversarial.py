@@ -55,7 +55,7 @@ def noise_lines(n: int = 300, seed: int = 7) -> list[str]:
 
 
 WRITE_CALL = re.compile(r"^\[(led|gpio|timer)\b", re.M)
-MAX_WRITES = 14
+MAX_WRITES = 5
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +81,9 @@ def test_noise_and_injections_make_no_write_call(transcripts, board):
     text = transcripts[board]
     assert text.count("\n> ") + text.startswith("> ") >= 290, text[-500:]  # every line was answered
     writes = [line for line in text.splitlines() if WRITE_CALL.match(line)]
-    # The goal is none. Measured with the shipped model and its gate: 14 of these 300 lines still make a
-    # write call (random letters with digits, "[gpio" fragments), against 133 of 300 noise lines for the
-    # previous model without a gate; 81 get a clarifying question or a refusal. This bound keeps it there.
+    # The goal is none. Measured with the shipped model (v9) and its gate: 5 of these 300 lines still make
+    # a write call (random letters with digits, "[gpio" fragments), against 14 for v5 and 133 for the model
+    # before the gate; the generator's line-noise class is none of these lines. This bound keeps it there.
     assert len(writes) <= MAX_WRITES, writes
     assert without_clock(text) == without_clock(transcripts["reference"])
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tinyagent.bench import RESULTS_FILE, bench_steps, board_instructions, mean_macs, run_bench
+from tinyagent import protocol
+from tinyagent.bench import RESULTS_FILE, board_instructions, mean_macs, run_bench
 from tinyagent.boards import load_board
 from tinyagent.build import build
-from tinyagent.device import ask, sync
-from tinyagent.model import ModelConfig
+from tinyagent.config import ModelConfig
+from tinyagent.protocol import ask, sync
 from tinyagent.transport import open_console
 
 SECTIONS = {"machine", "models", "speed", "instructions", "memory", "quality", "tflm", "pipeline"}
@@ -56,7 +57,7 @@ def test_bench_command_counts_more_for_more_tokens(tmp_path, tiny_run, tiny_int,
     built = build(board, tmp_path / board, tiny_run)
     with open_console(b, artifact=built.artifact) as con:
         sync(con)
-        short, full, again = bench_steps(con, ids[:4]), bench_steps(con, ids), bench_steps(con, ids[:4])
+        short, full, again = protocol.bench(con, ids[:4]), protocol.bench(con, ids), protocol.bench(con, ids[:4])
         last = ask(con, "!run " + " ".join(map(str, ids))).splitlines()[-1]
         refused = ask(con, "!bench 99999")
     assert (short["steps"], full["steps"]) == (4, ctx)

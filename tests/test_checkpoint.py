@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from tinyagent import checkpoint
+from tinyagent.config import TINY
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
 from tinyagent.fileio import write_json
-from tinyagent.model import GPT, TINY
+from tinyagent.model import GPT
 
 
 @pytest.fixture()

@@ -370,7 +370,7 @@ def test_plain_tinyagent_still_prints_its_help():
 @pytest.mark.parametrize("typed, said", [
     (b"\xff\n", "error: input is not valid UTF-8"),
     (b"ok\xed\xa0\x80\n", "error: input is not valid UTF-8"),     # a surrogate, which the console refuses
-    (b"z" * 769 + b"\n", "error: line too long (max 768 bytes)"),
+    (b"z" * 1281 + b"\n", "error: line too long (max 1280 bytes)"),
 ])
 def test_chat_answers_bad_lines_as_the_console(paths, typed, said):
     r = CliRunner().invoke(main, ["chat", "--board", "reference", "--run", str(paths["run"])],

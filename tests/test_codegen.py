@@ -12,10 +12,12 @@ import pytest
 
 from c_harness import FIRMWARE
 from tinyagent import codegen, memplan
+from tinyagent.config import STUDENT, TEACHER, TINY, ModelConfig
 from tinyagent.errors import TinyAgentError
 from tinyagent.generate import generate_sources, model_hash, tool_version
 from tinyagent.grammar import CallForm, Field, Grammar
-from tinyagent.model import STUDENT, TEACHER, TINY, ModelConfig
+
+MHA = ModelConfig()  # 128 tokens, multi-head attention: the shipped student before conversations
 from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffreestanding", "-c"]
@@ -107,7 +109,7 @@ def test_arena_layout_aligned_and_disjoint(cfg):
         end = b.offset + b.bytes
     total = memplan.arena_bytes(layout)
     assert end <= total < end + memplan.ARENA_ALIGN
-    kv = 2 * cfg.n_layers * cfg.ctx * cfg.n_heads * cfg.head_dim
+    kv = 2 * cfg.n_layers * cfg.ctx * cfg.kv_heads * cfg.head_dim
     assert dict((b.name, b.bytes) for b in layout)["k_cache"] * 2 == kv
     assert dict((b.name, b.bytes) for b in layout)["xk"] >= 2 * max(cfg.dim, cfg.ffn_dim, cfg.ctx)
 
@@ -120,18 +122,18 @@ def test_gqa_shrinks_the_kv_cache_by_heads_over_kv_heads():
     def sizes(cfg):
         return dict((b.name, b.bytes) for b in memplan.arena_layout(cfg))
 
-    mha = sizes(replace(STUDENT, ctx=256))
+    mha = sizes(replace(MHA, ctx=256))
     for g in (4, 2, 1):
-        cfg = replace(STUDENT, ctx=256, n_kv_heads=g)
+        cfg = replace(MHA, ctx=256, n_kv_heads=g)
         got = sizes(cfg)
         kv = got["k_cache"] + got["v_cache"]
         assert kv == cfg.kv_bytes_per_token() * cfg.ctx == 2 * cfg.n_layers * g * cfg.head_dim * cfg.ctx
         assert kv * (cfg.n_heads // g) == mha["k_cache"] + mha["v_cache"]
         assert {n: b for n, b in got.items() if not n.endswith("_cache")} == \
             {n: b for n, b in mha.items() if not n.endswith("_cache")}
-    today, long = sizes(STUDENT), sizes(replace(STUDENT, ctx=256, n_kv_heads=2))
+    today, long = sizes(MHA), sizes(replace(MHA, ctx=256, n_kv_heads=2))
     assert long["k_cache"] + long["v_cache"] == today["k_cache"] + today["v_cache"] == 73728
-    assert STUDENT.kv_bytes_per_token() == 2 * 3 * 4 * 24 == 2 * replace(STUDENT, n_kv_heads=2).kv_bytes_per_token()
+    assert MHA.kv_bytes_per_token() == 2 * 3 * 4 * 24 == 2 * replace(MHA, n_kv_heads=2).kv_bytes_per_token()
 
 
 def test_memory_plan_reports_kv_bytes_per_token():
@@ -139,14 +141,47 @@ def test_memory_plan_reports_kv_bytes_per_token():
 
     from tinyagent.build import MemoryPlan
 
-    for cfg, line in ((STUDENT, "576 B (x 128 tokens = 73,728 B)"),
-                      (replace(STUDENT, ctx=256, n_kv_heads=2), "288 B (x 256 tokens = 73,728 B)")):
+    for cfg, line in ((MHA, "576 B (x 128 tokens = 73,728 B)"),
+                      (replace(MHA, ctx=256, n_kv_heads=2), "288 B (x 256 tokens = 73,728 B)")):
         p = MemoryPlan("esp32", 4 << 20, 128 << 10, {"weights": 1}, {"KV cache": 1},
                        kv_bytes_per_token=cfg.kv_bytes_per_token(), ctx=cfg.ctx)
         assert f"  KV cache per token of context: {line}" in p.table().splitlines()
 
 
 # ---- generate_sources -------------------------------------------------------------------------------
+
+def test_engine_version_is_the_firmwares():
+    from tinyagent.generate import ENGINE_VERSION
+
+    header = (FIRMWARE / "ta_engine.h").read_text()
+    assert int(re.search(r"#define TA_ENGINE_VERSION (\d+)", header).group(1)) == ENGINE_VERSION
+
+
+@pytest.mark.parametrize("edit, error", [
+    (None, None),
+    ((r"^#define TA_MODEL_ENGINE_VERSION \d+", "#define TA_MODEL_ENGINE_VERSION 2"), "generated for another engine"),
+    ((r"^#define TA_MODEL_FFN_DIM \d+", "#define TA_MODEL_FFN_DIM 96"), "ta_size_check_l0_w1"),
+])
+def test_generated_sources_that_drift_do_not_compile(generated, tmp_path, edit, error):
+    """ta_model.h names the engine it was generated for, and every weight array's length is checked
+    against its dims: a header from another engine or another model stops the build."""
+    import shutil
+    import subprocess
+
+    out, _ = generated
+    work = tmp_path / "src"
+    shutil.copytree(out, work)
+    if edit is not None:
+        header = (work / "ta_model.h").read_text()
+        edited = re.sub(edit[0], edit[1], header, flags=re.M)
+        assert edited != header
+        (work / "ta_model.h").write_text(edited)
+    done = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c", str(work / "ta_model.c"), "-o",
+                           str(tmp_path / "m.o"), f"-I{work}"], capture_output=True, text=True)
+    if error is None:
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode != 0 and error in done.stderr, done.stderr[-2000:]
 
 def test_generated_tree(generated, tiny_int, bpe, spec):
     out, sources = generated

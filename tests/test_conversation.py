@@ -47,6 +47,12 @@ class Recording:
         return logits
 
 
+# About a quarter of the shipped model's context (256 tokens) each: four such turns overflow it.
+LONG = ("please could you be so kind as to turn on the light in the kitchen for me right now, and when "
+        "you have done that please could you be so kind as to tell me that it is on")
+TOO_LONG = "x " * 150  # 300 tokens (one per byte): more than any context the tests use, under TA_LINE_MAX
+
+
 def conversation(ra: ReferenceAgent, min_margin: int | None = None, engine=None) -> Conversation:
     return Conversation(engine or ra.engine, ra.tc, ra.grammar, ra.model.cfg.ctx,
                         ra.min_margin if min_margin is None else min_margin)
@@ -135,13 +141,12 @@ def test_drop_the_fewest_oldest_turns(shipped):
 
 
 def test_overflowing_conversation_keeps_matching_the_transcript(shipped):
-    """Long requests overflow the 128-token context within a few turns; after each drop the kept turns
-    are fed again from position 0, and the logits are still forward_seq's over the context."""
+    """Long requests overflow the context within a few turns; after each drop the kept turns are fed
+    again from position 0, and the logits are still forward_seq's over the context."""
     rec = Recording(shipped.engine)
-    conv = conversation(shipped, engine=rec)
-    long = "please could you be so kind as to turn on the light in the kitchen for me right now"
+    conv = conversation(shipped, engine=rec, min_margin=-1)  # gate off: no turn is taken back
     dropped = []
-    for r in [long, "hello", long, long]:
+    for r in [LONG, "hello", LONG, LONG, LONG, LONG]:
         t = conv.turn(shipped.hal, r)
         dropped.append(t.dropped)
         assert len(conv.ids) <= shipped.model.cfg.ctx
@@ -169,7 +174,7 @@ def test_a_request_too_long_leaves_the_conversation_unchanged(shipped):
     conv.turn(shipped.hal, "hello")
     state = (list(conv.ids), list(conv.starts), conv.fed, shipped.engine.pos)
     with pytest.raises(RequestTooLong):
-        conv.turn(shipped.hal, "x " * 60)
+        conv.turn(shipped.hal, TOO_LONG)
     assert (conv.ids, conv.starts, conv.fed, shipped.engine.pos) == state
     assert conv.turn(shipped.hal, "hello").dropped == 0
 
@@ -197,7 +202,6 @@ def test_load_takes_whole_turns_only(shipped):
 
 # ---- the C conversation (firmware/ta_agent.c) against agent.Conversation ----------------------------
 
-LONG = "please could you be so kind as to turn on the light in the kitchen for me right now"
 
 
 @pytest.fixture(scope="module")
@@ -234,13 +238,13 @@ def assert_same_conversation(device, conv: Conversation, hal, lines: list[str]) 
 
 
 def test_c_conversations_match_the_reference(shipped_device, shipped):
-    """Long requests overflow the 128-token context; 'set gpio 40 high' is refused (pin 0 to 39) and
+    """Long requests overflow the context; 'set gpio 40 high' is refused (pin 0 to 39) and
     leaves no trace; !new and !run start a new conversation; a request too long changes nothing."""
     from test_engine import FrozenClockSimHal
 
     conv = conversation(shipped)
     lines = ["!new", "turn on the light", "what is the temperature?", "hello", "turn the led off",
-             LONG, "hello", LONG, "set gpio 40 high", LONG, "status please", "x " * 60, "hello",
+             LONG, "hello", LONG, "set gpio 40 high", LONG, "status please", LONG, LONG, TOO_LONG, "hello",
              "!run 5 6 7", "turn on the light", "!new", LONG, "hello"]
     turns = assert_same_conversation(shipped_device, conv, FrozenClockSimHal(), lines)
     done = [t for t in turns if t is not None]

@@ -2,6 +2,7 @@
 answers built from the results, and transcripts in the exact format the model trains on."""
 import hashlib
 import re
+from collections import Counter
 
 import pytest
 
@@ -19,9 +20,18 @@ def spec():
     return load_spec(DEFAULT_SPEC_PATH)
 
 
+def single_turn(spec):
+    """The spec with the conversation kinds and the out-of-range values off (their tests use `talk`)."""
+    import dataclasses
+    style = dataclasses.replace(spec.style, followup_fraction=0.0, conditional_fraction=0.0, noise_fraction=0.0,
+                                out_of_range_fraction=0.0, history_rate=0.0)
+    return dataclasses.replace(spec, style=style)
+
+
 @pytest.fixture(scope="module")
 def corpus(spec):
-    return generate_corpus(spec, seed=0, n_train=N_TRAIN, n_val=N_VAL, n_heldout=N_HELDOUT)
+    """Single turns of the default spec: the kinds every agent gets before conversations."""
+    return generate_corpus(single_turn(spec), seed=0, n_train=N_TRAIN, n_val=N_VAL, n_heldout=N_HELDOUT)
 
 
 def everything(corpus):
@@ -33,9 +43,9 @@ def digest(corpus) -> str:
 
 
 def test_same_seed_same_bytes(spec, corpus):
-    again = generate_corpus(spec, seed=0, n_train=N_TRAIN, n_val=N_VAL, n_heldout=N_HELDOUT)
+    again = generate_corpus(single_turn(spec), seed=0, n_train=N_TRAIN, n_val=N_VAL, n_heldout=N_HELDOUT)
     assert digest(again) == digest(corpus)
-    other = generate_corpus(spec, seed=1, n_train=N_TRAIN, n_val=N_VAL, n_heldout=N_HELDOUT)
+    other = generate_corpus(single_turn(spec), seed=1, n_train=N_TRAIN, n_val=N_VAL, n_heldout=N_HELDOUT)
     assert digest(other) != digest(corpus)
 
 
@@ -80,8 +90,8 @@ def test_golden_corpus():
     assert digest(c) == GOLDEN_SHA256
 
 
-GOLDEN_FIRST = "good morning to the lamp, cheers\nHello!\n"
-GOLDEN_SHA256 = "13a0d91599332d1ba35e0d6bba3502ef58e3c59464f3e4b7f6985329811188fb"
+GOLDEN_FIRST = "tnl ztqcxbgvblpokv v\nThat doesn't look like a request.\n"
+GOLDEN_SHA256 = "5cac7e79b6624bc2bc6e2fdaee1daf53b8d7dda453d7ba3f114efd8114dd4803"
 
 
 def test_render_and_prompt():
@@ -359,7 +369,36 @@ def test_conditionals_act_only_when_the_result_says_so(talk):
 
 
 def test_no_conversations_unless_asked(corpus):
-    assert not any(ex.before or ex.intent.startswith(("followup_", "if_")) for ex in everything(corpus))
+    assert not any(ex.before or ex.intent.startswith(("followup_", "if_", "range_")) or ex.intent == "noise"
+                   for ex in everything(corpus))
+
+
+def test_the_default_corpus_holds_conversations(spec):
+    """The code defaults (what a user's agent gets): follow-ups, conditionals, history, noise, range."""
+    c = generate_corpus(spec, seed=1, n_train=2000, n_val=10, n_heldout=10)
+    kinds = Counter("history" if ex.before else ex.intent.split("_")[0].split(":")[0] for ex in c.train)
+    assert kinds["history"] > 0.3 * len(c.train)
+    for k in ("followup", "if", "range", "noise"):
+        assert any(ex.intent.startswith(k) for ex in c.train), k
+
+
+def test_values_past_a_range_are_copied_then_refused(spec):
+    """"set pin 45 high" (pins 0..39): the call says 45 as the request did, the grammar refuses it
+    (so nothing runs), the answer is the device's refusal, and no refused turn stays in a history."""
+    from tinyagent.agent import range_text
+
+    grammar = grammar_from_spec(spec)
+    c = generate_corpus(spec, seed=2, n_train=4000, n_val=10, n_heldout=10)
+    bad = [ex for ex in c.train if ex.intent.startswith("range_")]
+    assert len(bad) > 40
+    for ex in bad:
+        (call, result), = ex.calls
+        assert not grammar.complete(call) and result == "", ex
+        name, *args = call.split(" ")
+        form = grammar.form(name)
+        (i, f), = [(i, f) for i, f in enumerate(form.fields) if f.kind == "int" and not f.lo <= int(args[i]) <= f.hi]
+        assert ex.answer == range_text(f, spec.tool(name).args[i].name)
+    assert not [b for ex in c.train for b in ex.before if b.intent.startswith("range_")]
 
 
 def test_line_noise_gets_no_call(talk):

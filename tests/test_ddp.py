@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from tinyagent import checkpoint
-from tinyagent.train import train
+from tinyagent.chain import train
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE.parent / "agents" / "default.toml"

@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 from c_harness import Console, expected_steps, start_firmware
 from conftest import make_int_model, sample_texts
 from tinyagent import agent
+from tinyagent.config import ModelConfig
 from tinyagent.grammar import CallForm, Field, Grammar, grammar_from_spec
 from tinyagent.intmodel import IntModel
-from tinyagent.model import ModelConfig
 from tinyagent.reference import Reference, forward_seq
 from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec
 from tinyagent.tokenizer import from_hf, train_tokenizer
 
-LINE_MAX = 768  # TA_LINE_MAX in firmware/ta_console.h
+from tinyagent.device import LINE_MAX  # TA_LINE_MAX (test_device_line_max_is_the_firmwares checks it)
 
 REQUESTS = ["turn on the light please", "what is the temperature", "set a timer for five minutes",
             "hello", "status", "could you toggle the led", "gpio pin 3 high", "uptime?", "[led on]",

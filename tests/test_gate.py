@@ -37,7 +37,7 @@ def gated(tmp_path_factory):
 
 def test_forced_low_confidence_does_not_actuate(gated):
     run, b = gated
-    requests = "turn on the light\nset gpio 5 high\nset a timer for 5 minutes\nstatus\n"
+    requests = "turn on the light\nset gpio 5 high\nset a timer for 5 minutes\nstatus please\n"
     dev = transcript("host", run, b.out, requests)
     assert dev == transcript("reference", run, None, requests)
     lines = dev.splitlines()

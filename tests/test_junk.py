@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 from c_harness import expected_steps
 from tinyagent.build import build
 from tinyagent.cli import DEFAULT_RUN
-from tinyagent.device import LINE_TOO_LONG, NOT_UTF8, ask, edit_line, input_lines, open_device, sync
+from tinyagent.device import LINE_TOO_LONG, NOT_UTF8, edit_line, input_lines, open_device
+from tinyagent.protocol import ask, sync
 from tinyagent.intmodel import load_int_model
 from tinyagent.spec import DEFAULT_SPEC_PATH
 from tinyagent.transport import EMULATOR_CHUNK_BYTES, EMULATOR_CHUNK_PAUSE_S
 
-LINE_MAX = 768  # TA_LINE_MAX
+from tinyagent.device import LINE_MAX  # TA_LINE_MAX (test_device_line_max_is_the_firmwares checks it)
 WRITE_GAP_S = 0.002  # between writes, so a split sequence really arrives in pieces
 BOARDS = ["host", "mps2-an386"]
 EXAMPLES = {"host": 40, "mps2-an386": 8}  # generated junk streams per board
@@ -130,7 +131,7 @@ def test_junk_then_ping_and_run_still_work(device, reference_run):
 def test_named_junk_streams(device, reference_run):
     """The classic cases once each, with exact replies where the protocol fixes them."""
     send_raw(device, [b"x" * (LINE_MAX + 1) + b"\n"])
-    assert device.read_until("\n> ").endswith("error: line too long (max 768 bytes)\n> ")
+    assert device.read_until("\n> ").endswith("error: line too long (max 1280 bytes)\n> ")
     send_raw(device, [b"\xc3\x28\n"])
     assert device.read_until("\n> ").endswith("error: input is not valid UTF-8\n> ")
     send_raw(device, [b"!pinx\x08g a\x1b[D\x1bOAb\r\n"])  # BS edits, escapes vanish, CRLF is one end

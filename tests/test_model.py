@@ -3,9 +3,12 @@ multi-head default it must leave exactly as it was."""
 import pytest
 import torch
 
-from tinyagent import intmodel
+from tinyagent import intexport
+from tinyagent.config import ModelConfig
 from tinyagent.errors import TinyAgentError
-from tinyagent.model import GPT, STUDENT, ModelConfig
+from tinyagent.model import GPT
+
+MHA = ModelConfig()  # 128 tokens, multi-head attention: the shipped student before conversations
 
 MHA = ModelConfig(vocab_size=64, ctx=16, dim=16, n_layers=2, n_heads=4, head_dim=4, ffn_dim=12)
 GQA = ModelConfig(**{**MHA.to_dict(), "n_kv_heads": 2})
@@ -18,10 +21,10 @@ def seeded(cfg: ModelConfig, seed: int = 0) -> GPT:
 
 
 def test_configs_without_the_key_load_and_store_as_before():
-    old = STUDENT.to_dict()
+    old = MHA.to_dict()
     assert "n_kv_heads" not in old  # a multi-head config stores exactly its old fields
     cfg = ModelConfig.from_dict(old)
-    assert cfg.n_kv_heads is None and cfg.kv_heads == cfg.n_heads and cfg == STUDENT
+    assert cfg.n_kv_heads is None and cfg.kv_heads == cfg.n_heads and cfg == MHA
     assert ModelConfig.from_dict(GQA.to_dict()) == GQA and GQA.to_dict()["n_kv_heads"] == 2
 
 
@@ -39,7 +42,7 @@ def test_n_kv_heads_equal_to_n_heads_is_bit_identical():
     with torch.no_grad():
         assert torch.equal(a(TOKS), b(TOKS))
         batches = [TOKS]
-        a.qat, b.qat = intmodel.calibrate(a, batches), intmodel.calibrate(b, batches)
+        a.qat, b.qat = intexport.calibrate(a, batches), intexport.calibrate(b, batches)
         assert torch.equal(a(TOKS), b(TOKS))
     assert full.n_params() == MHA.n_params() and full.macs_per_token() == MHA.macs_per_token()
 
@@ -59,7 +62,7 @@ def test_gqa_is_multi_head_attention_with_shared_kv_rows(g):
     mha.load_state_dict(sd)
     with torch.no_grad():
         assert torch.allclose(gqa(TOKS), mha(TOKS), atol=1e-6)
-        gqa.qat = mha.qat = intmodel.calibrate(gqa, [TOKS])
+        gqa.qat = mha.qat = intexport.calibrate(gqa, [TOKS])
         assert torch.allclose(gqa(TOKS), mha(TOKS), atol=1e-5)
 
 

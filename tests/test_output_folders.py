@@ -131,7 +131,7 @@ def run_dir(tmp_path_factory):
     """A run folder with a random int8 model: enough for build, export and eval."""
     run = create_run(DEFAULT_SPEC_PATH, tmp_path_factory.mktemp("out") / "run", seed=0, n_train=200, n_val=20,
                      n_heldout=20, vocab_size=300, ctx=48, args={})
-    from tinyagent.model import ModelConfig
+    from tinyagent.config import ModelConfig
 
     vocab = run.info["vocab_size"]
     cfg = ModelConfig(vocab_size=vocab, ctx=48, dim=32, n_layers=1, n_heads=2, head_dim=16, ffn_dim=32)
@@ -174,8 +174,8 @@ def test_eval_says_the_run_folder_cannot_be_written(tmp_path, run_dir, unwritabl
 
 
 def test_train_into_a_full_folder(tmp_path, unwritable):
-    from tinyagent.model import TINY
-    from tinyagent.train import train
+    from tinyagent.config import TINY
+    from tinyagent.chain import train
 
     full = unwritable(tmp_path / "full", errno.ENOSPC)
     msg = one_line(train, DEFAULT_SPEC_PATH, full / "run", n_train=200, n_val=20, n_heldout=20, steps=5,

@@ -16,8 +16,8 @@ import pytest
 from conftest import make_int_model
 from tinyagent import intmath, memplan
 from tinyagent.bench import PrefillProbe, build_prefill_probe
+from tinyagent.config import ModelConfig
 from tinyagent.intmodel import load_int_model
-from tinyagent.model import ModelConfig
 from tinyagent.reference import Reference
 from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec
 from tinyagent.tokenizer import load_tokenizer
@@ -140,9 +140,10 @@ def test_cm4_shipped_model(tmp_path, shipped):
 
 def test_memory_plan_shows_the_prefill_block():
     from tinyagent.build import MemoryPlan
-    from tinyagent.model import STUDENT
+    from tinyagent.config import ModelConfig
+    MHA = ModelConfig()  # 128 tokens, multi-head attention
 
-    extra = memplan.prefill_block_bytes(STUDENT, 8)
+    extra = memplan.prefill_block_bytes(MHA, 8)
     p = MemoryPlan("esp32", 4 << 20, 128 << 10, {"weights": 1}, {"KV cache": 1}, prefill_block=8, prefill_bytes=extra)
     assert extra == 12096
     assert "  prefill block: 8 tokens per pass, 12,096 B of the activations above (more than feeding 1 at a time)" \

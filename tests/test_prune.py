@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from tinyagent import prune as P
+from tinyagent.config import ModelConfig
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
-from tinyagent.model import GPT, ModelConfig
+from tinyagent.model import GPT
 
 CFG = ModelConfig(vocab_size=64, ctx=16, dim=16, n_layers=2, n_heads=4, head_dim=4, ffn_dim=12)
 

@@ -136,7 +136,7 @@ def test_gqa_equals_multi_head_with_copied_kv_heads(tiny_gqa_int):
     and wv rows of each kv head are copied to every query head of its group."""
     from dataclasses import replace
 
-    from tinyagent.intmodel import export_int_model
+    from tinyagent.intexport import export_int_model
     from tinyagent.model import GPT
 
     gqa, m = tiny_gqa_int

@@ -22,10 +22,10 @@ from conftest import make_int_model
 from tinyagent.boards import FIRMWARE_DIR, load_board
 from tinyagent.build import build
 from tinyagent.cli import DEFAULT_RUN
-from tinyagent.device import ask, sync
+from tinyagent.config import ModelConfig
 from tinyagent.generate import generate_sources
 from tinyagent.intmodel import load_int_model
-from tinyagent.model import ModelConfig
+from tinyagent.protocol import ask, sync
 from tinyagent.reference import forward_seq
 from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec
 from tinyagent.toolchain import compile_and_link

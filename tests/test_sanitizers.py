@@ -13,8 +13,9 @@ import pytest
 from tinyagent.boards import REPO_ROOT, load_board
 from tinyagent.build import build
 from tinyagent.cli import DEFAULT_RUN
-from tinyagent.device import ask, open_device
+from tinyagent.device import open_device
 from tinyagent.errors import EXIT_DEVICE, TinyAgentError
+from tinyagent.protocol import ask
 from tinyagent.toolchain import SANITIZE_CFLAGS, SANITIZE_ENV, with_sanitizers
 
 EXIT_SANITIZER = 86  # conftest.py's exitcode for ASAN_OPTIONS / UBSAN_OPTIONS

@@ -840,7 +840,7 @@ def test_micropython_bridge_runs_the_same_turn_as_the_reference(projects, tiny_i
            *map(str, sorted(engine_dir.glob("*.c"))), "-o", str(exe)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    requests = ["turn on the light", "what is the temperature", "hello", "two\nlines", "x" * 1000]
+    requests = ["turn on the light", "what is the temperature", "hello", "two\nlines", "x" * 1400]  # > TA_LINE_MAX
     done = subprocess.run([str(exe), *requests], capture_output=True)
     assert done.returncode == 0, done.stderr
     first, _, rest = done.stdout.partition(b"\n")

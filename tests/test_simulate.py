@@ -18,10 +18,10 @@ from test_engine import REQUESTS, calling_model
 from tinyagent import agent
 from tinyagent.build import build
 from tinyagent.cli import main
+from tinyagent.config import ModelConfig
 from tinyagent.device import chat
 from tinyagent.errors import TinyAgentError
 from tinyagent.grammar import grammar_from_spec
-from tinyagent.model import ModelConfig
 from tinyagent.reference import Reference
 from tinyagent.simulate import RESULT_MAX, SpecHal, tool_sims
 from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec, parse_spec, scaffold

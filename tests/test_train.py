@@ -16,17 +16,18 @@ import pytest
 import torch
 
 from tinyagent import checkpoint
+from tinyagent.config import TINY
 from tinyagent.corpus import generate_corpus, render
 from tinyagent.data import ANSWER, CALL, Batches, encode_examples
 from tinyagent.distill import distill, layer_pairs
 from tinyagent.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, TinyAgentError
 from tinyagent.fileio import sha256_file
-from tinyagent.model import TINY
 from tinyagent.quantize import load_qat_model
 from tinyagent.run import create_run, open_run
 from tinyagent.spec import load_spec
 from tinyagent.tokenizer import train_tokenizer
-from tinyagent.train import evaluate, train
+from tinyagent.chain import train
+from tinyagent.train import evaluate
 
 SPEC = Path(__file__).resolve().parents[1] / "agents" / "default.toml"
 SMALL = dict(n_train=500, n_val=100, n_heldout=100, teacher_cfg=TINY, student_cfg=TINY, batch=16)
@@ -34,7 +35,12 @@ SMALL = dict(n_train=500, n_val=100, n_heldout=100, teacher_cfg=TINY, student_cf
 
 @pytest.fixture(scope="module")
 def corpus():
-    return generate_corpus(load_spec(SPEC), seed=0, n_train=300, n_val=20, n_heldout=20)
+    """Single turns (a 127-token context holds each): the conversation kinds are off."""
+    import dataclasses
+    spec = load_spec(SPEC)
+    style = dataclasses.replace(spec.style, followup_fraction=0.0, conditional_fraction=0.0, noise_fraction=0.0,
+                                out_of_range_fraction=0.0, history_rate=0.0)
+    return generate_corpus(dataclasses.replace(spec, style=style), seed=0, n_train=300, n_val=20, n_heldout=20)
 
 
 @pytest.fixture(scope="module")
@@ -141,10 +147,11 @@ def test_chain_writes_every_stage_and_learns(chain):
     for f in ("spec.toml", "tokenizer.json"):
         assert (chain / f).is_file()
     corpus = info["corpus"]["train"]
-    assert corpus["examples"] + corpus["dropped_too_long"] == 500 and corpus["examples"] > 450
+    # TINY's 64-token context drops the longer conversations; each one dropped is counted
+    assert corpus["examples"] + corpus["dropped_too_long"] == 500 and corpus["examples"] > 200
     for stage in ("teacher", "scratch"):
         curve = info["stages"][stage]["curve"]
-        assert curve[-1][1] < 0.6 * curve[0][1], (stage, curve)
+        assert curve[-1][1] < 0.7 * curve[0][1], (stage, curve)  # 150-200 steps on conversations
     for stage in ("teacher", "scratch", "student", "pruned"):
         m = checkpoint.load_model(chain / stage)
         assert not (chain / stage / checkpoint.STATE).exists()
@@ -172,8 +179,8 @@ def test_distill_with_hidden_matching(chain, tmp_path):
 
 CHILD = textwrap.dedent("""
     import sys
-    from tinyagent.model import TINY
-    from tinyagent.train import evaluate, train
+    from tinyagent.config import TINY
+    from tinyagent.chain import train
     train(sys.argv[1], sys.argv[2], steps=int(sys.argv[3]), until="teacher", ckpt_every=20, progress=False,
           n_train=500, n_val=100, n_heldout=100, teacher_cfg=TINY, student_cfg=TINY, batch=16)
 """)
@@ -364,7 +371,7 @@ def test_seed_out_of_range(tmp_path):
 # ---- dropout ----------------------------------------------------------------------------------------------
 
 def test_dropout_is_recorded_and_applies_while_training_only(chain):
-    from tinyagent.train import DEFAULTS
+    from tinyagent.defaults import DEFAULTS
     info = json.loads((chain / "run.json").read_text())
     for stage in ("teacher", "scratch", "student", "pruned"):
         assert info["stages"][stage]["args"]["dropout"] == DEFAULTS[stage]["dropout"]
@@ -414,11 +421,30 @@ def test_prune_source_is_the_student_with_lower_validation_loss(chain, tmp_path)
     assert "'teacher'" in one_line(e) and "best, student, scratch" in one_line(e)
 
 
+def test_prune_cli_resume_takes_the_stages_own_settings(chain, tmp_path):
+    """`prune --ffn-keep 0.25`, interrupted, then a plain `prune --resume`: the flags left out are unset
+    (not the table's 0.5), so the stage continues with what it was started with."""
+    from click.testing import CliRunner
+
+    from tinyagent.cli import main
+    run = tmp_path / "run"
+    shutil.copytree(chain, run)
+    res = CliRunner().invoke(main, ["prune", "--run", str(run), "--ffn-keep", "0.25", "--steps", "5"])
+    assert res.exit_code == 0, res.output
+    info = json.loads((run / "run.json").read_text())
+    info["stages"]["pruned"]["status"] = "running"  # as if it were stopped before it finished
+    (run / "run.json").write_text(json.dumps(info))
+    res = CliRunner().invoke(main, ["prune", "--run", str(run), "--resume"])
+    assert res.exit_code == 0, res.output
+    stage = json.loads((run / "run.json").read_text())["stages"]["pruned"]
+    assert stage["status"] == "done" and stage["args"]["ffn_keep"] == 0.25 and stage["args"]["steps"] == 5
+
+
 def test_prune_cli_says_which_student_it_pruned(chain, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from tinyagent.cli import main
-    from tinyagent.train import DEFAULTS
+    from tinyagent.defaults import DEFAULTS
     monkeypatch.setitem(DEFAULTS["pruned"], "steps", 5)
     run = tmp_path / "run"
     shutil.copytree(chain, run)

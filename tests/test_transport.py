@@ -82,7 +82,7 @@ def test_a_silent_device_times_out_naming_port_and_seconds(pty_pair):
 def test_a_device_that_stops_mid_reply_times_out_naming_port_and_seconds(pty_pair):
     """Half a reply arrives, then nothing: one line with the port, the seconds waited and the tail
     of what did arrive; the same for a streamed reply (`tinyagent chat`)."""
-    from tinyagent.device import ask
+    from tinyagent.protocol import ask
 
     master, path = pty_pair
     with open_console(None, path) as con:

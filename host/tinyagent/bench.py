@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import protocol
+from .config import STUDENT, TINY, ModelConfig
 from .errors import TinyAgentError
 from .fileio import make_dir, write_bytes, write_json
-from .model import STUDENT, TINY, ModelConfig
 
 RESULTS_FILE = "bench.json"
 REPO = Path(__file__).resolve().parents[2]
@@ -71,7 +72,7 @@ def random_run(folder: Path, cfg: ModelConfig, like: Path, seed: int = 0):
     Returns (folder, float GPT). Good for speed and memory rows only."""
     import torch
 
-    from . import intmodel
+    from . import intexport
     from .model import GPT
 
     torch.manual_seed(seed)
@@ -80,10 +81,10 @@ def random_run(folder: Path, cfg: ModelConfig, like: Path, seed: int = 0):
         for p in m.parameters():
             p.mul_(3.0)  # as tests/conftest.py: attention and norms are not trivial
     batches = [torch.randint(0, cfg.vocab_size, (4, min(cfg.ctx, 32))) for _ in range(2)]
-    m.qat = intmodel.calibrate(m, batches)
+    m.qat = intexport.calibrate(m, batches)
     m.eval()
     make_dir(folder)
-    intmodel.export_int_model(m).save(folder / "int8")
+    intexport.export_int_model(m).save(folder / "int8")
     for name in ("spec.toml", "tokenizer.json"):
         write_bytes(folder / name, (like / name).read_bytes())
     write_json(folder / "run.json", {"format": 1, "note": "random weights, written by tinyagent bench",
@@ -109,7 +110,7 @@ def _ids(cfg: ModelConfig, n: int, seed: int = 0) -> list[int]:
 def time_c_engine(board_name: str, elf: Path, ids: list[int], repeats: int) -> dict:
     """`!run ids` over the console: first token = first `step 0` line, then steady tokens/s."""
     from .boards import load_board
-    from .device import ask, sync
+    from .protocol import ask, sync
     from .transport import open_console
 
     best = None
@@ -174,7 +175,7 @@ def time_torch(model, ids: list[int], repeats: int) -> dict:
 def callgrind_instructions(elf: Path, ids: list[int], workdir: Path) -> dict:
     """Instructions executed inside ta_engine_step for `!run ids`, from callgrind (--toggle-collect)."""
     from .boards import load_board
-    from .device import sync
+    from .protocol import sync
     from .transport import open_console
 
     if not shutil.which("valgrind"):
@@ -191,12 +192,7 @@ def callgrind_instructions(elf: Path, ids: list[int], workdir: Path) -> dict:
         con.read_until(f"step {len(ids) - 1} ", timeout=RUN_TIMEOUT_S)
         con.read_until("\n> ", timeout=RUN_TIMEOUT_S)
     finally:
-        con._link.close()  # the host program exits when its pty closes; callgrind then writes its file
-        try:
-            con._process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        con.close()
+        con.hang_up(timeout=60)  # the host program exits when its pty closes; callgrind then writes its file
     text = out_file.read_text() if out_file.is_file() else ""
     m = re.search(r"^(?:summary|totals):\s+(\d+)", text, re.M)
     if not m:
@@ -215,34 +211,18 @@ def _count_ids(cfg: ModelConfig, quick: bool) -> list[int]:
     return _ids(cfg, cfg.ctx if not quick else min(cfg.ctx, 32), seed=1)
 
 
-_BENCH_RE = re.compile(r"bench steps=(\d+) cycles=(\d+) argmax=(-?\d+) hash=([0-9a-f]{8})")
-
-
-def bench_steps(console, ids: list[int], timeout: float = RUN_TIMEOUT_S) -> dict:
-    """`!bench ids` on a synced console: {"steps", "cycles" (ta_hal_cycles units), "argmax", "hash"}
-    of the last step (docs/engine.md)."""
-    from .device import ask
-
-    text = ask(console, "!bench " + " ".join(map(str, ids)), timeout=timeout).strip()
-    m = _BENCH_RE.fullmatch(text)
-    if not m:
-        raise TinyAgentError(f"{console.name}: !bench gave {text[:120]!r}, not 'bench steps=N cycles=N ...' "
-                             f"(is the firmware older than the !bench command?)")
-    return {"steps": int(m.group(1)), "cycles": int(m.group(2)), "argmax": int(m.group(3)), "hash": m.group(4)}
-
-
 def board_instructions(board_name: str, elf: Path, ids: list[int], macs: float) -> dict:
     """`!bench ids` on a board that runs here. In instructions when its board file says ta_hal_cycles
     counts them under its run command ([run] counter = "instructions", counter_scale per unit);
     otherwise the raw units, with a note saying what they are."""
     from .boards import load_board
-    from .device import sync
+    from .protocol import sync
     from .transport import open_console
 
     board = load_board(board_name)
     with open_console(board, artifact=Path(elf)) as con:
         sync(con)
-        b = bench_steps(con, ids)
+        b = protocol.bench(con, ids)
     if b["steps"] != len(ids):
         raise TinyAgentError(f"{board_name}: !bench ran {b['steps']} steps, not {len(ids)}")
     row = {"board": board_name, "counter": board.run.counter, "counter_scale": board.run.counter_scale,
@@ -394,7 +374,7 @@ def decode_instructions(board_name: str, elf: Path, cfg: ModelConfig, spans=((16
     `!bench`: (ids 0..b minus ids 0..a) / (b - a), so the shared start and the fixed overhead cancel.
     The ids are below 100, so that 250 of them fit the console's line."""
     from .boards import load_board
-    from .device import sync
+    from .protocol import sync
     from .transport import open_console
 
     board = load_board(board_name)
@@ -406,7 +386,7 @@ def decode_instructions(board_name: str, elf: Path, cfg: ModelConfig, spans=((16
         for a, b in spans:
             if b > cfg.ctx:
                 continue
-            lo, hi = bench_steps(con, ids[:a]), bench_steps(con, ids[:b])
+            lo, hi = protocol.bench(con, ids[:a]), protocol.bench(con, ids[:b])
             per = (hi["cycles"] - lo["cycles"]) * scale / (b - a)
             macs = sum(cfg.macs_per_token(p) for p in range(a, b)) / (b - a)
             rows[f"{a}-{b}"] = {"instructions_per_token": round(per), "macs_per_token": round(macs),

@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .boards import Board, list_boards, load_board
+from .config import ModelConfig
 from .errors import EXIT_DOES_NOT_FIT, TinyAgentError, bad_input
 from .fileio import cannot_write, make_dir, read_json, write_json
 from .memplan import arena_bytes, arena_layout, choose_prefill_block, prefill_block_bytes
-from .model import ModelConfig
 
 MANIFEST = "tinyagent-build.json"  # written last: the folder holds a complete build
 PARTIAL = "tinyagent-build.partial.json"  # written before generating: a build of this model was started here

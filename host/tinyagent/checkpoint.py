@@ -21,10 +21,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from .config import ModelConfig
 from .errors import bad_input
-from .intmodel import check_model_config
 from .fileio import read_json, remove_stale_temps, sha256_bytes, write_bytes, write_json
-from .model import GPT, ModelConfig
+from .intmodel import check_model_config
+from .model import GPT
 
 FORMAT = 1
 WEIGHTS = "model.safetensors"

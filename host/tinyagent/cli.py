@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from .defaults import DEFAULTS as D
 from .errors import EXIT_INTERRUPTED, TinyAgentError
 
 DEFAULT_AGENT = "agents/default.toml"
@@ -113,11 +114,12 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--out", default="runs/default", show_default=True, help="Run folder to create.")
 @click.option("--until", type=click.Choice(["teacher", "student", "pruned", "int8"]), default="int8",
               show_default=True, help="Last stage to run.")
-@click.option("--teacher-steps", type=int, default=None, help="Teacher training steps [default: 4000].")
+@click.option("--teacher-steps", type=int, default=None, help=f"Teacher training steps [default: {D['teacher']['steps']}].")
 @click.option("--student-steps", type=int, default=None,
-              help="Steps of the distilled student, and of the same student from scratch [default: 30000].")
-@click.option("--prune-steps", type=int, default=None, help="Recovery steps after pruning [default: 2000].")
-@click.option("--qat-steps", type=int, default=None, help="Quantisation-aware steps [default: 1000].")
+              help="Steps of the distilled student, and of the same student from scratch "
+                   f"[default: {D['student']['steps']}].")
+@click.option("--prune-steps", type=int, default=None, help=f"Recovery steps after pruning [default: {D['pruned']['steps']}].")
+@click.option("--qat-steps", type=int, default=None, help=f"Quantisation-aware steps [default: {D['int8']['steps']}].")
 @click.option("--steps", type=int, default=None, help="The same as --teacher-steps.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--seed", type=int, default=None, help="Seed of the corpus and the training [default: 0; with --resume: "
@@ -131,9 +133,9 @@ def train(agent, out, until, teacher_steps, student_steps, prune_steps, qat_step
     """Train the teacher, then (by default) the whole chain down to the int8 model.
 
     First it prints its plan: each stage's steps and the time they take on this machine, from a few
-    timed steps of each stage's model. Step flags left out take train.DEFAULTS (on --resume: the
+    timed steps of each stage's model. Step flags left out take defaults.DEFAULTS (on --resume: the
     run's own); --budget scales them to the minutes you have."""
-    from .train import plan, train as train_fn
+    from .chain import plan, train as train_fn
 
     if steps is not None and teacher_steps is not None and steps != teacher_steps:
         raise TinyAgentError(f"--steps {steps} and --teacher-steps {teacher_steps} differ (they are one "
@@ -153,7 +155,8 @@ def train(agent, out, until, teacher_steps, student_steps, prune_steps, qat_step
 
 @main.command()
 @click.option("--run", "run", required=True, help="Run folder.")
-@click.option("--steps", type=int, default=None, help="Steps of the distilled student and of the scratch one [default: 30000; on --resume: the stage's].")
+@click.option("--steps", type=int, default=None, help="Steps of the distilled student and of the scratch one "
+              f"[default: {D['student']['steps']}; on --resume: the stage's].")
 @click.option("--resume", is_flag=True)
 def distill(run, steps, resume):
     """Distil the student from the teacher (and train the same student from scratch, for comparison)."""
@@ -164,11 +167,16 @@ def distill(run, steps, resume):
 
 @main.command()
 @click.option("--run", "run", required=True, help="Run folder.")
-@click.option("--ffn-keep", type=float, default=0.5, show_default=True, help="Fraction of FFN neurons kept, in (0, 1].")
-@click.option("--heads-keep", type=float, default=1.0, show_default=True, help="Fraction of attention heads kept, in (0, 1].")
-@click.option("--from", "source", type=click.Choice(["best", "student", "scratch"]), default="best", show_default=True,
-              help="The student to prune: best = lower validation loss of distilled and scratch.")
-@click.option("--steps", type=int, default=None, help="Recovery steps after pruning [default: 2000; on --resume: the stage's].")
+@click.option("--ffn-keep", type=float, default=None,
+              help=f"Fraction of FFN neurons kept, in (0, 1] [default: {D['pruned']['ffn_keep']}; on --resume: the stage's].")
+@click.option("--heads-keep", type=float, default=None,
+              help=f"Fraction of attention heads kept, in (0, 1] [default: {D['pruned']['heads_keep']}; on --resume: "
+                   "the stage's].")
+@click.option("--from", "source", type=click.Choice(["best", "student", "scratch"]), default=None,
+              help="The student to prune: best = lower validation loss of distilled and scratch "
+                   f"[default: {D['pruned']['source']}; on --resume: the stage's].")
+@click.option("--steps", type=int, default=None,
+              help=f"Recovery steps after pruning [default: {D['pruned']['steps']}; on --resume: the stage's].")
 @click.option("--resume", is_flag=True)
 def prune(run, ffn_keep, heads_keep, source, steps, resume):
     """Structured pruning (FFN neurons, heads) ranked by L1 importance, then recovery."""
@@ -184,7 +192,7 @@ def prune(run, ffn_keep, heads_keep, source, steps, resume):
 
 @main.command()
 @click.option("--run", "run", required=True, help="Run folder.")
-@click.option("--steps", type=int, default=None, help="Quantisation-aware steps [default: 1000; on --resume: the stage's].")
+@click.option("--steps", type=int, default=None, help=f"Quantisation-aware steps [default: {D['int8']['steps']}; on --resume: the stage's].")
 @click.option("--resume", is_flag=True)
 def quantize(run, steps, resume):
     """Quantisation-aware training, export the integer model, choose its confidence gate on val."""

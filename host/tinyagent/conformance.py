@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .device import ask, open_device
+from . import protocol
+from .device import open_device
 from .errors import bad_input
 from .intmath import fnv1a32_i32
+from .protocol import ask
 
 N_TRANSCRIPTS = 6
 N_CONVERSATIONS = 6  # single turns
@@ -58,18 +60,6 @@ def reference_steps(im, ids: list[int]) -> list[tuple[int, str]]:
 
     logits = forward_seq(im, ids)
     return [(int(row.argmax()), f"{fnv1a32_i32(row):08x}") for row in logits]
-
-
-def device_steps(console, ids: list[int]) -> list[tuple[int, str]]:
-    text = ask(console, "!run " + " ".join(map(str, ids)))
-    out = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 4 and parts[0] == "step":
-            out.append((int(parts[2]), parts[3]))
-        elif line.startswith("error"):
-            raise bad_input(f"{console.name}: device refused !run: {line}")
-    return out
 
 
 def compare_steps(name: str, want, got) -> Check:
@@ -178,6 +168,7 @@ def conformance(board: str | None = None, out: str | None = None, port: str | No
     from .build import load_build
     from .evaluate import heldout_examples
     from .grammar import grammar_from_spec
+    from .generate import ENGINE_VERSION
     from .intmodel import load_int_model
     from .reference import Reference
     from .run import open_run
@@ -209,24 +200,29 @@ def conformance(board: str | None = None, out: str | None = None, port: str | No
     console = open_device(None if port else (board or info["board"]), out, port, baud)
     with console:
         # 1. the device runs this model
-        dev_info = dict(kv.split("=", 1) for kv in ask(console, "!info").split() if "=" in kv)
+        dev_info = protocol.info(console)
         same = dev_info.get("model") == info["model_hash"]
         res.checks.append(Check("model", "model hash", 0, same,
                                 "" if same else f"device runs {dev_info.get('model', '?')[:12]}, "
                                                 f"build is {info['model_hash'][:12]}"))
-        if not same:
+        engine = dev_info.get("engine") == str(ENGINE_VERSION)
+        res.checks.append(Check("model", "engine version", 0, engine,
+                                "" if engine else f"device runs engine {dev_info.get('engine', '?')}, "
+                                                  f"this tinyagent generates for engine {ENGINE_VERSION}"))
+        if not (same and engine):
             return res
         # 2. logits, step by step
         for i, ids in enumerate(transcripts + randoms):
             name = f"transcript {i}" if i < len(transcripts) else f"random {len(ids)} tokens"
-            res.checks.append(compare_steps(name, reference_steps(im, ids), device_steps(console, ids)))
+            res.checks.append(compare_steps(name, reference_steps(im, ids), protocol.run(console, ids)))
         # 3. tokenizer
         strings = [s.encode() for s in TOKENIZER_STRINGS] + [bytes(rng.randrange(256) for _ in range(60))]
         for s in strings:
-            got = ask(console, "!tokx " + s.hex()).split()[1:]
-            want = [str(t) for t in bpe.encode(s)]
+            got = protocol.tokenize(console, s)
+            want = list(bpe.encode(s))
             res.checks.append(Check("tokenizer", repr(s[:24]), len(want), got == want,
-                                    "" if got == want else f"device {' '.join(got[:12])}, host {' '.join(want[:12])}"))
+                                    "" if got == want else f"device {' '.join(map(str, got[:12]))}, host "
+                                                          f"{' '.join(map(str, want[:12]))}"))
         # 4. single turns: replay the device's tool results into the reference agent
         ref, tc, grammar = Reference(im), TokenClasses(bpe), grammar_from_spec(spec)
         for ex in examples[N_TRANSCRIPTS:N_TRANSCRIPTS + N_CONVERSATIONS]:

@@ -91,6 +91,19 @@ def plain_nouns(tool) -> list[str]:
         or [f"the {tool.name}"]
 
 
+def range_args(tool, intent: Intent) -> list[Arg]:
+    """The plain int args of a tool that acts, left free by `intent`: a request can say a value past
+    their range ("pin 40"), which the call must copy for the device to refuse."""
+    if not tool.acts:
+        return []
+    return [a for a in tool.args if a.kind == "int" and not a.unit and a.name not in intent.fixed_args]
+
+
+def range_answer(arg: Arg) -> str:
+    """What the device says when it refuses a value past the arg's range (agent.range_text)."""
+    return f"Not done: {arg.name} must be {arg.min} to {arg.max}."
+
+
 def derived_intents(spec: AgentSpec) -> tuple[Intent, ...]:
     """Intents the generator adds to every spec (phrasebook.py): questions about each tool (answered
     with its description), a pool of off-topic requests, and indirect needs for every intent with a
@@ -238,6 +251,7 @@ class _Generator:
         self.action_intents = [i for i in self.tool_intents if spec.tool(i.tool).acts]
         self.conditions = [(i, s) for i in self.tool_intents if not spec.tool(i.tool).acts
                            for s in _condition_slots(spec.tool(i.tool))] if self.action_intents else []
+        self.range_intents = [i for i in self.tool_intents if range_args(spec.tool(i.tool), i)]
         self.synonyms = dict(spec.synonyms)
         self.synonyms.update({f"offtopic_{k}": v for k, v in pb.OFFTOPIC_SLOTS.items()})
 
@@ -262,7 +276,8 @@ class _Generator:
                                 ("offtopic", st.offtopic_fraction, self.offtopic),
                                 ("followup", st.followup_fraction, self.tool_intents),
                                 ("conditional", st.conditional_fraction, self.conditions),
-                                ("noise", st.noise_fraction, True)):
+                                ("noise", st.noise_fraction, True),
+                                ("out_of_range", st.out_of_range_fraction, self.range_intents)):
             if r < share and ok:
                 return kind
             r -= share
@@ -278,7 +293,7 @@ class _Generator:
         if kind == "noise":
             return self.noise(avoid)
         make = {"negation": self.negation, "correction": self.correction, "followup": self.followup,
-                "conditional": self.conditional}[kind]
+                "conditional": self.conditional, "out_of_range": self.out_of_range}[kind]
         for _ in range(MAX_TRIES):
             ex = make()
             if ex is not None and len(ex.request.encode()) <= MAX_REQUEST_BYTES and \
@@ -433,6 +448,29 @@ class _Generator:
         return Example(request=request, calls=tuple(c for c in calls if c is not None), answer=answer,
                        intent=intent, templates=templates, typos=typos)
 
+    # -- values past a tool's range: copied into the call, which the device then refuses --
+
+    def out_of_range(self) -> Example | None:
+        """"set pin 40 high" (or "pin -1") when pins are 0..39: the call says 40 as asked (never another
+        pin), and the device's grammar refuses it before anything runs; the answer is the device's refusal."""
+        intent = self.weighted(self.range_intents)
+        tool = self.spec.tool(intent.tool)
+        arg = self.rng.choice(range_args(tool, intent))
+        span = max(10, (arg.max - arg.min) // 2)
+        r = self.rng.random()
+        if r < 0.2:  # below the bottom: "pin -1"
+            bad = arg.min - self.rng.randint(1, 10)
+        else:  # just past the top in most ("pin 40"), up to half the range past it in the rest
+            bad = arg.max + (self.rng.randint(1, 10) if r < 0.7 else self.rng.randint(1, span))
+        template = self.rng.choice([p for p in self.phrasings[intent.name]
+                                    if any(isinstance(r, Ref) and r.name == arg.name and not r.unit
+                                           for r in template_parts(p))] or [None])
+        if template is None:
+            return None
+        t = self.turn(intent, {arg.name: bad}, template)
+        return self.finish(t.pieces, ((t.call[0], ""),), range_answer(arg), f"range_{intent.name}",
+                           (t.template,))
+
     # -- conversations: turns that lean on earlier ones, and calls that depend on a result --
 
     def with_history(self, ex: Example, avoid: frozenset[str]) -> Example:
@@ -441,7 +479,8 @@ class _Generator:
         history = []
         for _ in range(self.rng.randint(1, MAX_HISTORY)):
             kind = self.pick_kind()
-            history.append(self.example_of("plain" if kind == "followup" else kind, avoid))
+            # a refused turn is taken back on the device: it never stays in a conversation
+            history.append(self.example_of("plain" if kind in ("followup", "out_of_range") else kind, avoid))
         turns = history + list(ex.before)
         while turns and sum(len(render_turn(t).encode()) for t in turns) + len(render_turn(ex).encode()) \
                 > MAX_DIALOGUE_BYTES:

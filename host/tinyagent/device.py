@@ -10,16 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, TextIO
 
-from .errors import EXIT_DEVICE, TinyAgentError, bad_input
+from .errors import bad_input
+from .protocol import PROMPT, REPLY_TIMEOUT_S, new_conversation, sync
 
-PROMPT = "> "
-REPLY_TIMEOUT_S = 30.0  # one chat turn on the slowest emulated board stays well inside this
-SYNC_TIMEOUT_S = 10.0  # boot plus the emulators' one-second UART start-up delay
-SYNC_RETRY_S = 0.4
 
 # ---- the console's line editing (firmware/ta_console.c, read_line and valid_utf8) -------------------
 
-LINE_MAX = 768  # TA_LINE_MAX (firmware/ta_console.h): a longer line is refused whole
+LINE_MAX = 1280  # TA_LINE_MAX (firmware/ta_console.h): a longer line is refused whole
 LINE_TOO_LONG = f"error: line too long (max {LINE_MAX} bytes)"
 NOT_UTF8 = "error: input is not valid UTF-8"
 _BS, _DEL, _ESC, _NUL = 0x08, 0x7F, 0x1B, 0x00
@@ -144,43 +141,6 @@ class ReferenceAgent:
 
 
 # ---- a device over its console ---------------------------------------------------------------------
-
-def sync(console) -> None:
-    """Wait until the device answers, resending `!ping N` until a pong arrives, then drain to the
-    prompt that follows the last ping, so no stale reply is left for the first real request."""
-    import time
-
-    deadline = time.monotonic() + SYNC_TIMEOUT_S
-    n = 0
-    while time.monotonic() < deadline:
-        n += 1
-        console.write_line(f"!ping {n}")
-        got = console.read_until("pong", timeout=SYNC_RETRY_S, raise_timeout=False)
-        if got is not None and got.endswith("pong"):
-            # drain to the last ping's answer; each earlier one shows the device working through the
-            # backlog (slowly, on a loaded machine), so each gets SYNC_TIMEOUT_S of its own
-            while console.read_until(f"\n{PROMPT}", timeout=SYNC_TIMEOUT_S).split()[:1] != [str(n)]:
-                console.read_until("pong", timeout=SYNC_TIMEOUT_S)  # " k\n> " was an earlier ping's
-            return
-    raise TinyAgentError(f"{console.name}: no answer to !ping within {SYNC_TIMEOUT_S:.0f} s "
-                         f"(is it a tinyagent build, at the right baud?)", EXIT_DEVICE)
-
-
-def ask(console, line: str, timeout: float | None = None) -> str:
-    """Send one line; return everything the device printed up to its next prompt (waiting at most
-    `timeout`, by default the console's reply_timeout_s)."""
-    console.write_line(line)
-    text = console.read_until("\n" + PROMPT, timeout=timeout or getattr(console, "reply_timeout_s", REPLY_TIMEOUT_S))
-    return text[: -len(PROMPT)]
-
-
-def new_conversation(console) -> None:
-    """`!new`: the device's next request starts from an empty context (a build older than
-    conversations does not know it, and is said to run every request on its own)."""
-    reply = ask(console, "!new")
-    if reply != "ok\n":
-        sys.stderr.write(f"note: {console.name} answered !new with {reply.strip()[:80]!r} (an older build?): "
-                         f"each request there starts from an empty context; rebuild with `tinyagent build --replace`\n")
 
 
 def open_device(board: str | None, out: str | None, port: str | None, baud: int):

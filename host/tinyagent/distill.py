@@ -23,8 +23,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checkpoint import load_model
+from .config import ModelConfig
 from .errors import bad_input
-from .model import GPT, ModelConfig
+from .model import GPT
 from .run import Run, open_run
 from .train import (CKPT_EVERY, check_dropout, check_positive, default_model, fit, init_dist, masked_ce, model_cfg,
                     stage_args, train_stage)
@@ -104,8 +105,8 @@ def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | N
             progress: bool = True, scratch: bool = True) -> Path:
     """Distil `student/` from `teacher/`. With scratch=True, first train `scratch/`: the same student
     from random init on the hard labels only, same steps, batch and data, for comparison.
-    Defaults (None) come from train.DEFAULTS["student"]; student_cfg defaults to the run's student
-    (train(student_cfg=...), else model.STUDENT).
+    Defaults (None) come from defaults.DEFAULTS["student"]; student_cfg defaults to the run's student
+    (train(student_cfg=...), else config.STUDENT).
     """
     check_positive(steps=steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
     check_alpha_temperature(alpha, temperature, hidden_weight)

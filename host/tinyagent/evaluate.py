@@ -55,6 +55,12 @@ def run_example(engine, tc, grammar, hal, ex, ctx: int, calls_only: bool = False
     return conv.turn(hal, ex.request, calls_only=calls_only)
 
 
+def expected_calls(grammar, ex) -> list[str]:
+    """The calls the device should run for `ex`, as it prints them: a call past a tool's range (the
+    corpus's "set pin 40 high") is refused by the grammar, so nothing runs for it."""
+    return [grammar.normalize(c) for c, _ in ex.calls if grammar.complete(c)]
+
+
 def call_scores(engine, tc, grammar, examples, ctx: int, min_margin: int = 0) -> dict:
     """Tool-call and argument accuracy under the safety gate, as the device decodes; every miss."""
     exact = arg_ok = arg_total = 0
@@ -64,7 +70,7 @@ def call_scores(engine, tc, grammar, examples, ctx: int, min_margin: int = 0) ->
         hal = lambda tool, args: next(results, "ok")  # noqa: E731  replay the example's own results
         turn = run_example(engine, tc, grammar, hal, ex, ctx, calls_only=True, min_margin=min_margin)
         got = [c for c, _ in turn.calls]
-        want = [grammar.normalize(c) for c, _ in ex.calls]
+        want = expected_calls(grammar, ex)
         exact += got == want
         if got != want:
             misses.append({"intent": ex.intent, "request": ex.request, "want": want,

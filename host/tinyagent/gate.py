@@ -16,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .agent import GATE_FILE, RequestTooLong, TokenClasses
-from .evaluate import run_example
 from .corpus import generate_corpus
+from .evaluate import expected_calls, run_example
 from .fileio import write_json
 from .grammar import grammar_from_spec
 from .intmodel import load_int_model
@@ -49,7 +49,7 @@ def write_call_margins(run_path: str | Path) -> list[tuple[int, bool]]:
                                calls_only=True, min_margin=-1)
         except RequestTooLong:  # a model with a short context (tests) cannot take every val request
             continue
-        want = [grammar.normalize(call) for call, _ in ex.calls]
+        want = expected_calls(grammar, ex)
         for k, ((call, _), margin) in enumerate(zip(turn.calls, turn.margins)):
             if call.split(" ")[0] in acting:
                 out.append((margin, k < len(want) and want[k] == call and len(turn.calls) <= len(want)))

@@ -18,7 +18,7 @@ from . import agent, codegen, memplan
 from .errors import bad_input
 from .fileio import sha256_bytes, write_text
 from .grammar import Grammar, grammar_from_spec, normalized_max_len
-from .intmodel import IntModel
+from .intmodel import IntModel, tensor_shapes
 from .tokenizer import BPE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +33,9 @@ RUNTIME_HEADERS = ("ta_status.h", "ta_intmath.h", "ta_kernels.h", "ta_engine.h",
 RUNTIME_SOURCES = ("ta_status.c", "ta_engine.c", "ta_tokenizer.c", "ta_agent.c", "ta_console.c", "ta_main.c")
 KERNELS = {"portable": "ta_kernels.c", "cm4": "ta_kernels_cm4.c", "m0": "ta_kernels_m0.c"}  # one is compiled
 DEFAULT_TOOLS = "ta_tools_default.c"
+# The engine (firmware/ta_engine.h, TA_ENGINE_VERSION) whose model struct and arithmetic the generated
+# sources are written for: ta_model.h refuses to compile against any other (#error).
+ENGINE_VERSION = 3
 _HANDLER_DEF = re.compile(r"\bta_tool_([A-Za-z_][A-Za-z0-9_]*)\s*\([^;{]*\)\s*\{")
 
 
@@ -160,7 +163,8 @@ def _c_name(tensor: str) -> str:
 
 def _model_header(m: IntModel, digest: str, block: int) -> dict:
     c = m.cfg
-    config = [("TA_MODEL_HASH", codegen.c_string(digest), "sha256 naming the model: weights, config and "
+    config = [("TA_MODEL_ENGINE_VERSION", ENGINE_VERSION, "the engine these sources were generated for"),
+              ("TA_MODEL_HASH", codegen.c_string(digest), "sha256 naming the model: weights, config and "
                                                                "scales, tokenizer, call grammar"),
               ("TA_MODEL_VOCAB", c.vocab_size, "tokens"),
               ("TA_MODEL_CTX", c.ctx, "context length: KV-cache rows"),
@@ -217,6 +221,13 @@ def _model_source(m: IntModel, board_name: str, version: str, block: int) -> dic
     for li in range(c.n_layers):
         tables.append(codegen.c_array(_c_name(f"layers.{li}.gelu"), T[f"layers.{li}.gelu"],
                                       comment="GELU, int8 -> int8, indexed by h + 128"))
+    # every weight array's length, checked by the compiler against ta_model.h's dims: sources edited by
+    # hand, or a header from another model, stop the build instead of reading past an array
+    sym = tensor_shapes(c.n_layers, V="TA_MODEL_VOCAB", C="TA_MODEL_CTX", d="TA_MODEL_DIM",
+                        a="TA_MODEL_N_HEADS * TA_MODEL_HEAD_DIM", kv="TA_MODEL_N_KV_HEADS * TA_MODEL_HEAD_DIM",
+                        f="TA_MODEL_FFN_DIM")
+    size_checks = [(_c_name(name), " * ".join(f"({x})" for x in sym[name][1]))
+                   for name in order if any(isinstance(x, str) for x in sym[name][1])]
     layers = []
     for li in range(c.n_layers):
         p = f"layers.{li}."
@@ -227,7 +238,7 @@ def _model_source(m: IntModel, board_name: str, version: str, block: int) -> dic
     state = [(name, "ta_kx" if name == "xk" else ctype, f"TA_ARENA_{name.upper()}_OFFSET")
              for name, ctype, _ in memplan.arena_buffers(c, block)]
     return {"board": codegen.c_string(board_name), "tool_version": codegen.c_string(version),
-            "weights": weights, "tables": tables, "layers": layers, "state": state,
+            "weights": weights, "tables": tables, "layers": layers, "state": state, "size_checks": size_checks,
             "final_norm_k": codegen.c_int(int(T["final_norm.k"][0]))}
 
 

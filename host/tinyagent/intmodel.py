@@ -1,8 +1,8 @@
-"""The integer model: int8 weights, int32 multipliers and shifts, lookup tables. Export and storage.
+"""The integer model: int8 weights, int32 multipliers and shifts, lookup tables; its checks and storage.
 
-`calibrate` measures activation ranges in float and fixes the static scales; `export_int_model`
-turns a QAT model into integers once, on the host. Nothing on the device or in the reference
-ever sees a float. Tensor names and order are those the C generator walks (docs/integer-contract.md).
+numpy only: the reference, the generator and the build read it without torch (intexport.py makes it
+from a QAT model). Nothing on the device or in the reference ever sees a float. Tensor names and order
+are those the C generator walks (docs/integer-contract.md).
 """
 from __future__ import annotations
 
@@ -12,20 +12,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import torch
 from safetensors.numpy import load_file, save
 
 from . import intmath as im
+from .config import ModelConfig, QatScales
 from .errors import bad_input
 from .fileio import read_json, sha256_bytes, write_bytes, write_json
-from .model import GPT, ModelConfig, QatScales, weight_scales
 
 INT_FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.int.safetensors"
 CONFIG_FILE = "model.int.json"
 
-RESID_HEADROOM = 1.5  # the int16 residual keeps 50% above the largest calibrated value
-LOGIT_RANGE = 8192  # calibrated max |logit| maps here; leaves int16-sized logits with headroom
 
 # What a stored ModelConfig may hold: field -> (min, max). Far beyond any microcontroller, but they keep
 # the generator's loops and arrays, and the device's int32 sizes and offsets, in range.
@@ -174,15 +171,22 @@ def check_scales(s, n_layers: int, where: str) -> dict:
 
 def tensor_specs(cfg: ModelConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
     """name -> (dtype, shape) of every tensor an export of `cfg` holds."""
-    V, C, d, a, f = cfg.vocab_size, cfg.ctx, cfg.dim, cfg.n_heads * cfg.head_dim, cfg.ffn_dim
-    kv = cfg.kv_dim  # = a, or fewer rows with grouped-query attention
+    return tensor_shapes(cfg.n_layers, V=cfg.vocab_size, C=cfg.ctx, d=cfg.dim, a=cfg.n_heads * cfg.head_dim,
+                         kv=cfg.kv_dim, f=cfg.ffn_dim)
 
-    def lin(name: str, out: int, inp: int) -> dict:
+
+def tensor_shapes(n_layers: int, **dims) -> dict[str, tuple[str, tuple]]:
+    """name -> (dtype, shape), each dim one of `dims` (V vocab, C ctx, d dim, a heads * head_dim,
+    kv kv_heads * head_dim, f ffn): ints for a config, or the C macros that generate.py checks the
+    generated arrays against at compile time."""
+    V, C, d, a, kv, f = (dims[k] for k in ("V", "C", "d", "a", "kv", "f"))
+
+    def lin(name: str, out, inp) -> dict:
         return {name: ("int8", (out, inp)), name + ".m": ("int32", (out,)), name + ".sh": ("int8", (out,))}
 
     one = {"m": ("int32", (1,)), "sh": ("int8", (1,))}
     specs = {**lin("tok_emb", V, d), **lin("pos_emb", C, d), "exp_table": ("uint16", (im.EXP_ENTRIES,))}
-    for li in range(cfg.n_layers):
+    for li in range(n_layers):
         p = f"layers.{li}."
         specs |= {p + "attn_norm.k": ("int32", (1,)), **lin(p + "wq", a, d), **lin(p + "wk", kv, d),
                   **lin(p + "wv", kv, d), **{p + "softmax." + k: v for k, v in one.items()},
@@ -217,86 +221,6 @@ def check_tensors(cfg: ModelConfig, scales: dict, tensors: dict[str, np.ndarray]
     if not np.array_equal(tensors["exp_table"], im.exp_table(scales["sm_steps"])):
         raise bad_input(f"{where}: exp_table is not the table of scales.sm_steps {scales['sm_steps']} "
                         "(the config and the weights come from different exports)")
-
-
-# ---------------------------------------------------------------------------------------------------
-# Calibration and export
-# ---------------------------------------------------------------------------------------------------
-
-@torch.no_grad()
-def calibrate(model: GPT, batches: list[torch.Tensor], sm_steps: int = 16) -> QatScales:
-    """Static activation scales from the max |value| seen at each point over `batches`."""
-    model.eval()
-    rec: dict[str, np.ndarray] = {}
-    for idx in batches:
-        r = {k: np.array(v) for k, v in model.observe(idx).items()}
-        rec = r if not rec else {k: np.maximum(rec[k], r[k]) for k in rec}
-    L = model.cfg.n_layers
-    per = lambda k: [float(v) / 127.0 for v in rec[k]]  # noqa: E731
-    return QatScales(
-        resid=float(rec["resid"].max()) * RESID_HEADROOM / 32767.0,
-        norm=per("norm"), q=per("q"), k=per("k"), v=per("v"), attn=per("attn"),
-        ffn_h=per("ffn_h"), ffn_g=per("ffn_g"),
-        logits=float(rec["logits"].max()) / LOGIT_RANGE, sm_steps=sm_steps,
-        extra={"layers": L})
-
-
-def _w8(w: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row symmetric int8 weights and their float scales (exactly as fake_quant_weight)."""
-    s = weight_scales(w)
-    q = torch.clamp(torch.floor(w / s[:, None] + 0.5), -127, 127)
-    return q.to(torch.int8).numpy(), s.double().numpy()
-
-
-@torch.no_grad()
-def export_int_model(model: GPT) -> IntModel:
-    qs = model.qat
-    if qs is None:
-        raise ValueError("export needs a QAT model (set model.qat from calibrate first)")
-    cfg = model.cfg
-    T: dict[str, np.ndarray] = {}
-
-    def mult(prefix: str, reals) -> None:
-        m, sh = im.quantize_multipliers(np.asarray(reals, dtype=np.float64))
-        T[prefix + ".m"], T[prefix + ".sh"] = m, sh
-
-    def norm_k(s_out: float) -> np.ndarray:
-        return np.array([int(round(math.sqrt(cfg.dim) / s_out * 65536))], dtype=np.int32)
-
-    emb, s_emb = _w8(model.tok_emb.weight)
-    pos, s_pos = _w8(model.pos_emb.weight)
-    T["tok_emb"], T["pos_emb"] = emb, pos
-    mult("tok_emb", s_emb / qs.resid)
-    mult("pos_emb", s_pos / qs.resid)
-    T["exp_table"] = im.exp_table(qs.sm_steps)
-    for li, b in enumerate(model.blocks):
-        p = f"layers.{li}."
-        s_n1, s_n2 = qs.norm[2 * li], qs.norm[2 * li + 1]
-        T[p + "attn_norm.k"] = norm_k(s_n1)
-        g1 = b.attn_norm.weight[None, :]
-        for name, lin, s_out in (("wq", b.wq, qs.q[li]), ("wk", b.wk, qs.k[li]), ("wv", b.wv, qs.v[li])):
-            w, s_w = _w8(lin.weight * g1)
-            T[p + name] = w
-            mult(p + name, s_n1 * s_w / s_out)
-        mult(p + "softmax", [qs.q[li] * qs.k[li] / math.sqrt(cfg.head_dim) * qs.sm_steps])
-        mult(p + "attn_out", [qs.v[li] / 32768.0 / qs.attn[li]])
-        w, s_w = _w8(b.wo.weight)
-        T[p + "wo"] = w
-        mult(p + "wo", qs.attn[li] * s_w / qs.resid)
-        T[p + "ffn_norm.k"] = norm_k(s_n2)
-        w, s_w = _w8(b.w1.weight * b.ffn_norm.weight[None, :])
-        T[p + "w1"] = w
-        mult(p + "w1", s_n2 * s_w / qs.ffn_h[li])
-        T[p + "gelu"] = im.gelu_table(qs.ffn_h[li], qs.ffn_g[li])
-        w, s_w = _w8(b.w2.weight)
-        T[p + "w2"] = w
-        mult(p + "w2", qs.ffn_g[li] * s_w / qs.resid)
-    s_nf = qs.norm[2 * cfg.n_layers]
-    T["final_norm.k"] = norm_k(s_nf)
-    mult("logits", s_nf * s_emb / qs.logits)
-    scales = {"resid": qs.resid, "norm": qs.norm, "q": qs.q, "k": qs.k, "v": qs.v, "attn": qs.attn,
-              "ffn_h": qs.ffn_h, "ffn_g": qs.ffn_g, "logits": qs.logits, "sm_steps": qs.sm_steps}
-    return IntModel(cfg, T, scales)
 
 
 def qat_scales_from(scales: dict) -> QatScales:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .model import ModelConfig
+from .config import ModelConfig
 
 ARENA_ALIGN = 8  # every buffer starts on an 8-byte boundary (the arena itself is a uint64 union)
 DEFAULT_PREFILL_BLOCK = 8  # prompt tokens per pass through the weights, where the board's RAM allows

@@ -24,9 +24,10 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_model
+from .config import ModelConfig
 from .distill import DistillNet, check_alpha_temperature, distill_objective
 from .errors import bad_input
-from .model import GPT, Block, ModelConfig
+from .model import GPT, Block
 from .run import Run, open_run
 from .train import CKPT_EVERY, check_dropout, check_positive, fit, init_dist, stage_args
 
@@ -131,7 +132,7 @@ def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: f
           ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None, source: str | None = None,
           resume: bool = False, progress: bool = True) -> Path:
     """Prune the source student (see the module notes) into `pruned/`, then recover it for
-    `recover_steps` by distillation from the teacher. Defaults (None) come from train.DEFAULTS["pruned"].
+    `recover_steps` by distillation from the teacher. Defaults (None) come from defaults.DEFAULTS["pruned"].
     """
     if source is not None and source not in SOURCES:
         raise bad_input(f"prune source {source!r} is not a student stage (allowed: {', '.join(SOURCES)})")

@@ -1,12 +1,12 @@
 """Quantisation-aware fine-tuning, then export of the integer model.
 
 1. Load `pruned/` (or `student/` when the run was not pruned) in float.
-2. Calibrate the static activation scales on unpadded training transcripts (intmodel.calibrate) and
+2. Calibrate the static activation scales on unpadded training transcripts (intexport.calibrate) and
    freeze them: `model.qat = scales`. From here the forward pass rounds and saturates exactly as the
    integer reference does.
 3. Fine-tune in QAT mode, distilling from the float model it started as.
 4. Save the QAT checkpoint (float weights + the scales in config.json) and the integer model
-   (intmodel.export_int_model(...).save) into `int8/`.
+   (intexport.export_int_model(...).save) into `int8/`.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import intmodel
+from . import intexport, intmodel
 from .checkpoint import load_model, read_config
 from .distill import DistillNet, check_alpha_temperature, distill_objective
 from .model import GPT
@@ -43,7 +43,7 @@ def quantize(run: str | Path | Run, *, qat_steps: int | None = None, alpha: floa
              ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None, resume: bool = False,
              progress: bool = True) -> Path:
     """QAT-fine-tune the last float stage into `int8/` and export the integer model there.
-    Defaults (None) come from train.DEFAULTS["int8"].
+    Defaults (None) come from defaults.DEFAULTS["int8"].
     """
     check_positive(qat_steps=qat_steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
     check_alpha_temperature(alpha, temperature)
@@ -61,7 +61,7 @@ def quantize(run: str | Path | Run, *, qat_steps: int | None = None, alpha: floa
     if resume and entry["status"] == "running" and "qat" in entry:
         scales = intmodel.qat_scales_from(entry["qat"])  # the scales the interrupted session froze
     else:
-        scales = intmodel.calibrate(model, calibration_batches(run, model.cfg.ctx))
+        scales = intexport.calibrate(model, calibration_batches(run, model.cfg.ctx))
     model.qat = scales
     model.train()
     qat = asdict(scales)
@@ -71,7 +71,7 @@ def quantize(run: str | Path | Run, *, qat_steps: int | None = None, alpha: floa
         dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a, publish=lambda n: n.student,
         extra={"qat": qat, "source": src}, info={"qat": qat, "source": src})
     if dist.main:
-        digest = intmodel.export_int_model(model.cpu()).save(run.dir("int8"))
+        digest = intexport.export_int_model(model.cpu()).save(run.dir("int8"))
         run.update("int8", int_model_sha256=digest)
     dist.barrier()
     return run.dir("int8")

@@ -15,16 +15,19 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokenizers import Tokenizer
 
 from .corpus import corpus_stats, generate_corpus, render
-from .data import TokenData, encode_examples
 from .errors import bad_input
 from .fileio import (check_input_file, make_dir, read_json, remove_stale_temps, sha256_bytes, write_bytes,
                      write_json, write_text)
 from .spec import load_spec
 from .tokenizer import train_tokenizer
+
+if TYPE_CHECKING:
+    from .data import TokenData
 
 RUN_FORMAT = 1
 RUN_FILE = "run.json"
@@ -136,6 +139,8 @@ class Run:
             corpus = generate_corpus(spec, seed=self.info["seed"], n_train=c["n_train"], n_val=c["n_val"],
                                      n_heldout=c["n_heldout"])
             tok = self.tokenizer()
+            from .data import encode_examples  # torch: only where a run is trained or scored in float
+
             self._data[ctx] = Splits(*(encode_examples(getattr(corpus, s), tok, ctx, render)
                                        for s in ("train", "val", "heldout")))
             if len(self._data[ctx].train) == 0:
@@ -291,6 +296,8 @@ def create_run(agent: str | Path, out: str | Path, *, seed: int, n_train: int, n
     spec = load_spec(agent)  # validates; raises bad_input itself
     corpus = generate_corpus(spec, seed=seed, n_train=n_train, n_val=n_val, n_heldout=n_heldout)
     tok = train_tokenizer((render(ex) for ex in corpus.train), vocab_size=vocab_size)
+    from .data import encode_examples  # torch
+
     splits = Splits(*(encode_examples(getattr(corpus, s), tok, ctx, render) for s in ("train", "val", "heldout")))
     if len(splits.train) == 0:
         raise bad_input(f"no training example fits in ctx {ctx} tokens; use a larger ctx")

@@ -117,10 +117,11 @@ class CorpusStyle:
     offtopic_fraction: float = 0.07  # general questions, other devices, small talk: no call
     wake_rate: float = 0.12  # "ok device, ..." "hey, um, ..." before a request
     filler_rate: float = 0.05  # "could you, um, ..." inside a request
-    followup_fraction: float = 0.0  # "make it 8 instead", "again", "undo that", "is that over 25?" after a turn
-    conditional_fraction: float = 0.0  # "if the temperature is over 25, turn on pin 5": the second call depends on the first's result
-    noise_fraction: float = 0.0  # line noise: random letters, digits, word salad, call syntax typed by the user: no call
-    history_rate: float = 0.0  # share of examples that come after 1-4 unrelated earlier turns of a conversation
+    followup_fraction: float = 0.16  # "make it 8 instead", "again", "undo that", "is that over 25?" after a turn
+    conditional_fraction: float = 0.10  # "if the temperature is over 25, turn on pin 5": the second call depends on the first's result
+    noise_fraction: float = 0.05  # line noise: random letters, digits, word salad, call syntax typed by the user: no call
+    out_of_range_fraction: float = 0.03  # "set pin 40 high" (pins 0..39): the call copies 40, the device refuses it
+    history_rate: float = 0.45  # share of examples that come after 1-4 unrelated earlier turns of a conversation
     openers: tuple[str, ...] = (
         "hey", "hey,", "hi,", "um", "um,", "uh,", "ok so", "so", "ok,", "okay,", "alright,", "please",
         "hey there,", "excuse me,", "quick one:", "yo", "hmm,", "right,", "now", "oh and")
@@ -213,33 +214,6 @@ def call_fields(tool: Tool) -> list[str | Arg]:
             for tok in tool.call.split(" ") for p in template_parts(tok)]
 
 
-def parse_call(spec: AgentSpec, text: str) -> tuple[Tool, dict[str, int | str]]:
-    """Read a call ("gpio 5 1", no brackets) the way the decoding grammar accepts it: the tool name,
-    then each field; ints are decimal digits without sign or leading zeros, within min..max.
-    Returns (tool, {arg: value}); raises ValueError naming the first bad field."""
-    tokens = text.split(" ")
-    tool = next((t for t in spec.tools if t.name == tokens[0]), None)
-    if tool is None:
-        raise ValueError(f"unknown tool {tokens[0]!r} (allowed: {', '.join(t.name for t in spec.tools)})")
-    fields = call_fields(tool)
-    if len(tokens) != len(fields):
-        raise ValueError(f"call {text!r} has {len(tokens)} fields, '{tool.call}' has {len(fields)}")
-    values: dict[str, int | str] = {}
-    for tok, f in zip(tokens, fields):
-        if isinstance(f, str):
-            if tok != f:
-                raise ValueError(f"call {text!r}: expected {f!r}, got {tok!r}")
-        elif f.kind == "enum":
-            if tok not in f.values:
-                raise ValueError(f"call {text!r}: {f.name} {tok!r} is not one of {', '.join(f.values)}")
-            values[f.name] = tok
-        else:
-            if not re.fullmatch(r"0|[1-9][0-9]*", tok) or not f.min <= int(tok) <= f.max:
-                raise ValueError(f"call {text!r}: {f.name} {tok!r} is not an integer in {f.min}..{f.max}")
-            values[f.name] = int(tok)
-    return tool, values
-
-
 @functools.lru_cache(maxsize=None)
 def template_parts(text: str) -> tuple[str | Ref, ...]:
     """Split a template into literal strings and Refs. Raises ValueError naming a stray brace or a bad
@@ -295,7 +269,7 @@ _TYPE_FIELDS = {
 _STYLE_FRACTIONS = ("chat_fraction", "two_call_fraction", "heldout_fraction", "typo_rate",
                     "number_word_rate", "negation_fraction", "correction_fraction", "meta_fraction",
                     "offtopic_fraction", "wake_rate", "filler_rate", "followup_fraction",
-                    "conditional_fraction", "noise_fraction", "history_rate")
+                    "conditional_fraction", "noise_fraction", "out_of_range_fraction", "history_rate")
 _STYLE_LISTS = ("openers", "context", "closers", "joiners", "number_words")
 _STYLE_FIELDS = _STYLE_FRACTIONS + _STYLE_LISTS + ("unit_words",)
 
@@ -464,7 +438,7 @@ class _Parser:
         style = CorpusStyle(**kw)
         shares = ("chat_fraction", "two_call_fraction", "negation_fraction", "correction_fraction",
                   "meta_fraction", "offtopic_fraction", "followup_fraction", "conditional_fraction",
-                  "noise_fraction")
+                  "noise_fraction", "out_of_range_fraction")
         if sum(getattr(style, k) for k in shares) > 1.0:
             self.fail("[corpus]", f"{' + '.join(shares)} exceeds 1.0 (allowed: a sum <= 1.0)")
         return style

@@ -16,8 +16,8 @@ import jinja2
 from . import codegen
 from .errors import bad_input
 from .fileio import write_text
-from .spec import AgentSpec, Arg, call_fields, format_value
 from .simulate import NEXT, SlotSim, ToolSim, default_tools_only, is_default_tool, tool_sims
+from .spec import AgentSpec, Arg, call_fields, format_value
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "templates" / "agent_tools.c.j2"

@@ -172,6 +172,21 @@ class Console:
         except subprocess.TimeoutExpired:
             raise _device_error(f"{self.port}: the program did not exit within {timeout:g} s") from None
 
+    def hang_up(self, timeout: float = EXIT_TIMEOUT_S) -> int | None:
+        """Close the port and let the program end by itself (the host program exits when its pty
+        closes, and a tool wrapped around it, such as callgrind, then writes its results); then close
+        as usual. Its exit code, or None if it had to be ended."""
+        try:
+            self._link.close()
+        except (serial.SerialException, OSError):
+            pass
+        if self._process is not None:
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        return self.close()
+
     def close(self) -> int | None:
         """Close the port and end the program behind it (no zombies). Returns its exit code."""
         self._shutdown()

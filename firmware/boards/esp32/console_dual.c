@@ -15,7 +15,7 @@
 #include "sdkconfig.h"
 
 #define CONSOLE_UART CONFIG_ESP_CONSOLE_UART_NUM
-#define RX_BUFFER_BYTES 1024 /* more than the longest console line (TA_LINE_MAX) */
+#define RX_BUFFER_BYTES 2048 /* more than the longest console line (TA_LINE_MAX) */
 #define USJ_WRITE_TIMEOUT_MS 100u
 
 static int heard_uart, heard_usj;

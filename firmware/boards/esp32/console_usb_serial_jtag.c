@@ -11,7 +11,7 @@
 #include "esp_err.h"
 #include "freertos/FreeRTOS.h"
 
-#define RX_BUFFER_BYTES 1024 /* more than the longest console line (TA_LINE_MAX) */
+#define RX_BUFFER_BYTES 2048 /* more than the longest console line (TA_LINE_MAX) */
 #define WRITE_TIMEOUT_MS 100u
 
 void esp_console_init(void)

@@ -1,0 +1,20 @@
+"""The defaults of every training stage, in one table: the API (train.py and the stage modules) and the
+CLI (its help and its unset flags) both read them here. Plain data: importing it costs nothing."""
+
+from __future__ import annotations
+
+# Defaults of every stage (docs/training.md has what each stage measured, and the shipped model's own
+# recipe). A stage argument left as None takes its value from here, or on resume from what the stage
+# was started with.
+DEFAULTS: dict[str, dict] = {
+    "corpus": {"n_train": 100000, "n_val": 1000, "n_heldout": 1000},
+    "teacher": {"steps": 4000, "batch": 32, "lr": 3e-3, "dropout": 0.1},
+    "student": {"steps": 30000, "batch": 32, "lr": 3e-3,
+                "alpha": 0.2,  # weight of the distillation term; 1 - alpha on the hard labels
+                "temperature": 2.0, "hidden_weight": 0.0, "dropout": 0.1},
+    "pruned": {"ffn_keep": 0.5, "heads_keep": 1.0, "steps": 2000, "batch": 32, "lr": 1e-3,
+               "alpha": 0.2, "temperature": 2.0, "dropout": 0.1,
+               "source": "best"},  # the student with the lower validation loss (prune.pick_source)
+    "int8": {"steps": 1000, "batch": 32, "lr": 3e-4, "alpha": 0.2, "temperature": 2.0},
+}
+DEFAULTS["scratch"] = {k: DEFAULTS["student"][k] for k in ("steps", "batch", "lr", "dropout")}  # same as distillation
