@@ -463,8 +463,8 @@ class _Generator:
         else:  # just past the top in most ("pin 40"), up to half the range past it in the rest
             bad = arg.max + (self.rng.randint(1, 10) if r < 0.7 else self.rng.randint(1, span))
         template = self.rng.choice([p for p in self.phrasings[intent.name]
-                                    if any(isinstance(r, Ref) and r.name == arg.name and not r.unit
-                                           for r in template_parts(p))] or [None])
+                                    if any(isinstance(ref, Ref) and ref.name == arg.name and not ref.unit
+                                           for ref in template_parts(p))] or [None])
         if template is None:
             return None
         t = self.turn(intent, {arg.name: bad}, template)
