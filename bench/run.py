@@ -1,7 +1,7 @@
 """Run the benchmarks: `python bench/run.py [--quick] [--out bench/results]` (same as `tinyagent bench`)."""
 import argparse
 
-from tinyagent.bench import run_bench
+from tinyagent.compare.bench import run_bench
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)

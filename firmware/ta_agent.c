@@ -1,4 +1,4 @@
-/* The agent loop and the call grammar: run_turn of agent.py and Grammar of grammar.py, in C. */
+/* The agent loop and the call grammar: run_turn of conversation.py and Grammar of grammar.py, in C. */
 #include "ta_agent.h"
 
 #include "ta_console.h"
@@ -287,7 +287,7 @@ typedef struct {
     int32_t best, lead;              /* the last choose(): unconstrained argmax and its lead */
 } decoder;
 
-/* A token with none of '[' ']' '\n' in its bytes (agent.TokenClasses.plain). */
+/* A token with none of '[' ']' '\n' in its bytes (conversation.TokenClasses.plain). */
 static int is_plain(int32_t t)
 {
     size_t n;
@@ -440,7 +440,7 @@ static void put_call(const ta_call *c)
     }
 }
 
-/* agent.range_text: the answer when the grammar overruled the model inside field f of a write call. */
+/* conversation.range_text: the answer when the grammar overruled the model inside field f of a write call. */
 static void put_range(const ta_field *f)
 {
     ta_put("Not done: ");
@@ -473,7 +473,7 @@ static void run_tool(const ta_call *c, char *result, size_t cap)
     }
 }
 
-/* ---- the conversation (agent.Conversation) ---------------------------------------------------- */
+/* ---- the conversation (conversation.Conversation) ---------------------------------------------------- */
 
 /* A kept turn has at least two tokens (its request's '\n' and one chosen token: a request leaves
  * reply_reserve > 0 tokens free), so a full context holds at most ctx / 2 turns. */
@@ -584,7 +584,7 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
             st = TA_ERR_NO_TOKEN; /* cannot happen with a valid grammar: ']' or a byte always fits */
             break;
         }
-        if (dc.in_call) { /* agent.run_turn: the call's confidence, and where the grammar overruled */
+        if (dc.in_call) { /* conversation.run_turn: the call's confidence, and where the grammar overruled */
             if (dc.lead < dc.margin) {
                 dc.margin = dc.lead;
             }

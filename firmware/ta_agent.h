@@ -1,4 +1,4 @@
-/* The agent loop (host/tinyagent/agent.py's run_turn) and the tool-call grammar (grammar.py).
+/* The agent loop (host/tinyagent/agent/conversation.py's run_turn) and the tool-call grammar (grammar.py).
  *
  * One turn: the request and '\n' are fed to the model; then tokens are chosen greedily under the
  * grammar of docs/integer-contract.md ("Decoding"). Each complete call `[name args]` is dispatched to
@@ -76,7 +76,7 @@ ta_status ta_tools_dispatch(const ta_call *call, char *result, size_t cap);
 /* Runs the next turn of the conversation for request[0..n) (no '\n'), printing call lines and the
  * answer. `ids` is scratch for the request's tokens (cap >= n + 1). TA_ERR_TOO_LONG (and a printed
  * error; the conversation is unchanged) if the request leaves fewer than reply_reserve tokens of
- * context. Earlier turns stay in the context (agent.Conversation, docs/integer-contract.md,
+ * context. Earlier turns stay in the context (conversation.Conversation, docs/integer-contract.md,
  * "Conversations"): the oldest are dropped when this one would not fit, and a refused turn leaves
  * no trace. */
 ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t cap);

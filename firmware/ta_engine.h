@@ -3,7 +3,7 @@
  *
  * The model is a const struct of dimensions and pointers, emitted by the generator (ta_model.c), with
  * its weights const so that they stay in flash. All working memory is one static arena whose layout
- * memplan.arena_layout computed at generation time; the engine allocates nothing and never exits.
+ * arena.arena_layout computed at generation time; the engine allocates nothing and never exits.
  */
 #ifndef TA_ENGINE_H
 #define TA_ENGINE_H
@@ -35,7 +35,7 @@ typedef struct {
     ta_linear w2;                   /* (d, f) */
 } ta_layer;
 
-/* Working memory: typed views into the one arena (offsets from memplan.arena_layout). The
+/* Working memory: typed views into the one arena (offsets from arena.arena_layout). The
  * activations hold `block` tokens (B, the prefill block): a row per token. */
 typedef struct {
     uint8_t *base;     /* the arena itself */

@@ -1,4 +1,4 @@
-/* The integer helpers of docs/integer-contract.md, one for one with host/tinyagent/intmath.py.
+/* The integer helpers of docs/integer-contract.md, one for one with host/tinyagent/integer/intmath.py.
  *
  * Every function here is integer-only and header-only (static inline), so each kernel and the engine
  * inline them. Each states its input contract; outside it the result is unspecified (but never

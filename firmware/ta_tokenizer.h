@@ -1,4 +1,4 @@
-/* The device tokenizer: byte-level BPE with exactly the rules of host/tinyagent/tokenizer.py.
+/* The device tokenizer: byte-level BPE with exactly the rules of host/tinyagent/agent/tokenizer.py.
  *
  * 1. Split the bytes into pieces: each split byte (the vocab's `split` table: '\n', '[', ']' and the
  *    digits for a tokenizer tinyagent trains) is a piece of its own; every maximal run of other

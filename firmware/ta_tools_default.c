@@ -1,4 +1,4 @@
-/* The default agent's tool handlers, over the board HAL. They answer as agent.SimHal does, so the
+/* The default agent's tool handlers, over the board HAL. They answer as conversation.SimHal does, so the
  * device and the reference agree turn for turn on the host board.
  *
  * A handler reads its arguments as text (call->word[i]) or parsed (call->arg[i]: an enum word's

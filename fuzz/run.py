@@ -30,19 +30,19 @@ MAX_LEN = 2048  # longest input: a few console lines, two of them longer than TA
 def generate(src_dir: Path, run: Path | None = None) -> list[Path]:
     """The generated sources and the runtime in src_dir; returns the C files (no ta_main.c)."""
     sys.path[:0] = [str(REPO / "host"), str(REPO / "tests")]
-    from tinyagent.generate import generate_sources
+    from tinyagent.codegen.generate import generate_sources
 
     if run is not None:
-        from tinyagent.intmodel import load_int_model
-        from tinyagent.spec import load_spec
-        from tinyagent.tokenizer import load_tokenizer
+        from tinyagent.integer.intmodel import load_int_model
+        from tinyagent.agent.spec import load_spec
+        from tinyagent.agent.tokenizer import load_tokenizer
 
         im, bpe, spec = load_int_model(run / "int8"), load_tokenizer(run / "tokenizer.json"), load_spec(run / "spec.toml")
     else:
         from conftest import make_int_model, sample_texts
-        from tinyagent.config import ModelConfig
-        from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec
-        from tinyagent.tokenizer import from_hf, train_tokenizer
+        from tinyagent.integer.config import ModelConfig
+        from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
+        from tinyagent.agent.tokenizer import from_hf, train_tokenizer
 
         bpe = from_hf(train_tokenizer(sample_texts(), vocab_size=320))
         cfg = ModelConfig(vocab_size=320, ctx=48, dim=32, n_layers=2, n_heads=2, head_dim=16, ffn_dim=64)

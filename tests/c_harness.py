@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyagent import intmath
-from tinyagent.reference import forward_seq
-from tinyagent.toolchain import SANITIZE_CFLAGS, host_sanitize
+from tinyagent.integer import intmath
+from tinyagent.integer.reference import forward_seq
+from tinyagent.targets.toolchain import SANITIZE_CFLAGS, host_sanitize
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
@@ -142,7 +142,7 @@ def expected_steps(int_model, tokens: list[int]) -> list[str]:
 
 def start_firmware(out_dir: Path, int_model, bpe, spec, **generate_kw) -> Console:
     """Generate the sources for this model, build them with the stdin/stdout HAL, start the console."""
-    from tinyagent.generate import generate_sources
+    from tinyagent.codegen.generate import generate_sources
 
     sources = generate_sources(int_model, bpe, spec, "harness", out_dir, **generate_kw)
     return Console(build_firmware(Path(out_dir), sources))

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinyagent import intexport
-from tinyagent.config import ModelConfig
-from tinyagent.model import GPT
-from tinyagent.tokenizer import from_hf, train_tokenizer
-from tinyagent.toolchain import host_sanitize
+from tinyagent.training import intexport
+from tinyagent.integer.config import ModelConfig
+from tinyagent.training.model import GPT
+from tinyagent.agent.tokenizer import from_hf, train_tokenizer
+from tinyagent.targets.toolchain import host_sanitize
 
 # ---- sanitized runs (TA_HOST_SANITIZE=1; docs/robustness.md) ----------------------------------------
 # halt_on_error: the first report ends the program with exit code 86, so a conversation with it fails

@@ -4,8 +4,8 @@ Trains the teacher of a tiny run; train() sees WORLD_SIZE/RANK and uses Distribu
 """
 import sys
 
-from tinyagent.config import TINY
-from tinyagent.chain import train
+from tinyagent.integer.config import TINY
+from tinyagent.training.chain import train
 
 # The same arguments as the single-process run test_ddp.py compares against.
 ARGS = dict(steps=150, batch=16, until="teacher", ckpt_every=50, progress=False, n_train=500, n_val=100,

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tinyagent import protocol
-from tinyagent.bench import RESULTS_FILE, board_instructions, mean_macs, run_bench
-from tinyagent.boards import load_board
-from tinyagent.build import build
-from tinyagent.config import ModelConfig
-from tinyagent.protocol import ask, sync
-from tinyagent.transport import open_console
+from tinyagent.device import protocol
+from tinyagent.compare.bench import RESULTS_FILE, board_instructions, mean_macs, run_bench
+from tinyagent.targets.boards import load_board
+from tinyagent.targets.build import build
+from tinyagent.integer.config import ModelConfig
+from tinyagent.device.protocol import ask, sync
+from tinyagent.device.transport import open_console
 
 SECTIONS = {"machine", "models", "speed", "instructions", "memory", "quality", "tflm", "pipeline"}
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tinyagent.boards import REPO_ROOT, list_boards, load_board
+from tinyagent.targets.boards import REPO_ROOT, list_boards, load_board
 from tinyagent.errors import (EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING,
                               TinyAgentError)
-from tinyagent.toolchain import compile_and_link, max_stack_bytes, stack_plan
-from tinyagent.transport import open_console
+from tinyagent.targets.toolchain import compile_and_link, max_stack_bytes, stack_plan
+from tinyagent.device.transport import open_console
 
 ECHO = REPO_ROOT / "firmware/test/echo_main.c"
 LX106_DIR = REPO_ROOT / "firmware/boards/lx106-sim"
@@ -433,7 +433,7 @@ def test_the_stack_plan_adds_the_reset_frame_and_an_interrupt(tmp_path):
     """mps2-an386's plan: the deepest path from the reset handler (its frame under main's), plus the
     36 B the M4 pushes for SysTick and the handler's own path; the timer callback a program arms is
     followed through ta_hal_poll's pointer."""
-    from tinyagent.build import timer_callbacks
+    from tinyagent.targets.build import timer_callbacks
 
     (tmp_path / "irq.c").write_text(INTERRUPTED_PROGRAM)
     board, art = build("mps2-an386", [tmp_path / "irq.c"], tmp_path / "out")
@@ -462,7 +462,7 @@ def test_the_stack_plan_adds_the_reset_frame_and_an_interrupt(tmp_path):
 
 
 def test_timer_callbacks_the_analysis_cannot_name(tmp_path):
-    from tinyagent.build import timer_callbacks
+    from tinyagent.targets.build import timer_callbacks
 
     src = tmp_path / "t.c"
     src.write_text("void f(void) { ta_hal_timer_start(0, 1, (ta_hal_timer_fn)cb, 0); ta_hal_timer_start(1, 2, &cb2, 0);"

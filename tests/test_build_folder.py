@@ -11,11 +11,11 @@ import textwrap
 
 import pytest
 
-from tinyagent import build as build_mod
-from tinyagent.build import LOCK_FILE, MANIFEST, PARTIAL, build
+from tinyagent.targets import build as build_mod
+from tinyagent.targets.build import LOCK_FILE, MANIFEST, PARTIAL, build
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
-from tinyagent.generate import FIRMWARE_DIR
-from tinyagent.spec import DEFAULT_SPEC_PATH
+from tinyagent.codegen.generate import FIRMWARE_DIR
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH
 
 from conftest import make_int_model
 
@@ -79,7 +79,7 @@ def test_an_interrupted_build_is_redone_without_replace(tmp_path, run, other_run
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while compiling: src/ is written, no manifest
 
-    monkeypatch.setattr("tinyagent.toolchain.compile_and_link", interrupted)
+    monkeypatch.setattr("tinyagent.targets.toolchain.compile_and_link", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build("host", out, run)
     assert (out / "src" / "ta_model.c").exists() and not (out / MANIFEST).exists()

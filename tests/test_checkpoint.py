@@ -8,11 +8,11 @@ import stat
 import pytest
 import torch
 
-from tinyagent import checkpoint
-from tinyagent.config import TINY
+from tinyagent.training import checkpoint
+from tinyagent.integer.config import TINY
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
 from tinyagent.fileio import write_json
-from tinyagent.model import GPT
+from tinyagent.training.model import GPT
 
 
 @pytest.fixture()

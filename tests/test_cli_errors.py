@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from tinyagent.cli import main
 from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_TOOL_MISSING, TinyAgentError
-from tinyagent.spec import DEFAULT_SPEC_PATH
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH
 
 BAD, DEVICE, NOT_BUILT = EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_TOOL_MISSING
 

@@ -1,15 +1,14 @@
 """Conversations: turns that share one context (docs/integer-contract.md, "Conversations"). In Python
-(agent.Conversation): the feeding order, the drop rule at its exact boundary, a refused turn and a
+(conversation.Conversation): the feeding order, the drop rule at its exact boundary, a refused turn and a
 request too long leave no trace, !new starts afresh."""
 from __future__ import annotations
 
 import pytest
 
-from tinyagent import agent
-from tinyagent.agent import REPLY_RESERVE, Conversation, RequestTooLong, run_turn
+from tinyagent.agent.conversation import REPLY_RESERVE, Conversation, RequestTooLong, TokenClasses, Turn, run_turn
 from tinyagent.cli import DEFAULT_RUN
-from tinyagent.device import ReferenceAgent
-from tinyagent.reference import forward_seq
+from tinyagent.device.chat import ReferenceAgent
+from tinyagent.integer.reference import forward_seq
 
 CHAT = ["turn on the light", "what is the temperature?", "hello", "turn the led off", "status please"]
 
@@ -64,7 +63,7 @@ def assert_logits_are_the_transcripts(ra, rec: Recording, conv: Conversation) ->
     assert rec.seen and all((want[p] == v).all() for p, v in rec.seen.items())
 
 
-def transcript(turn: agent.Turn) -> str:
+def transcript(turn: Turn) -> str:
     return turn.request + "\n" + "".join(f"[{c}]{r}\n" for c, r in turn.calls) + turn.answer + "\n"
 
 
@@ -181,12 +180,12 @@ def test_a_request_too_long_leaves_the_conversation_unchanged(shipped):
 
 def test_a_turn_that_fills_the_context_stays_until_the_next_drops_it(tiny_int, bpe):
     """A random tiny model rarely says '\n': its turn runs to the end of the context, and stays there."""
-    from tinyagent.grammar import grammar_from_spec
-    from tinyagent.reference import Reference
-    from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec
+    from tinyagent.agent.grammar import grammar_from_spec
+    from tinyagent.integer.reference import Reference
+    from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
 
     im = tiny_int[1]
-    tc = agent.TokenClasses(bpe)
+    tc = TokenClasses(bpe)
     conv = Conversation(Reference(im), tc, grammar_from_spec(load_spec(DEFAULT_SPEC_PATH)), im.cfg.ctx, -1)
     first = next(t for t in (conv.turn(lambda tool, args: "ok", r) for r in ["hi", "ok", "go", "no"])
                  if t.stop == "context")
@@ -200,7 +199,7 @@ def test_load_takes_whole_turns_only(shipped):
         conv.load([[shipped.tc.newline], [1, 2]])
 
 
-# ---- the C conversation (firmware/ta_agent.c) against agent.Conversation ----------------------------
+# ---- the C conversation (firmware/ta_agent.c) against conversation.Conversation ----------------------------
 
 
 
@@ -208,7 +207,7 @@ def test_load_takes_whole_turns_only(shipped):
 def shipped_device(tmp_path_factory, shipped):
     """The shipped model and its gate on the host (the real firmware over stdin/stdout)."""
     from c_harness import start_firmware
-    from tinyagent.spec import load_spec
+    from tinyagent.agent.spec import load_spec
 
     con = start_firmware(tmp_path_factory.mktemp("shipped"), shipped.model, shipped.tc.bpe,
                          load_spec(DEFAULT_RUN / "spec.toml"), min_margin=shipped.min_margin)
@@ -216,7 +215,7 @@ def shipped_device(tmp_path_factory, shipped):
     assert con.close() == 0
 
 
-def assert_same_conversation(device, conv: Conversation, hal, lines: list[str]) -> list[agent.Turn | None]:
+def assert_same_conversation(device, conv: Conversation, hal, lines: list[str]) -> list[Turn | None]:
     """Each line on the device console and on the reference (!new, !run: a new conversation), reply
     for reply, byte for byte; the reference's turns (None for a command or a request too long)."""
     turns = []

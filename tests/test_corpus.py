@@ -6,11 +6,11 @@ from collections import Counter
 
 import pytest
 
-from tinyagent import phrasebook as pb
-from tinyagent.corpus import (MAX_REQUEST_BYTES, MAX_TRANSCRIPT_BYTES, Example, all_intents, corpus_stats,
+from tinyagent.agent import phrasebook as pb
+from tinyagent.agent.corpus import (MAX_REQUEST_BYTES, MAX_TRANSCRIPT_BYTES, Example, all_intents, corpus_stats,
                               generate_corpus, phrasing_words, prompt, render, split_phrasings)
-from tinyagent.grammar import grammar_from_spec
-from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec, parse_spec
+from tinyagent.agent.grammar import grammar_from_spec
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec, parse_spec
 
 N_TRAIN, N_VAL, N_HELDOUT = 4000, 400, 400
 
@@ -276,8 +276,8 @@ def test_conversation_corpus_is_deterministic(spec, talk):
 
 
 def test_conversations_render_turn_by_turn_and_fit(talk):
-    from tinyagent.corpus import MAX_DIALOGUE_BYTES, render_turn
-    from tinyagent.data import segments
+    from tinyagent.agent.corpus import MAX_DIALOGUE_BYTES, render_turn
+    from tinyagent.training.data import segments
     with_history = [ex for ex in talk.train if ex.before]
     assert 0.4 < len(with_history) / len(talk.train) < 0.8
     for ex in with_history:
@@ -385,7 +385,7 @@ def test_the_default_corpus_holds_conversations(spec):
 def test_values_past_a_range_are_copied_then_refused(spec):
     """"set pin 45 high" (pins 0..39): the call says 45 as the request did, the grammar refuses it
     (so nothing runs), the answer is the device's refusal, and no refused turn stays in a history."""
-    from tinyagent.agent import range_text
+    from tinyagent.agent.conversation import range_text
 
     grammar = grammar_from_spec(spec)
     c = generate_corpus(spec, seed=2, n_train=4000, n_val=10, n_heldout=10)

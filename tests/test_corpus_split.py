@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tinyagent.corpus import _Generator, generate_corpus, split_phrasings
-from tinyagent.spec import parse_spec
+from tinyagent.agent.corpus import _Generator, generate_corpus, split_phrasings
+from tinyagent.agent.spec import parse_spec
 
 SPEC = """
 [agent]

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tinyagent import checkpoint
-from tinyagent.chain import train
+from tinyagent.training import checkpoint
+from tinyagent.training.chain import train
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE.parent / "agents" / "default.toml"

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tinyagent.build import build
+from tinyagent.targets.build import build
 from tinyagent.cli import DEFAULT_RUN, main
-from tinyagent.conformance import conformance
-from tinyagent.device import LINE_MAX, LINE_TOO_LONG, NOT_UTF8, chat
+from tinyagent.device.conformance import conformance
+from tinyagent.device.chat import LINE_MAX, LINE_TOO_LONG, NOT_UTF8, chat
 from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, TinyAgentError
 
 RUNNABLE = ["host", "mps2-an386", "riscv32-virt", "lx106-sim"]
@@ -84,7 +84,7 @@ def test_device_line_max_is_the_firmwares():
     """The host's LINE_MAX (chat refuses a longer line as the console does) is TA_LINE_MAX."""
     import re
 
-    from tinyagent.boards import FIRMWARE_DIR
+    from tinyagent.targets.boards import FIRMWARE_DIR
 
     header = (FIRMWARE_DIR / "ta_console.h").read_text()
     assert int(re.search(r"#define TA_LINE_MAX (\d+)", header).group(1)) == LINE_MAX
@@ -261,9 +261,9 @@ def _stack_high_water(board_name: str, out: Path, requests, tmp_path: Path) -> i
     import dataclasses
     import struct
 
-    from tinyagent.build import load_build
-    from tinyagent.protocol import ask, sync
-    from tinyagent.transport import open_console
+    from tinyagent.targets.build import load_build
+    from tinyagent.device.protocol import ask, sync
+    from tinyagent.device.transport import open_console
 
     info = load_build(out, board_name)
     board = info.board
@@ -293,7 +293,7 @@ def test_the_stack_plan_holds_what_the_stack_reached_on_mps2(builds, tmp_path):
     """Three chat turns on mps2-an386 under QEMU: the plan (reset handler's frame, the deepest path, an
     interrupt frame and its handler) is at least the measured high water. The deepest path from main
     alone, what the plan used to be, is not: SysTick interrupts the deepest call."""
-    from tinyagent.toolchain import max_stack_bytes
+    from tinyagent.targets.toolchain import max_stack_bytes
 
     r = builds["mps2-an386"]
     reached = _stack_high_water("mps2-an386", r.out, STACK_TURNS, tmp_path)
@@ -315,7 +315,7 @@ def test_mps2_firmware_never_uses_the_fpu(builds):
 def _tiny_stack_board(monkeypatch, reserve: int):
     import dataclasses
 
-    import tinyagent.build as build_module
+    import tinyagent.targets.build as build_module
 
     real = build_module.load_board
     monkeypatch.setattr(build_module, "load_board",

@@ -11,10 +11,10 @@ import re
 
 import pytest
 
-from tinyagent import phrasebook as pb
-from tinyagent.corpus import _Generator, split_phrasings
-from tinyagent.grammar import CallForm, Field, Grammar, duration_seconds
-from tinyagent.spec import DEFAULT_SPEC_PATH, Arg, load_spec
+from tinyagent.agent import phrasebook as pb
+from tinyagent.agent.corpus import _Generator, split_phrasings
+from tinyagent.agent.grammar import CallForm, Field, Grammar, duration_seconds
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, Arg, load_spec
 
 G = Grammar([CallForm("timer", (Field("dur", (), 1, 86400),)), CallForm("pump", (Field("dur", (), 5, 600),))])
 

@@ -1,5 +1,5 @@
 """The C engine, agent loop and console (the real firmware over stdin/stdout) against the integer
-reference and agent.run_turn: the same argmax and logit checksum at every step, the same calls and
+reference and conversation.run_turn: the same argmax and logit checksum at every step, the same calls and
 answer for every request, and a console that survives any input."""
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from hypothesis import strategies as st
 
 from c_harness import Console, expected_steps, start_firmware
 from conftest import make_int_model, sample_texts
-from tinyagent import agent
-from tinyagent.config import ModelConfig
-from tinyagent.grammar import CallForm, Field, Grammar, grammar_from_spec
-from tinyagent.intmodel import IntModel
-from tinyagent.reference import Reference, forward_seq
-from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec
-from tinyagent.tokenizer import from_hf, train_tokenizer
+from tinyagent.agent import conversation
+from tinyagent.integer.config import ModelConfig
+from tinyagent.agent.grammar import CallForm, Field, Grammar, grammar_from_spec
+from tinyagent.integer.intmodel import IntModel
+from tinyagent.integer.reference import Reference, forward_seq
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
+from tinyagent.agent.tokenizer import from_hf, train_tokenizer
 
-from tinyagent.device import LINE_MAX  # TA_LINE_MAX (test_device_line_max_is_the_firmwares checks it)
+from tinyagent.device.chat import LINE_MAX  # TA_LINE_MAX (test_device_line_max_is_the_firmwares checks it)
 
 REQUESTS = ["turn on the light please", "what is the temperature", "set a timer for five minutes",
             "hello", "status", "could you toggle the led", "gpio pin 3 high", "uptime?", "[led on]",
@@ -129,7 +129,7 @@ def test_run_reports_bad_input(device):
 
 
 def test_info_and_reset(device, tiny_int, bpe, spec):
-    from tinyagent.generate import model_hash
+    from tinyagent.codegen.generate import model_hash
 
     im = tiny_int[1]
     info = dict(kv.split("=", 1) for kv in device.ask("!info").decode().split())
@@ -142,18 +142,18 @@ def test_info_and_reset(device, tiny_int, bpe, spec):
     assert device.banner.startswith(b"tinyagent ") and b" on harness, model " in device.banner
 
 
-# ---- the agent loop against agent.run_turn -----------------------------------------------------------
+# ---- the agent loop against conversation.run_turn -----------------------------------------------------------
 
-class FrozenClockSimHal(agent.SimHal):
-    """agent.SimHal with its clock stopped at 0 s, like the harness HAL (uptime answers "0")."""
+class FrozenClockSimHal(conversation.SimHal):
+    """conversation.SimHal with its clock stopped at 0 s, like the harness HAL (uptime answers "0")."""
 
     def __call__(self, tool, args):
-        real = agent.time
-        agent.time = types.SimpleNamespace(monotonic=lambda: self.t0)
+        real = conversation.time
+        conversation.time = types.SimpleNamespace(monotonic=lambda: self.t0)
         try:
             return super().__call__(tool, args)
         finally:
-            agent.time = real
+            conversation.time = real
 
 
 def calling_model(im: IntModel, open_id: int) -> IntModel:
@@ -184,11 +184,11 @@ def device_turn(device, request: str) -> tuple[list[tuple[bytes, bytes]], bytes]
 
 
 def assert_turns_match(device, im, bpe, spec, requests, min_margin: int = 0):
-    """The requests as one conversation, on the device (after !new) and through agent.Conversation.
+    """The requests as one conversation, on the device (after !new) and through conversation.Conversation.
     The simulated board lives as long as the device (the LED keeps its state from turn to turn on
     both). `min_margin` is the gate the device was generated with."""
-    tc, grammar = agent.TokenClasses(bpe), grammar_from_spec(spec)
-    conv = agent.Conversation(Reference(im), tc, grammar, im.cfg.ctx, min_margin)
+    tc, grammar = conversation.TokenClasses(bpe), grammar_from_spec(spec)
+    conv = conversation.Conversation(Reference(im), tc, grammar, im.cfg.ctx, min_margin)
     if not hasattr(device, "sim"):
         device.sim = FrozenClockSimHal()
     assert device.ask("!new") == b"ok\n"
@@ -196,7 +196,7 @@ def assert_turns_match(device, im, bpe, spec, requests, min_margin: int = 0):
     for request in requests:
         try:
             turn = conv.turn(device.sim, request)
-        except agent.RequestTooLong:
+        except conversation.RequestTooLong:
             assert device.ask(request).startswith(b"error: request is too long ("), request
             continue
         calls, answer = device_turn(device, request)
@@ -226,7 +226,7 @@ def test_grammar_calls_match_reference(calling, bpe, spec):
     turns = assert_turns_match(con, im, bpe, spec, REQUESTS, min_margin=-1)
     tools = {call.split(" ")[0] for t in turns for call, _ in t.calls}
     assert len(tools) >= 4 and "gpio" in tools, tools  # integer arguments too
-    assert max(len(t.calls) for t in turns) == agent.MAX_CALLS
+    assert max(len(t.calls) for t in turns) == conversation.MAX_CALLS
 
 
 class RecordingHal(FrozenClockSimHal):
@@ -371,10 +371,10 @@ def test_grammar_at_range_boundaries(custom):
 def test_custom_tools_parse_their_arguments(custom, bpe):
     """Calls under the custom grammar, dispatched to the user's handlers, match run_turn with echo_hal."""
     con, im = custom
-    tc = agent.TokenClasses(bpe)
+    tc = conversation.TokenClasses(bpe)
     turns = []
     for request in REQUESTS:
-        turn = agent.run_turn(Reference(im), tc, CUSTOM, echo_hal, request, im.cfg.ctx, min_margin=-1)
+        turn = conversation.run_turn(Reference(im), tc, CUSTOM, echo_hal, request, im.cfg.ctx, min_margin=-1)
         calls, answer = device_turn(con, request)
         assert [(c.decode("latin-1"), r.decode()) for c, r in calls] == turn.calls, request
         assert answer.decode("utf-8", errors="replace") == turn.answer, request
@@ -447,9 +447,9 @@ def test_cm4_kernels_bit_exact_under_qemu(tmp_path, bpe, spec, n_heads, n_kv_hea
     import subprocess
     import time
 
-    from tinyagent.boards import load_board
-    from tinyagent.generate import generate_sources
-    from tinyagent.toolchain import compile_and_link
+    from tinyagent.targets.boards import load_board
+    from tinyagent.codegen.generate import generate_sources
+    from tinyagent.targets.toolchain import compile_and_link
 
     cfg = ModelConfig(vocab_size=320, ctx=40, dim=36, n_layers=2, n_heads=n_heads, head_dim=10, ffn_dim=50,
                       n_kv_heads=n_kv_heads)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tinyagent import export_tflite as ex
-from tinyagent import intmath as im
-from tinyagent import tflm_compare as tc
+from tinyagent.compare import export_tflite as ex
+from tinyagent.integer import intmath as im
+from tinyagent.compare import tflm as tc
 from tinyagent.cli import main
 from tinyagent.errors import TinyAgentError
 
@@ -101,7 +101,7 @@ def test_report_is_json_and_names_what_was_left_out(report):
 
 def test_trace_is_the_reference(tiny_int):
     """Our side of the comparison is reference.py's numbers (compare_with_tflm also checks this)."""
-    from tinyagent.reference import forward_seq
+    from tinyagent.integer.reference import forward_seq
 
     m = tiny_int[1]
     toks = [5, 17, 300, 2, 9]
@@ -143,7 +143,7 @@ def test_cli_export_bad_folder_exits_2(tmp_path):
 def test_grouped_query_attention_exports_narrow_k_and_v(tiny_gqa_int, tmp_path):
     """With n_kv_heads < n_heads the k and v FULLY_CONNECTED ops are kv_heads*head_dim wide (the caller's
     attention reads kv head h // (n_heads // n_kv_heads)), and the comparison's side is the reference."""
-    from tinyagent.reference import forward_seq
+    from tinyagent.integer.reference import forward_seq
 
     m = tiny_gqa_int[1]
     g = ex.plan_graph(m)

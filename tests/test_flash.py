@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from esptool.util import FatalError
 
-from tinyagent import flash as fl
-from tinyagent.boards import load_board
+from tinyagent.targets import flash as fl
+from tinyagent.targets.boards import load_board
 from tinyagent.errors import TinyAgentError
 
 # What ESP-IDF v5.4 writes to build/flasher_args.json for each chip (the bootloader's offset differs).

@@ -9,10 +9,10 @@ import shutil
 
 import pytest
 
-from tinyagent.agent import GATE_FILE, load_min_margin
-from tinyagent.build import build
+from tinyagent.agent.conversation import GATE_FILE, load_min_margin
+from tinyagent.targets.build import build
 from tinyagent.cli import DEFAULT_RUN
-from tinyagent.device import chat
+from tinyagent.device.chat import chat
 from tinyagent.errors import TinyAgentError
 
 
@@ -73,14 +73,14 @@ def test_bad_gate_file_is_one_line(tmp_path, text, message):
 def test_the_shipped_model_has_a_gate_chosen_on_val():
     info = json.loads((DEFAULT_RUN / "int8" / GATE_FILE).read_text())
     assert info["chosen_on"] == "val" and load_min_margin(DEFAULT_RUN / "int8") == info["min_margin"] > 0
-    from tinyagent.gate import MAX_RIGHT_STOPPED
+    from tinyagent.training.gate import MAX_RIGHT_STOPPED
     assert info["right_stopped"] <= MAX_RIGHT_STOPPED * info["right"]
 
 
 def test_conformance_checks_a_conversation_with_refused_turns(gated):
     """`tinyagent test` on the gated build: its conversations (a refused turn in each that asks to act)
     match the reference turn by turn, so a refusal leaves the same context on both sides."""
-    from tinyagent.conformance import conformance
+    from tinyagent.device.conformance import conformance
 
     run, b = gated
     (run / "int8" / GATE_FILE).write_text(json.dumps({"min_margin": 2**31 - 1}))  # as built (a test put the shipped one)

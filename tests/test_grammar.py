@@ -1,7 +1,7 @@
 """The tool-call grammar: what is a valid call, and which prefixes can still become one."""
 import pytest
 
-from tinyagent.grammar import CallForm, Field, Grammar
+from tinyagent.agent.grammar import CallForm, Field, Grammar
 
 G = Grammar([
     CallForm("led", (Field("enum", ("on", "off", "toggle")),)),
@@ -39,8 +39,8 @@ def test_the_longest_enum_word_counts_wherever_it_is_listed():
     """`mode {on, standby}`: the longest call is 12 bytes ("mode standby"), not 7 from the first word."""
     g = Grammar([CallForm("mode", (Field("enum", ("on", "standby")),))])
     assert g.max_len == 12 and g.viable("mode standby") and g.complete("mode standby")
-    from tinyagent.spec import parse_spec
-    from tinyagent.grammar import grammar_from_spec
+    from tinyagent.agent.spec import parse_spec
+    from tinyagent.agent.grammar import grammar_from_spec
     spec = parse_spec("""
 [agent]
 name = "m"
@@ -60,7 +60,7 @@ answers = ["OK."]
 
 def test_the_device_gets_the_longest_enum_word_too(tiny_int, bpe, tmp_path):
     """The C grammar's bound is generated from Grammar.max_len (ta_tools.c), not measured again."""
-    from tinyagent.generate import generate_sources
+    from tinyagent.codegen.generate import generate_sources
 
     g = Grammar([CallForm("mode", (Field("enum", ("on", "standby")),))])
     tools = tmp_path / "mode_tools.c"

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from c_harness import FIRMWARE, build_program
-from tinyagent import intmath as im
+from tinyagent.integer import intmath as im
 
 I32 = st.integers(-(2**31), 2**31 - 1)
 I64 = st.integers(-(2**63), 2**63 - 1)

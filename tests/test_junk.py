@@ -20,15 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from c_harness import expected_steps
-from tinyagent.build import build
+from tinyagent.targets.build import build
 from tinyagent.cli import DEFAULT_RUN
-from tinyagent.device import LINE_TOO_LONG, NOT_UTF8, edit_line, input_lines, open_device
-from tinyagent.protocol import ask, sync
-from tinyagent.intmodel import load_int_model
-from tinyagent.spec import DEFAULT_SPEC_PATH
-from tinyagent.transport import EMULATOR_CHUNK_BYTES, EMULATOR_CHUNK_PAUSE_S
+from tinyagent.device.chat import LINE_TOO_LONG, NOT_UTF8, edit_line, input_lines, open_device
+from tinyagent.device.protocol import ask, sync
+from tinyagent.integer.intmodel import load_int_model
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH
+from tinyagent.device.transport import EMULATOR_CHUNK_BYTES, EMULATOR_CHUNK_PAUSE_S
 
-from tinyagent.device import LINE_MAX  # TA_LINE_MAX (test_device_line_max_is_the_firmwares checks it)
+from tinyagent.device.chat import LINE_MAX  # TA_LINE_MAX (test_device_line_max_is_the_firmwares checks it)
 WRITE_GAP_S = 0.002  # between writes, so a split sequence really arrives in pieces
 BOARDS = ["host", "mps2-an386"]
 EXAMPLES = {"host": 40, "mps2-an386": 8}  # generated junk streams per board

@@ -3,10 +3,10 @@ multi-head default it must leave exactly as it was."""
 import pytest
 import torch
 
-from tinyagent import intexport
-from tinyagent.config import ModelConfig
+from tinyagent.training import intexport
+from tinyagent.integer.config import ModelConfig
 from tinyagent.errors import TinyAgentError
-from tinyagent.model import GPT
+from tinyagent.training.model import GPT
 
 MHA = ModelConfig()  # 128 tokens, multi-head attention: the shipped student before conversations
 
@@ -90,7 +90,7 @@ def test_gqa_counts_and_trains():
 def test_gqa_checkpoint_round_trip(tmp_path):
     import json
 
-    from tinyagent.checkpoint import load_model, save_model
+    from tinyagent.training.checkpoint import load_model, save_model
 
     cfg = ModelConfig(**{**GQA.to_dict(), "vocab_size": 256})  # a stored config holds the 256 byte tokens
     m = seeded(cfg)

@@ -19,12 +19,12 @@ import pytest
 from click.testing import CliRunner
 
 from tinyagent import fileio
-from tinyagent.boards import load_board
+from tinyagent.targets.boards import load_board
 from tinyagent.cli import main
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
-from tinyagent.run import create_run
-from tinyagent.spec import DEFAULT_SPEC_PATH
-from tinyagent.toolchain import compile_and_link
+from tinyagent.training.run import create_run
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH
+from tinyagent.targets.toolchain import compile_and_link
 
 from conftest import make_int_model
 
@@ -131,7 +131,7 @@ def run_dir(tmp_path_factory):
     """A run folder with a random int8 model: enough for build, export and eval."""
     run = create_run(DEFAULT_SPEC_PATH, tmp_path_factory.mktemp("out") / "run", seed=0, n_train=200, n_val=20,
                      n_heldout=20, vocab_size=300, ctx=48, args={})
-    from tinyagent.config import ModelConfig
+    from tinyagent.integer.config import ModelConfig
 
     vocab = run.info["vocab_size"]
     cfg = ModelConfig(vocab_size=vocab, ctx=48, dim=32, n_layers=1, n_heads=2, head_dim=16, ffn_dim=32)
@@ -174,8 +174,8 @@ def test_eval_says_the_run_folder_cannot_be_written(tmp_path, run_dir, unwritabl
 
 
 def test_train_into_a_full_folder(tmp_path, unwritable):
-    from tinyagent.config import TINY
-    from tinyagent.chain import train
+    from tinyagent.integer.config import TINY
+    from tinyagent.training.chain import train
 
     full = unwritable(tmp_path / "full", errno.ENOSPC)
     msg = one_line(train, DEFAULT_SPEC_PATH, full / "run", n_train=200, n_val=20, n_heldout=20, steps=5,

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 
 from conftest import make_int_model
-from tinyagent import intmath, memplan
-from tinyagent.bench import PrefillProbe, build_prefill_probe
-from tinyagent.config import ModelConfig
-from tinyagent.intmodel import load_int_model
-from tinyagent.reference import Reference
-from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec
-from tinyagent.tokenizer import load_tokenizer
+from tinyagent.integer import intmath
+from tinyagent.codegen import arena
+from tinyagent.compare.bench import PrefillProbe, build_prefill_probe
+from tinyagent.integer.config import ModelConfig
+from tinyagent.integer.intmodel import load_int_model
+from tinyagent.integer.reference import Reference
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
+from tinyagent.agent.tokenizer import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "models" / "default"
@@ -85,7 +86,7 @@ def shipped():
 def run_probe(tmp_path, im, bpe, spec, board, segments, prefill_block=None, seed=0):
     probe = PrefillProbe(build_prefill_probe(im, bpe, spec, board, tmp_path, prefill_block), board)
     try:
-        block = memplan.DEFAULT_PREFILL_BLOCK if prefill_block is None else prefill_block
+        block = arena.DEFAULT_PREFILL_BLOCK if prefill_block is None else prefill_block
         assert probe.ask("i") == f"block {min(block, im.cfg.ctx)} vocab {im.cfg.vocab_size} ctx {im.cfg.ctx}"
         check_feeds(probe, im, segments, seed)
     finally:
@@ -106,7 +107,7 @@ def test_host_other_blocks(tmp_path, tiny_gqa_int, bpe, spec, block):
     im = tiny_gqa_int[1]
     run_probe(tmp_path, im, bpe, spec, "host", [1, 2, 3, 4, 7], prefill_block=block, seed=block)
     header = (tmp_path / "src" / "ta_model.h").read_text()
-    total = memplan.arena_bytes(memplan.arena_layout(im.cfg, block=block))
+    total = arena.arena_bytes(arena.arena_layout(im.cfg, block=block))
     assert f"#define TA_PREFILL_BLOCK {block} " in header and f"#define TA_ARENA_BYTES {total} " in header
 
 
@@ -117,13 +118,13 @@ def test_host_shipped_model(tmp_path, shipped):
 
 def test_prefill_block_from_the_budget(tiny_int):
     cfg = tiny_int[1].cfg
-    sizes = {b: memplan.arena_bytes(memplan.arena_layout(cfg, block=b)) for b in (1, 2, 4, 8)}
+    sizes = {b: arena.arena_bytes(arena.arena_layout(cfg, block=b)) for b in (1, 2, 4, 8)}
     assert sizes[1] < sizes[2] < sizes[4] < sizes[8]
-    assert memplan.prefill_block_bytes(cfg, 8) == sizes[8] - sizes[1] and memplan.prefill_block_bytes(cfg, 1) == 0
-    assert memplan.choose_prefill_block(cfg, sizes[8]) == 8
-    assert memplan.choose_prefill_block(cfg, sizes[8] - 1) == 4
-    assert memplan.choose_prefill_block(cfg, sizes[2]) == 2
-    assert memplan.choose_prefill_block(cfg, 0) == 1
+    assert arena.prefill_block_bytes(cfg, 8) == sizes[8] - sizes[1] and arena.prefill_block_bytes(cfg, 1) == 0
+    assert arena.choose_prefill_block(cfg, sizes[8]) == 8
+    assert arena.choose_prefill_block(cfg, sizes[8] - 1) == 4
+    assert arena.choose_prefill_block(cfg, sizes[2]) == 2
+    assert arena.choose_prefill_block(cfg, 0) == 1
 
 
 # ---- mps2-an386 under QEMU: the Cortex-M4 kernels ---------------------------------------------------
@@ -139,11 +140,11 @@ def test_cm4_shipped_model(tmp_path, shipped):
 
 
 def test_memory_plan_shows_the_prefill_block():
-    from tinyagent.build import MemoryPlan
-    from tinyagent.config import ModelConfig
+    from tinyagent.targets.build import MemoryPlan
+    from tinyagent.integer.config import ModelConfig
     MHA = ModelConfig()  # 128 tokens, multi-head attention
 
-    extra = memplan.prefill_block_bytes(MHA, 8)
+    extra = arena.prefill_block_bytes(MHA, 8)
     p = MemoryPlan("esp32", 4 << 20, 128 << 10, {"weights": 1}, {"KV cache": 1}, prefill_block=8, prefill_bytes=extra)
     assert extra == 12096
     assert "  prefill block: 8 tokens per pass, 12,096 B of the activations above (more than feeding 1 at a time)" \

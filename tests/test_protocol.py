@@ -2,7 +2,7 @@
 import re
 
 from c_harness import FIRMWARE
-from tinyagent.protocol import COMMANDS
+from tinyagent.device.protocol import COMMANDS
 
 
 def test_commands_are_the_firmwares():

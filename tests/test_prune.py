@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from tinyagent import prune as P
-from tinyagent.config import ModelConfig
+from tinyagent.training import prune as P
+from tinyagent.integer.config import ModelConfig
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
-from tinyagent.model import GPT
+from tinyagent.training.model import GPT
 
 CFG = ModelConfig(vocab_size=64, ctx=16, dim=16, n_layers=2, n_heads=4, head_dim=4, ffn_dim=12)
 
@@ -174,7 +174,7 @@ class _Run:
 
 def test_pick_source():
     from tinyagent.errors import TinyAgentError
-    from tinyagent.prune import pick_source
+    from tinyagent.training.prune import pick_source
 
     assert pick_source(_Run({"student": 0.2, "scratch": 0.1}), "best") == ("scratch", {"student": 0.2, "scratch": 0.1})
     assert pick_source(_Run({"student": 0.1, "scratch": 0.1}), "best")[0] == "student"  # a tie keeps distilled

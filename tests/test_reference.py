@@ -8,9 +8,9 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from tinyagent import intmath as im
-from tinyagent.intmodel import load_int_model
-from tinyagent.reference import Reference, forward_seq
+from tinyagent.integer import intmath as im
+from tinyagent.integer.intmodel import load_int_model
+from tinyagent.integer.reference import Reference, forward_seq
 
 
 def test_every_tensor_is_integer(tiny_int):
@@ -136,8 +136,8 @@ def test_gqa_equals_multi_head_with_copied_kv_heads(tiny_gqa_int):
     and wv rows of each kv head are copied to every query head of its group."""
     from dataclasses import replace
 
-    from tinyagent.intexport import export_int_model
-    from tinyagent.model import GPT
+    from tinyagent.training.intexport import export_int_model
+    from tinyagent.training.model import GPT
 
     gqa, m = tiny_gqa_int
     c = m.cfg

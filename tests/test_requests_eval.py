@@ -9,10 +9,10 @@ from click.testing import CliRunner
 
 from tinyagent.cli import main
 from tinyagent.errors import TinyAgentError
-from tinyagent.evaluate import load_requests, score_requests
-from tinyagent.gate import pick_threshold
-from tinyagent.grammar import grammar_from_spec
-from tinyagent.spec import DEFAULT_SPEC_PATH, REPO_ROOT, load_spec
+from tinyagent.training.evaluate import load_requests, score_requests
+from tinyagent.training.gate import pick_threshold
+from tinyagent.agent.grammar import grammar_from_spec
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, REPO_ROOT, load_spec
 
 SHIPPED = REPO_ROOT / "models" / "default"
 HEADER = "category\trequest\texpected\n"

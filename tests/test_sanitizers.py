@@ -10,13 +10,13 @@ import re
 
 import pytest
 
-from tinyagent.boards import REPO_ROOT, load_board
-from tinyagent.build import build
+from tinyagent.targets.boards import REPO_ROOT, load_board
+from tinyagent.targets.build import build
 from tinyagent.cli import DEFAULT_RUN
-from tinyagent.device import open_device
+from tinyagent.device.chat import open_device
 from tinyagent.errors import EXIT_DEVICE, TinyAgentError
-from tinyagent.protocol import ask
-from tinyagent.toolchain import SANITIZE_CFLAGS, SANITIZE_ENV, with_sanitizers
+from tinyagent.device.protocol import ask
+from tinyagent.targets.toolchain import SANITIZE_CFLAGS, SANITIZE_ENV, with_sanitizers
 
 EXIT_SANITIZER = 86  # conftest.py's exitcode for ASAN_OPTIONS / UBSAN_OPTIONS
 

@@ -26,14 +26,14 @@ from pathlib import Path
 
 import pytest
 
-from tinyagent import sdk_projects as sp
-from tinyagent.agent import Conversation, TokenClasses
-from tinyagent.boards import FIRMWARE_DIR, REPO_ROOT, load_board
+from tinyagent.targets import sdk_projects as sp
+from tinyagent.agent.conversation import Conversation, TokenClasses
+from tinyagent.targets.boards import FIRMWARE_DIR, REPO_ROOT, load_board
 from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAgentError
-from tinyagent.generate import generate_sources
-from tinyagent.grammar import grammar_from_spec
-from tinyagent.reference import Reference
-from tinyagent.spec import load_spec
+from tinyagent.codegen.generate import generate_sources
+from tinyagent.agent.grammar import grammar_from_spec
+from tinyagent.integer.reference import Reference
+from tinyagent.agent.spec import load_spec
 
 ESP_BOARDS = ["esp32", "esp32s3", "esp32c3"]
 REAL_BOARDS = [*ESP_BOARDS, "pico"]
@@ -355,7 +355,7 @@ def sectioned_tools(tmp_path_factory) -> Path:
 def test_a_tools_file_with_sdk_includes_generates(board, micropython, tiny_run, sectioned_tools, tmp_path):
     """--generate-only with a tools file whose SDK section includes driver/gpio.h: the proxy compile
     puts stand-in handlers in its place and says so in one line; the project holds the real file."""
-    from tinyagent.build import build
+    from tinyagent.targets.build import build
 
     b = load_board(board)
     needs(b.toolchain.compiler)
@@ -437,7 +437,7 @@ def test_declared_requirements_are_in_the_generated_cmake_files(engine, sectione
 
 def test_the_same_tools_file_builds_for_a_board_here(tiny_int, bpe, sectioned_tools, tmp_path):
     """The boards built here define TA_BOARD_SIM: the file's SDK sections are left out."""
-    from tinyagent.toolchain import compile_and_link
+    from tinyagent.targets.toolchain import compile_and_link
 
     host = load_board("host")
     sources = generate_sources(tiny_int[1], bpe, SPEC, "host", tmp_path / "src", user_tools_c=sectioned_tools)

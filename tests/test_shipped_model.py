@@ -4,13 +4,13 @@ import numpy as np
 import torch
 
 from tinyagent.cli import DEFAULT_RUN
-from tinyagent.data import encode_examples
-from tinyagent.evaluate import evaluate, heldout_examples
-from tinyagent.intmodel import load_int_model
-from tinyagent.quantize import load_qat_model
-from tinyagent.reference import forward_seq
-from tinyagent.run import open_run
-from tinyagent.spec import REPO_ROOT
+from tinyagent.training.data import encode_examples
+from tinyagent.training.evaluate import evaluate, heldout_examples
+from tinyagent.integer.intmodel import load_int_model
+from tinyagent.training.quantize import load_qat_model
+from tinyagent.integer.reference import forward_seq
+from tinyagent.training.run import open_run
+from tinyagent.agent.spec import REPO_ROOT
 
 N_HELDOUT = 150  # a fixed slice of the held-out phrasings: the full set is in eval.json and bench
 # Measured on the shipped model (v9, docs/training.md): 82.2% on all 1000 held-out examples (eval.json,
@@ -76,8 +76,8 @@ def test_the_code_generates_the_shipped_models_corpus():
     """The corpus is not stored: every stage, eval and the gate regenerate it from spec.toml and the
     seed. If the generator changed since the model was trained, its held-out split is no longer held
     out; this catches that (run.json keeps the corpus statistics of the training run)."""
-    from tinyagent.corpus import corpus_stats, generate_corpus
-    from tinyagent.spec import load_spec
+    from tinyagent.agent.corpus import corpus_stats, generate_corpus
+    from tinyagent.agent.spec import load_spec
     run = open_run(DEFAULT_RUN, writer=False)
     c = run.info["corpus"]
     corpus = generate_corpus(load_spec(DEFAULT_RUN / "spec.toml"), seed=run.info["seed"], n_train=c["n_train"],
@@ -88,7 +88,7 @@ def test_the_code_generates_the_shipped_models_corpus():
 def test_handwritten_slice_floor(tmp_path):
     """The hand-written requests (never trained on, never used to choose a model): a fixed slice, with
     the gate, as the device runs them."""
-    from tinyagent.evaluate import score_requests
+    from tinyagent.training.evaluate import score_requests
     lines = HANDWRITTEN.read_text(encoding="utf-8").splitlines()
     body = [line for line in lines[1:] if line.strip() and not line.startswith("#")]
     slice_file = tmp_path / "handwritten-slice.tsv"

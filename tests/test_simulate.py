@@ -1,5 +1,5 @@
-"""The simulated board (simulate.SpecHal) and the tools C file rendered from the same spec
-(tools_scaffold.render_tools_c): SpecHal is agent.SimHal on the default agent's tools, follows any
+"""The simulated board (simulated_hal.SpecHal) and the tools C file rendered from the same spec
+(tools_file.render_tools_c): SpecHal is conversation.SimHal on the default agent's tools, follows any
 other spec's result formats, and the generated handlers give the same results on the device."""
 from __future__ import annotations
 
@@ -15,17 +15,17 @@ from click.testing import CliRunner
 from c_harness import start_firmware
 from conftest import make_int_model
 from test_engine import REQUESTS, calling_model
-from tinyagent import agent
-from tinyagent.build import build
+from tinyagent.agent import conversation
+from tinyagent.targets.build import build
 from tinyagent.cli import main
-from tinyagent.config import ModelConfig
-from tinyagent.device import chat
+from tinyagent.integer.config import ModelConfig
+from tinyagent.device.chat import chat
 from tinyagent.errors import TinyAgentError
-from tinyagent.grammar import grammar_from_spec
-from tinyagent.reference import Reference
-from tinyagent.simulate import RESULT_MAX, SpecHal, tool_sims
-from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec, parse_spec, scaffold
-from tinyagent.tools_scaffold import render_tools_c, write_tools_c
+from tinyagent.agent.grammar import grammar_from_spec
+from tinyagent.integer.reference import Reference
+from tinyagent.agent.simulated_hal import RESULT_MAX, SpecHal, tool_sims
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec, parse_spec, scaffold
+from tinyagent.codegen.tools_file import render_tools_c, write_tools_c
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,8 +125,8 @@ def custom():
 
 
 def freeze_clock(monkeypatch) -> None:
-    """agent.SimHal's clock stopped (uptime 0), as the test harness's is."""
-    monkeypatch.setattr(agent, "time", types.SimpleNamespace(monotonic=lambda: 100.0))
+    """conversation.SimHal's clock stopped (uptime 0), as the test harness's is."""
+    monkeypatch.setattr(conversation, "time", types.SimpleNamespace(monotonic=lambda: 100.0))
 
 
 # ---- the simulation ------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def test_default_agent_is_simhal_call_for_call(monkeypatch, temp_deci):
              ("led", ["off"]), ("led", ["off"]), ("gpio", ["39", "1"]), ("gpio", ["0", "0"]), ("temp", []),
              ("uptime", []), ("timer", ["86400"]), ("led", ["on"]), ("status", []), ("nosuch", [])]
     freeze_clock(monkeypatch)
-    sim = agent.SimHal(temp_deci=temp_deci)
+    sim = conversation.SimHal(temp_deci=temp_deci)
     hal = SpecHal(load_spec(DEFAULT_SPEC_PATH), temp_deci=temp_deci)
     assert all(s.board for s in tool_sims(load_spec(DEFAULT_SPEC_PATH)))
     assert [hal(t, a) for t, a in calls] == [sim(t, a) for t, a in calls]
@@ -194,10 +194,10 @@ answers = ["Said."]
 # ---- the generated tools file on the device --------------------------------------------------------
 
 def turns_match(con, im, bpe, spec, hal, requests) -> list[tuple[str, str]]:
-    """The requests as one conversation, on the device (after !new) and through agent.Conversation
+    """The requests as one conversation, on the device (after !new) and through conversation.Conversation
     with `hal`, both without the confidence gate (the random model's calls run); the calls made."""
-    tc, grammar = agent.TokenClasses(bpe), grammar_from_spec(spec)
-    conv = agent.Conversation(Reference(im), tc, grammar, im.cfg.ctx, -1)
+    tc, grammar = conversation.TokenClasses(bpe), grammar_from_spec(spec)
+    conv = conversation.Conversation(Reference(im), tc, grammar, im.cfg.ctx, -1)
     assert con.ask("!new") == b"ok\n"
     made = []
     for request in requests:

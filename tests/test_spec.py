@@ -5,7 +5,7 @@ import re
 import pytest
 
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
-from tinyagent.spec import (DEFAULT_SPEC_PATH, REPO_ROOT, Arg, call_fields, load_spec,
+from tinyagent.agent.spec import (DEFAULT_SPEC_PATH, REPO_ROOT, Arg, call_fields, load_spec,
                             parse_spec, scaffold, spec_hash)
 
 SOURCE = "agents/x.toml"
@@ -83,7 +83,7 @@ def test_call_fields_start_with_the_tool_name():
 ])
 def test_the_call_grammar_takes_only_valid_calls(text, ok):
     """The calls the device runs (grammar.complete: what decoding lets through), no brackets."""
-    from tinyagent.grammar import grammar_from_spec
+    from tinyagent.agent.grammar import grammar_from_spec
 
     assert grammar_from_spec(load_spec(DEFAULT_SPEC_PATH)).complete(text) is ok
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from tokenizers import Tokenizer
 
-from tinyagent.tokenizer import from_hf, hf_encode, load_tokenizer, split_pieces, train_tokenizer
+from tinyagent.agent.tokenizer import from_hf, hf_encode, load_tokenizer, split_pieces, train_tokenizer
 
 ALPHABET = st.characters(codec="utf-8", exclude_categories=("Cs",))
 

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 
 from c_harness import start_firmware
 from conftest import WORDS
-from tinyagent.spec import DEFAULT_SPEC_PATH, load_spec
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
 
 MAX_BYTES = 360  # hex doubles it; the console's line holds 768 bytes
 

@@ -15,19 +15,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinyagent import checkpoint
-from tinyagent.config import TINY
-from tinyagent.corpus import generate_corpus, render
-from tinyagent.data import ANSWER, CALL, Batches, encode_examples
-from tinyagent.distill import distill, layer_pairs
+from tinyagent.training import checkpoint
+from tinyagent.integer.config import TINY
+from tinyagent.agent.corpus import generate_corpus, render
+from tinyagent.training.data import ANSWER, CALL, Batches, encode_examples
+from tinyagent.training.distill import distill, layer_pairs
 from tinyagent.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, TinyAgentError
 from tinyagent.fileio import sha256_file
-from tinyagent.quantize import load_qat_model
-from tinyagent.run import create_run, open_run
-from tinyagent.spec import load_spec
-from tinyagent.tokenizer import train_tokenizer
-from tinyagent.chain import train
-from tinyagent.train import evaluate
+from tinyagent.training.quantize import load_qat_model
+from tinyagent.training.run import create_run, open_run
+from tinyagent.agent.spec import load_spec
+from tinyagent.agent.tokenizer import train_tokenizer
+from tinyagent.training.chain import train
+from tinyagent.training.train import token_metrics
 
 SPEC = Path(__file__).resolve().parents[1] / "agents" / "default.toml"
 SMALL = dict(n_train=500, n_val=100, n_heldout=100, teacher_cfg=TINY, student_cfg=TINY, batch=16)
@@ -99,13 +99,13 @@ def test_batches_are_deterministic_and_cover_each_epoch(corpus, tok):
 
 
 class FakeOracle(torch.nn.Module):
-    """FAKE model for testing evaluate(): it looks each input row up in `data` and predicts, at every
+    """FAKE model for testing token_metrics(): it looks each input row up in `data` and predicts, at every
     position, the token `answers` holds for that row (data.tokens itself: a perfect model)."""
 
     def __init__(self, data, answers: torch.Tensor):
         super().__init__()
         self.data, self.answers = data, answers
-        self.unused = torch.nn.Parameter(torch.zeros(1))  # evaluate() reads the device from a parameter
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # token_metrics() reads the device from a parameter
 
     def forward(self, x):
         T = x.shape[1]
@@ -113,11 +113,11 @@ class FakeOracle(torch.nn.Module):
         return torch.nn.functional.one_hot(self.answers[rows, 1:T + 1], 512).float() * 20
 
 
-def test_evaluate_scores_tool_calls_answers_and_exact(corpus, tok):
+def test_token_metrics_score_tool_calls_answers_and_exact(corpus, tok):
     data = encode_examples(corpus.val, tok, ctx=127)
     n, with_calls = len(data), sum(1 for ex in corpus.val if ex.calls)
     assert 0 < with_calls < n
-    perfect = evaluate(FakeOracle(data, data.tokens), data, batch=7)
+    perfect = token_metrics(FakeOracle(data, data.tokens), data, batch=7)
     assert perfect["token_acc"] == perfect["tool_calls"] == perfect["answers"] == perfect["exact"] == 1.0
 
     wrong_call = data.tokens.clone()  # one wrong token inside the first call of each example with calls
@@ -127,10 +127,10 @@ def test_evaluate_scores_tool_calls_answers_and_exact(corpus, tok):
         if ex.calls:
             wrong_call[i, int((role == CALL).nonzero()[1, 0])] = 0
         wrong_answer_start[i, int((role == ANSWER).nonzero()[0, 0])] = data.open_id
-    s = evaluate(FakeOracle(data, wrong_call), data)
+    s = token_metrics(FakeOracle(data, wrong_call), data)
     assert s["tool_calls"] == round((n - with_calls) / n, 4) and s["answers"] == 1.0
     assert s["exact"] == s["tool_calls"]
-    s = evaluate(FakeOracle(data, wrong_answer_start), data)
+    s = token_metrics(FakeOracle(data, wrong_answer_start), data)
     assert s["tool_calls"] == 0.0 and s["answers"] == 0.0 and s["exact"] == 0.0
 
 
@@ -179,8 +179,8 @@ def test_distill_with_hidden_matching(chain, tmp_path):
 
 CHILD = textwrap.dedent("""
     import sys
-    from tinyagent.config import TINY
-    from tinyagent.chain import train
+    from tinyagent.integer.config import TINY
+    from tinyagent.training.chain import train
     train(sys.argv[1], sys.argv[2], steps=int(sys.argv[3]), until="teacher", ckpt_every=20, progress=False,
           n_train=500, n_val=100, n_heldout=100, teacher_cfg=TINY, student_cfg=TINY, batch=16)
 """)
@@ -371,7 +371,7 @@ def test_seed_out_of_range(tmp_path):
 # ---- dropout ----------------------------------------------------------------------------------------------
 
 def test_dropout_is_recorded_and_applies_while_training_only(chain):
-    from tinyagent.defaults import DEFAULTS
+    from tinyagent.training.defaults import DEFAULTS
     info = json.loads((chain / "run.json").read_text())
     for stage in ("teacher", "scratch", "student", "pruned"):
         assert info["stages"][stage]["args"]["dropout"] == DEFAULTS[stage]["dropout"]
@@ -402,7 +402,7 @@ def test_dropout_out_of_range(tmp_path):
 # ---- what pruning starts from ------------------------------------------------------------------------------
 
 def test_prune_source_is_the_student_with_lower_validation_loss(chain, tmp_path):
-    from tinyagent.prune import prune
+    from tinyagent.training.prune import prune
     info = json.loads((chain / "run.json").read_text())
     entry = info["stages"]["pruned"]
     losses = {s: info["stages"][s]["metrics"]["val"]["loss"] for s in ("student", "scratch")}
@@ -444,7 +444,7 @@ def test_prune_cli_says_which_student_it_pruned(chain, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from tinyagent.cli import main
-    from tinyagent.defaults import DEFAULTS
+    from tinyagent.training.defaults import DEFAULTS
     monkeypatch.setitem(DEFAULTS["pruned"], "steps", 5)
     run = tmp_path / "run"
     shutil.copytree(chain, run)

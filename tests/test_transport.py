@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tinyagent.boards import REPO_ROOT, load_board
+from tinyagent.targets.boards import REPO_ROOT, load_board
 from tinyagent.errors import EXIT_DEVICE, TinyAgentError
-from tinyagent.toolchain import compile_and_link
-from tinyagent.transport import open_console
+from tinyagent.targets.toolchain import compile_and_link
+from tinyagent.device.transport import open_console
 
 ECHO = REPO_ROOT / "firmware/test/echo_main.c"
 
@@ -82,7 +82,7 @@ def test_a_silent_device_times_out_naming_port_and_seconds(pty_pair):
 def test_a_device_that_stops_mid_reply_times_out_naming_port_and_seconds(pty_pair):
     """Half a reply arrives, then nothing: one line with the port, the seconds waited and the tail
     of what did arrive; the same for a streamed reply (`tinyagent chat`)."""
-    from tinyagent.protocol import ask
+    from tinyagent.device.protocol import ask
 
     master, path = pty_pair
     with open_console(None, path) as con:

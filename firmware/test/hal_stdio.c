@@ -1,7 +1,7 @@
 /* Test harness HAL: the real firmware (ta_main.c and the whole runtime) with its console on
  * stdin/stdout, for the engine, tokenizer, agent and console tests (tests/test_engine.py ...).
  *
- * It simulates the board agent.SimHal is: a steady 23.5 C, and every pin the default agent can name
+ * It simulates the board conversation.SimHal is: a steady 23.5 C, and every pin the default agent can name
  * (0..39), or with TA_TEST_TEMP=none in the environment a board with no temperature sensor; pins
  * and the ADC are the simulated boards' (../boards/sim/). Its clock is frozen at 0 so that `uptime`
  * and `status` answers are reproducible (a timer slot armed for 0 ms fires at the next read; any
@@ -15,7 +15,7 @@
 
 #include "../boards/sim/sim_adc.h"
 
-#define HARNESS_NUM_PINS 40 /* the default agent's pins 0..39, which agent.SimHal accepts too */
+#define HARNESS_NUM_PINS 40 /* the default agent's pins 0..39, which conversation.SimHal accepts too */
 #define HARNESS_TEMP_DECICELSIUS 235
 
 static int led_state;

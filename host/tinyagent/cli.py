@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from .defaults import DEFAULTS as D
+from .training.defaults import DEFAULTS as D
 from .errors import EXIT_INTERRUPTED, TinyAgentError
 
 DEFAULT_AGENT = "agents/default.toml"
@@ -135,7 +135,7 @@ def train(agent, out, until, teacher_steps, student_steps, prune_steps, qat_step
     First it prints its plan: each stage's steps and the time they take on this machine, from a few
     timed steps of each stage's model. Step flags left out take defaults.DEFAULTS (on --resume: the
     run's own); --budget scales them to the minutes you have."""
-    from .chain import plan, train as train_fn
+    from .training.chain import plan, train as train_fn
 
     if steps is not None and teacher_steps is not None and steps != teacher_steps:
         raise TinyAgentError(f"--steps {steps} and --teacher-steps {teacher_steps} differ (they are one "
@@ -160,7 +160,7 @@ def train(agent, out, until, teacher_steps, student_steps, prune_steps, qat_step
 @click.option("--resume", is_flag=True)
 def distill(run, steps, resume):
     """Distil the student from the teacher (and train the same student from scratch, for comparison)."""
-    from .distill import distill as fn
+    from .training.distill import distill as fn
 
     fn(run, steps=steps, resume=resume)
 
@@ -180,10 +180,10 @@ def distill(run, steps, resume):
 @click.option("--resume", is_flag=True)
 def prune(run, ffn_keep, heads_keep, source, steps, resume):
     """Structured pruning (FFN neurons, heads) ranked by L1 importance, then recovery."""
-    from .prune import prune as fn
+    from .training.prune import prune as fn
 
     fn(run, ffn_keep=ffn_keep, heads_keep=heads_keep, source=source, recover_steps=steps, resume=resume)
-    from .run import open_run
+    from .training.run import open_run
 
     entry = open_run(run, writer=False).stage("pruned")
     losses = ", ".join(f"{k} {v:.4f}" for k, v in sorted(entry.get("source_val_loss", {}).items()))
@@ -196,8 +196,8 @@ def prune(run, ffn_keep, heads_keep, source, steps, resume):
 @click.option("--resume", is_flag=True)
 def quantize(run, steps, resume):
     """Quantisation-aware training, export the integer model, choose its confidence gate on val."""
-    from .gate import choose_gate
-    from .quantize import quantize as fn
+    from .training.gate import choose_gate
+    from .training.quantize import quantize as fn
 
     fn(run, qat_steps=steps, resume=resume)
     _print_gate(choose_gate(run))
@@ -212,7 +212,7 @@ def _print_gate(g: dict) -> None:
 @click.option("--run", "run", default=None, help="Run folder (default: the shipped model).")
 def gate(run):
     """Choose the confidence gate's threshold on the validation split again (int8/gate.json)."""
-    from .gate import choose_gate
+    from .training.gate import choose_gate
 
     _print_gate(choose_gate(_run_dir(run)))
 
@@ -238,7 +238,7 @@ def eval_cmd(run, n, requests, conversations, stage, json_out):
     if requests and conversations:
         raise TinyAgentError("--requests and --conversations given together (allowed: one of them)")
     if requests or conversations:
-        from .evaluate import print_conversations, print_requests, score_conversations, score_requests
+        from .training.evaluate import print_conversations, print_requests, score_conversations, score_requests
         from .fileio import write_json
 
         if requests:
@@ -250,7 +250,7 @@ def eval_cmd(run, n, requests, conversations, stage, json_out):
         if json_out:
             write_json(json_out, report)
         return
-    from .evaluate import evaluate, print_table
+    from .training.evaluate import evaluate, print_table
 
     print_table(evaluate(_run_dir(run), n=n))
 
@@ -262,10 +262,10 @@ def eval_cmd(run, n, requests, conversations, stage, json_out):
               help="Only write DIR/NAME_tools.c, from the spec DIR/NAME.toml as it is now.")
 def new(name, folder, tools_only):
     """Scaffold a new agent: its spec agents/NAME.toml and its tools agents/NAME_tools.c."""
-    from .codegen import check_identifier
+    from .codegen.literals import check_identifier
     from .fileio import write_text
-    from .spec import load_spec, parse_spec, scaffold
-    from .tools_scaffold import tools_c_name, write_tools_c
+    from .agent.spec import load_spec, parse_spec, scaffold
+    from .codegen.tools_file import tools_c_name, write_tools_c
 
     check_identifier(name, what="agent name")
     if Path(folder).exists() and not Path(folder).is_dir():
@@ -307,7 +307,7 @@ def new(name, folder, tools_only):
 @click.option("--micropython", is_flag=True, help="Generate the MicroPython user C module for BOARD.")
 def build(board, out, run, tools_c, replace, generate_only, micropython):
     """Generate C for BOARD, compile it, and report the memory plan against the board's budget."""
-    from .build import build as fn, print_report
+    from .targets.build import build as fn, print_report
 
     print_report(fn(board, out or f"build/{board}", _run_dir(run), tools_c=tools_c, replace=replace,
                     generate_only=generate_only, micropython=micropython))
@@ -322,7 +322,7 @@ def build(board, out, run, tools_c, replace, generate_only, micropython):
 def chat(board, out, port, baud, run):
     """Talk to the agent: one conversation, each request seeing the earlier turns (!new starts a new
     one). Reads one request per line from stdin when stdin is not a terminal."""
-    from .device import chat as fn
+    from .device.chat import chat as fn
 
     fn(board=board, out=out, port=port, baud=baud, run=_run_dir(run))
 
@@ -335,7 +335,7 @@ def chat(board, out, port, baud, run):
 def test_cmd(board, out, port, baud):
     """On-device conformance: tokens and logit checksums, step by step, and whole conversations,
     against the reference."""
-    from .conformance import conformance, print_results
+    from .device.conformance import conformance, print_results
 
     ok = print_results(conformance(board=board, out=out, port=port, baud=baud))
     sys.exit(0 if ok else 1)
@@ -348,7 +348,7 @@ def test_cmd(board, out, port, baud):
 @click.option("--baud", type=click.IntRange(min=1), default=460800, show_default=True)
 def flash(board, out, port, baud):
     """Write the build to the board (esptool, UF2 copy, or start the emulator)."""
-    from .flash import flash as fn
+    from .targets.flash import flash as fn
 
     click.echo(fn(board, out or f"build/{board}", port=port, baud=baud))
 
@@ -357,7 +357,7 @@ def flash(board, out, port, baud):
 @click.option("--run", "run", default=None, help="Run folder (default: the shipped model).")
 def boards(run):
     """Known boards: architecture, flash and RAM, and whether the model fits."""
-    from .build import print_boards
+    from .targets.build import print_boards
 
     print_boards(_run_dir(run))
 
@@ -368,7 +368,7 @@ def boards(run):
 @click.option("--out", required=True, help="Output file.")
 def export(run, fmt, out):
     """Export the quantised student (int8 .tflite, TFLM conventions)."""
-    from .export_tflite import export_tflite
+    from .compare.export_tflite import export_tflite
 
     if Path(out).is_dir():
         raise TinyAgentError(f"--out {out} is a folder (give a file name, e.g. {Path(out) / 'model.tflite'})")
@@ -380,7 +380,7 @@ def export(run, fmt, out):
 @click.option("--out", default="bench/results", show_default=True)
 def bench(quick, out):
     """Speed, memory and quality tables; saved as JSON with the machine and the commit."""
-    from .bench import run_bench
+    from .compare.bench import run_bench
 
     if Path(out).exists() and not Path(out).is_dir():
         raise TinyAgentError(f"--out {out} is a file, not a folder (give a folder for the results)")

@@ -5,7 +5,7 @@
  * #ifdefs: the console by the sdkconfig and the chip's capabilities (UART only on the ESP32, UART and
  * USB-Serial-JTAG together on the S3 and C3, or USB-Serial-JTAG alone when that is the IDF console),
  * the temperature by SOC_TEMP_SENSOR_SUPPORTED, and the LED kind by tinyagent's chip table
- * (host/tinyagent/sdk_projects.py), which also writes the pin numbers into ta_board_config.h.
+ * (host/tinyagent/targets/sdk_projects.py), which also writes the pin numbers into ta_board_config.h.
  */
 #ifndef ESP_BOARD_H
 #define ESP_BOARD_H

@@ -14,7 +14,7 @@
 //
 // Cycles: rp2040js charges every instruction its Cortex-M0+ cycles (loads 2, taken branches 2, MULS 1)
 // and steps the clocks at 125 MHz, so SysTick and the TIMER count emulated cycles and microseconds.
-// tinyagent's console (host/tinyagent/transport.py, run kind "stdio") gives this program a pty as
+// tinyagent's console (host/tinyagent/device/transport.py, run kind "stdio") gives this program a pty as
 // stdin and stdout; tests and benchmarks may use pipes.
 import { readFileSync } from 'node:fs';
 import { GPIOPinState, RP2040 } from 'rp2040js';

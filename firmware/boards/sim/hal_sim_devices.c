@@ -3,7 +3,7 @@
  * The LED and pins 0..39 (the default agent's range) are state in RAM: a pin reads the level last
  * written to it (0 before any write), as a loop-back. The temperature sensor reads a steady 23.5 C
  * and the ADC fixed values per channel (sim_adc.h), so runs are reproducible. Timers are the common
- * slots (../common/hal_timers.c) on the board's own clock. The Python side's agent.SimHal answers
+ * slots (../common/hal_timers.c) on the board's own clock. The Python side's conversation.SimHal answers
  * the default agent's tools the same way, so the reference and these boards print the same
  * results. The board's own HAL file has the console, time and exit.
  */
