@@ -100,3 +100,24 @@ def test_gqa_checkpoint_round_trip(tmp_path):
     assert back.cfg == cfg and torch.equal(back(TOKS), m(TOKS))
     save_model(tmp_path / "mha", seeded(ModelConfig(**{**MHA.to_dict(), "vocab_size": 256})), stage="student", step=1)
     assert "n_kv_heads" not in json.loads((tmp_path / "mha" / "config.json").read_text())["model"]
+
+
+def test_calibration_records_through_the_one_forward_pass():
+    """The quantisation hook: `observe` is the float forward pass recording max |x| at each point, one
+    entry per QatScales entry (norm 2L+1, the per-layer kinds L each), with no dropout whatever the mode,
+    and it leaves the model as it found it."""
+    m = seeded(GQA)
+    m.train()
+    m.dropout = 0.5
+    a, b = m.observe(TOKS), m.observe(TOKS)
+    L = GQA.n_layers
+    assert a == b and m.training and m.quant.record is None
+    assert {k: len(v) for k, v in a.items()} == {"resid": 1 + 4 * L, "norm": 2 * L + 1, "q": L, "k": L, "v": L,
+                                                 "attn": L, "ffn_h": L, "ffn_g": L, "logits": 1}
+    m.eval()
+    with torch.no_grad():
+        assert a["logits"] == [float(m(TOKS).abs().max())]
+    m.qat = intexport.calibrate(m, [TOKS])
+    assert all(blk.quant.scales is m.qat for blk in m.blocks)  # one hook, shared by the blocks
+    with pytest.raises(AssertionError):
+        m.observe(TOKS)  # calibration is in float

@@ -5,9 +5,10 @@ has a simple integer form (docs/integer-contract.md): RMSNorm without bias, lear
 (no RoPE tables), GELU (an int8 lookup table on the device), no biases, output head tied to the token
 embedding (per-row scales serve both the lookup and the logits).
 
-In QAT mode (`model.qat = QatScales(...)`) the forward pass computes, in float, the same numbers the
-integer reference computes: every quantisation point rounds half up and saturates as the reference
-does, and the straight-through estimator carries gradients past the rounding.
+Every quantisation point of the integer model is one call of the model's `Quant` hook, `quant(kind,
+x, i)`, in the one forward pass: plain float, it returns x; in QAT mode (`model.qat = QatScales(...)`)
+it rounds half up and saturates exactly as the integer reference does, with the straight-through
+estimator carrying gradients past the rounding; in calibration (`observe`) it records max |x|.
 """
 from __future__ import annotations
 
@@ -72,6 +73,41 @@ def _heads_kv(t: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     return t if g == cfg.n_heads else t.repeat_interleave(cfg.n_heads // g, dim=1)
 
 
+class Quant:
+    """The hook at every quantisation point, shared by the model and its blocks.
+
+    `scales` set: QAT (fake quantisation at the frozen scales). `record` set: calibration (max |x| per
+    kind, in the order of the forward pass, which is the order of QatScales' per-point lists)."""
+    KINDS = ("resid", "norm", "q", "k", "v", "attn", "ffn_h", "ffn_g", "logits")
+
+    def __init__(self) -> None:
+        self.scales: QatScales | None = None
+        self.record: dict[str, list[float]] | None = None
+
+    def __call__(self, kind: str, x: torch.Tensor, i: int = 0, recorded: bool = True) -> torch.Tensor:
+        """x at point `kind` (the i-th of its kind: a layer, or a norm); `recorded` False for the two
+        embedding terms, which are requantised before their sum but calibrated as the sum only."""
+        if self.record is not None and recorded:
+            self.record[kind].append(float(x.detach().abs().max()))
+        s = self.scales
+        if s is None:
+            return x
+        if kind == "resid":
+            return fake_quant(x, s.resid, -32768, 32767)
+        if kind == "logits":
+            return fake_quant(x, s.logits, -(2**31), 2**31 - 1)
+        return fake_quant(x, getattr(s, kind)[i], -128, 127)
+
+    def weight(self, w: torch.Tensor) -> torch.Tensor:
+        return fake_quant_weight(w) if self.scales is not None else w
+
+
+def _linear(x: torch.Tensor, lin: nn.Linear, quant: Quant, gain: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ W.T with the preceding RMSNorm gain folded into W's input columns (as exported)."""
+    w = lin.weight if gain is None else lin.weight * gain[None, :]
+    return x @ quant.weight(w).t()
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
@@ -83,10 +119,12 @@ class RMSNorm(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    """Pre-norm attention and feed-forward, each a residual branch. Layer `li` of the model."""
+
+    def __init__(self, cfg: ModelConfig, li: int, quant: Quant):
         super().__init__()
         a, kv = cfg.n_heads * cfg.head_dim, cfg.kv_dim
-        self.cfg = cfg
+        self.cfg, self.li, self.quant = cfg, li, quant
         self.attn_norm = RMSNorm(cfg.dim)
         self.wq = nn.Linear(cfg.dim, a, bias=False)
         self.wk = nn.Linear(cfg.dim, kv, bias=False)
@@ -95,22 +133,56 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(cfg.dim)
         self.w1 = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
         self.w2 = nn.Linear(cfg.ffn_dim, cfg.dim, bias=False)
+        self.dropout = 0.0  # set by the model
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.dropout > 0 and self.quant.scales is None:
+            return F.dropout(x, self.dropout, training=True)
+        return x
+
+    def attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        cfg, Q, li = self.cfg, self.quant, self.li
+        B, T, _ = x.shape
+        xn = Q("norm", self.attn_norm.normalize(x), 2 * li)
+        g = self.attn_norm.weight
+        q = Q("q", _linear(xn, self.wq, Q, g), li)
+        k = Q("k", _linear(xn, self.wk, Q, g), li)
+        v = Q("v", _linear(xn, self.wv, Q, g), li)
+        nh, hd = cfg.n_heads, cfg.head_dim
+        q = q.view(B, T, nh, hd).transpose(1, 2)  # (B, nh, T, hd)
+        k, v = _heads_kv(k, cfg), _heads_kv(v, cfg)  # (B, nh, T, hd): each query head's kv head
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(hd)  # (B, nh, T, T), in nats
+        att = att.masked_fill(~mask, float("-inf"))
+        p = F.softmax(att, dim=-1)
+        if Q.scales is not None:  # the integer softmax's probabilities, straight through
+            p = p + (int_softmax_probs(att.detach(), Q.scales.sm_steps) - p).detach()
+        o = Q("attn", (p @ v).transpose(1, 2).reshape(B, T, nh * hd), li)  # (B, T, a)
+        return Q("resid", _linear(o, self.wo, Q))
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        Q, li = self.quant, self.li
+        xn = Q("norm", self.ffn_norm.normalize(x), 2 * li + 1)
+        h = Q("ffn_h", _linear(xn, self.w1, Q, self.ffn_norm.weight), li)
+        a = Q("ffn_g", F.gelu(h), li)
+        return Q("resid", _linear(a, self.w2, Q))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.quant("resid", x + self._drop(self.attention(x, mask)))
+        return self.quant("resid", x + self._drop(self.feed_forward(x)))
 
 
 class GPT(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
+        self.quant = Quant()
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.pos_emb = nn.Embedding(cfg.ctx, cfg.dim)
-        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
+        self.blocks = nn.ModuleList([Block(cfg, li, self.quant) for li in range(cfg.n_layers)])
         # The final norm has no gain: the head shares the embedding's int8 table and per-row scales,
         # so a per-column gain could not be folded into it.
         self.final_norm = RMSNorm(cfg.dim)
         self.final_norm.weight.requires_grad_(False)
-        self.qat: QatScales | None = None
-        # Training-only regularisation on the embedding and on each residual branch; a training
-        # argument, not part of the config (the exported model has no dropout). Off in QAT mode.
         self.dropout = 0.0
         self.apply(self._init)
         for b in self.blocks:  # scaled init of the residual projections (GPT-2)
@@ -122,124 +194,61 @@ class GPT(nn.Module):
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, std=0.02)
 
-    # -- helpers that are plain float ops, or their QAT twins --------------------------------------
+    @property
+    def qat(self) -> QatScales | None:
+        """The frozen activation scales: set, the forward pass is the QAT one."""
+        return self.quant.scales
 
-    def _linear(self, x: torch.Tensor, lin: nn.Linear, gain: torch.Tensor | None) -> torch.Tensor:
-        """x @ W.T with the preceding RMSNorm gain folded into W's input columns (as exported)."""
-        w = lin.weight if gain is None else lin.weight * gain[None, :]
-        if self.qat is not None:
-            w = fake_quant_weight(w)
-        return x @ w.t()
+    @qat.setter
+    def qat(self, scales: QatScales | None) -> None:
+        self.quant.scales = scales
 
-    def _q8(self, x: torch.Tensor, scale: float) -> torch.Tensor:
-        return fake_quant(x, scale, -128, 127) if self.qat is not None else x
+    @property
+    def dropout(self) -> float:
+        """Training-only regularisation on the embedding and on each residual branch; a training
+        argument, not part of the config (the exported model has no dropout). Off in QAT mode."""
+        return self._dropout
 
-    def _resid(self, x: torch.Tensor) -> torch.Tensor:
-        return fake_quant(x, self.qat.resid, -32768, 32767) if self.qat is not None else x
-
-    def _norm(self, x: torch.Tensor, norm: RMSNorm, i: int) -> torch.Tensor:
-        y = norm.normalize(x)
-        return self._q8(y, self.qat.norm[i]) if self.qat is not None else y
-
-    def _drop(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and self.dropout > 0 and self.qat is None:
-            return F.dropout(x, self.dropout, training=True)
-        return x
+    @dropout.setter
+    def dropout(self, p: float) -> None:
+        self._dropout = p
+        for b in self.blocks:
+            b.dropout = p
 
     def _embed(self, idx: torch.Tensor) -> torch.Tensor:
-        T = idx.shape[1]
-        pos = torch.arange(T, device=idx.device)
-        if self.qat is None:
-            return self.tok_emb(idx) + self.pos_emb(pos)[None]
-        # Each embedding term is requantised to the residual scale on its own, then added.
-        tok = self._resid(F.embedding(idx, fake_quant_weight(self.tok_emb.weight)))
-        p = self._resid(fake_quant_weight(self.pos_emb.weight)[pos])[None]
-        return self._resid(tok + p)
+        """Each embedding term is requantised to the residual scale on its own, then their sum."""
+        Q = self.quant
+        pos = torch.arange(idx.shape[1], device=idx.device)
+        tok = Q("resid", F.embedding(idx, Q.weight(self.tok_emb.weight)), recorded=False)
+        p = Q("resid", Q.weight(self.pos_emb.weight)[pos], recorded=False)[None]
+        x = Q("resid", tok + p)
+        if self.training and self._dropout > 0 and Q.scales is None:
+            x = F.dropout(x, self._dropout, training=True)
+        return x
 
     def forward(self, idx: torch.Tensor, return_hidden: bool = False):
         """idx: (B, T) token ids. Returns logits (B, T, V) [and the list of residual states]."""
-        cfg, qat = self.cfg, self.qat
-        B, T = idx.shape
-        x = self._drop(self._embed(idx))  # (B, T, d)
+        T = idx.shape[1]
+        x = self._embed(idx)  # (B, T, d)
         hidden = [x]
         mask = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
-        for li, blk in enumerate(self.blocks):
-            # ---- attention
-            xn = self._norm(x, blk.attn_norm, 2 * li)
-            g = blk.attn_norm.weight
-            q = self._linear(xn, blk.wq, g)
-            k = self._linear(xn, blk.wk, g)
-            v = self._linear(xn, blk.wv, g)
-            if qat is not None:
-                q, k, v = self._q8(q, qat.q[li]), self._q8(k, qat.k[li]), self._q8(v, qat.v[li])
-            nh, hd = cfg.n_heads, cfg.head_dim
-            q = q.view(B, T, nh, hd).transpose(1, 2)  # (B, nh, T, hd)
-            k, v = _heads_kv(k, cfg), _heads_kv(v, cfg)  # (B, nh, T, hd): each query head's kv head
-            att = (q @ k.transpose(-2, -1)) / math.sqrt(hd)  # (B, nh, T, T), in nats
-            att = att.masked_fill(~mask, float("-inf"))
-            p = F.softmax(att, dim=-1)
-            if qat is not None:
-                p = p + (int_softmax_probs(att.detach(), qat.sm_steps) - p).detach()
-            o = (p @ v).transpose(1, 2).reshape(B, T, nh * hd)  # (B, T, a)
-            if qat is not None:
-                o = self._q8(o, qat.attn[li])
-            x = self._resid(x + self._drop(self._resid(self._linear(o, blk.wo, None))))
-            # ---- feed-forward
-            xn = self._norm(x, blk.ffn_norm, 2 * li + 1)
-            h = self._linear(xn, blk.w1, blk.ffn_norm.weight)
-            if qat is not None:
-                h = self._q8(h, qat.ffn_h[li])
-            a = F.gelu(h)
-            if qat is not None:
-                a = self._q8(a, qat.ffn_g[li])
-            x = self._resid(x + self._drop(self._resid(self._linear(a, blk.w2, None))))
+        for blk in self.blocks:
+            x = blk(x, mask)
             hidden.append(x)
-        xn = self._norm(x, self.final_norm, 2 * cfg.n_layers)
-        logits = self._linear(xn, self.tok_emb, None)
-        if qat is not None:
-            logits = fake_quant(logits, qat.logits, -(2**31), 2**31 - 1)
+        xn = self.quant("norm", self.final_norm.normalize(x), 2 * self.cfg.n_layers)
+        logits = self.quant("logits", _linear(xn, self.tok_emb, self.quant))
         return (logits, hidden) if return_hidden else logits
 
     @torch.no_grad()
     def observe(self, idx: torch.Tensor) -> dict[str, list[float]]:
-        """Float forward that records max |value| at every quantisation point (for calibration)."""
+        """Calibration: the float forward pass, recording max |value| at every quantisation point."""
         assert self.qat is None, "calibrate in float mode"
-        cfg = self.cfg
-        rec: dict[str, list[float]] = {k: [] for k in
-                                       ("resid", "norm", "q", "k", "v", "attn", "ffn_h", "ffn_g", "logits")}
-        amax = lambda t: float(t.abs().max())  # noqa: E731
-        B, T = idx.shape
-        x = self._embed(idx)
-        rec["resid"].append(amax(x))
-        mask = torch.ones(T, T, dtype=torch.bool).tril()
-        for blk in self.blocks:
-            xn = blk.attn_norm.normalize(x)
-            rec["norm"].append(amax(xn))
-            g = blk.attn_norm.weight
-            q, k, v = (self._linear(xn, w, g) for w in (blk.wq, blk.wk, blk.wv))
-            for name, t in (("q", q), ("k", k), ("v", v)):
-                rec[name].append(amax(t))
-            nh, hd = cfg.n_heads, cfg.head_dim
-            qh = q.view(B, T, nh, hd).transpose(1, 2)
-            kh, vh = _heads_kv(k, cfg), _heads_kv(v, cfg)
-            att = ((qh @ kh.transpose(-2, -1)) / math.sqrt(hd)).masked_fill(~mask, float("-inf"))
-            o = (F.softmax(att, -1) @ vh).transpose(1, 2).reshape(B, T, nh * hd)
-            rec["attn"].append(amax(o))
-            y = self._linear(o, blk.wo, None)
-            rec["resid"].append(amax(y))
-            x = x + y
-            rec["resid"].append(amax(x))
-            xn = blk.ffn_norm.normalize(x)
-            rec["norm"].append(amax(xn))
-            h = self._linear(xn, blk.w1, blk.ffn_norm.weight)
-            rec["ffn_h"].append(amax(h))
-            a = F.gelu(h)
-            rec["ffn_g"].append(amax(a))
-            y = self._linear(a, blk.w2, None)
-            rec["resid"].append(amax(y))
-            x = x + y
-            rec["resid"].append(amax(x))
-        xn = self.final_norm.normalize(x)
-        rec["norm"].append(amax(xn))
-        rec["logits"].append(amax(self._linear(xn, self.tok_emb, None)))
-        return rec
+        was_training = self.training
+        self.eval()  # no dropout
+        self.quant.record = {k: [] for k in Quant.KINDS}
+        try:
+            self(idx)
+            return self.quant.record
+        finally:
+            self.quant.record = None
+            self.train(was_training)
