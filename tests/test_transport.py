@@ -146,6 +146,29 @@ def test_closing_ends_the_program(host_echo):
     assert con.exit_code == 3 and gone(con.pid)   # echo_main: the console went away
 
 
+class FakeDrainFails:
+    """FAKE serial link: the write is taken, the drain fails as tcdrain does on a pty whose program
+    has just died (termios.error, which is no OSError); the real race is too narrow to hit on purpose."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        import termios
+        raise termios.error(5, "Input/output error")
+
+
+def test_a_drain_that_fails_is_one_line(host_echo, monkeypatch):
+    board, art = host_echo
+    with open_console(board, art) as con:
+        real = con._link
+        monkeypatch.setattr(con, "_link", FakeDrainFails())
+        msg = device_error(lambda: con.write_line("two"))
+        assert con.port in msg and "went away while writing 'two'" in msg and "Input/output error" in msg
+        con._link = real
+    assert gone(con.pid)
+
+
 def test_program_killed_mid_read_is_one_line(host_echo):
     board, art = host_echo
     with open_console(board, art) as con:

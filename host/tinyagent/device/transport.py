@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 import weakref
 from pathlib import Path
@@ -53,6 +54,10 @@ GONE_EXIT_WAIT_S = 1.0         # a program's pty went away: wait this long for i
 SERIAL_POLL_S = 0.05           # one pyserial read; bounds how late a deadline is noticed
 EMULATOR_CHUNK_BYTES = 16      # writes to an emulator go in chunks this size: QEMU's console inputs
 EMULATOR_CHUNK_PAUSE_S = 0.002 # (xtensa simcall, UART FIFOs) have small buffers and dropped bytes under load
+
+# A port whose other end went away: pyserial raises SerialException or OSError, and flush()'s
+# tcdrain raises termios.error (no OSError subclass) on a pty whose program has exited.
+PORT_GONE = (serial.SerialException, OSError, termios.error)
 
 DEFAULT_BAUD = 115200
 QEMU_CONTROL_FLAGS = ("-nodefaults", "-display", "none", "-monitor", "stdio", "-S")
@@ -97,7 +102,7 @@ class Console:
                 self._link.flush()
                 if self._qemu and i + chunk < len(data):
                     time.sleep(EMULATOR_CHUNK_PAUSE_S)
-        except (serial.SerialException, OSError) as e:
+        except PORT_GONE as e:
             raise self._gone(f"writing {text[:40]!r}", e) from None
 
     def read_until(self, marker: str, timeout: float = READ_TIMEOUT_S,
@@ -140,7 +145,7 @@ class Console:
                                 f"(last output: {got!r})")
         try:
             self._pending += self._link.read(max(1, self._link.in_waiting))
-        except (serial.SerialException, OSError) as e:
+        except PORT_GONE as e:
             raise self._gone(f"waiting for {marker!r}", e) from None
         return True
 
@@ -178,7 +183,7 @@ class Console:
         as usual. Its exit code, or None if it had to be ended."""
         try:
             self._link.close()
-        except (serial.SerialException, OSError):
+        except PORT_GONE:
             pass
         if self._process is not None:
             try:
@@ -250,7 +255,7 @@ def _shutdown(link: serial.Serial, process: subprocess.Popen | None, stderr_file
         _send_monitor(process, "quit")
     try:
         link.close()
-    except (serial.SerialException, OSError):
+    except PORT_GONE:
         pass
     if process is not None:
         _end_process(process)
@@ -332,7 +337,7 @@ def _open_serial(port: str, baud: int, exclusive: bool) -> serial.Serial:
     try:
         return serial.Serial(port, baud, timeout=SERIAL_POLL_S, write_timeout=READ_TIMEOUT_S,
                              exclusive=exclusive)
-    except (serial.SerialException, OSError) as e:
+    except PORT_GONE as e:
         text = str(e)
         if not Path(port).exists():
             why = "no such device (is the board plugged in?)"
