@@ -87,17 +87,44 @@ def build_firmware(out_dir: Path, sources: list[Path]) -> Path:
 
 
 class Console:
-    """The firmware's console over pipes. `ask` sends one line (or any bytes) and returns the reply:
-    everything printed up to the next prompt, found by following it with a `!ping <nonce>`."""
+    """The firmware's console over pipes. `ask` sends one line (or any bytes) and returns the reply
+    exactly: everything printed up to the next prompt, found by following it with a `!ping <nonce>`.
+    It is also a console for tinyagent.device.protocol (`name`, `write_line`, `read_until`), whose
+    functions the tests use for every command with a parsed reply (!info, !run, !tokx, ...)."""
 
     def __init__(self, exe: Path, env: dict[str, str] | None = None):
         self.stderr = tempfile.TemporaryFile()  # quoted in errors: a sanitizer report lands here
         self.proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.stderr, env={**os.environ, **(env or {})})
+        self.name = f"harness {Path(exe).name}"
+        self.reply_timeout_s = REPLY_TIMEOUT_S
         self.nonce = 0
+        self._pending = b""
         self.banner = self.ask(b"")  # the first line makes the firmware greet
 
+    # -- the protocol module's console interface (device/protocol.py) --
+    def write_line(self, text: str | bytes) -> None:
+        self.proc.stdin.write((text.encode() if isinstance(text, str) else text) + b"\n")
+        self.proc.stdin.flush()
+
+    def read_until(self, marker: str, timeout: float = REPLY_TIMEOUT_S, raise_timeout: bool = True) -> str | None:
+        want, deadline = marker.encode(), time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while want not in self._pending:
+            ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                if not raise_timeout and self.proc.poll() is None:
+                    return None
+                raise AssertionError(f"no {marker!r} (exit {self.proc.poll()}); got {self._pending[-300:]!r}; "
+                                     f"stderr: {self.stderr_text()[-3000:]}")
+            self._pending += chunk
+        end = self._pending.index(want) + len(want)
+        out, self._pending = self._pending[:end], self._pending[end:]
+        return out.decode("utf-8", "replace")
+
     def ask(self, line: bytes | str, end: bytes = b"\n") -> bytes:
+        assert not self._pending, self._pending  # a protocol call read its reply whole
         data = line.encode() if isinstance(line, str) else line
         self.nonce += 1
         # a nonce no test sends itself (a bare number did: a test's own "!ping 42" once met nonce 42)

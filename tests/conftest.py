@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random integer model and tokenizer, built once per session (seconds)."""
+"""Shared fixtures: the default agent spec, a tiny random integer model and tokenizer, built once per
+session (seconds)."""
 from __future__ import annotations
 
 import os
@@ -12,6 +13,7 @@ import torch
 from tinyagent.training import intexport
 from tinyagent.integer.config import ModelConfig
 from tinyagent.training.model import GPT
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
 from tinyagent.agent.tokenizer import from_hf, train_tokenizer
 from tinyagent.targets.toolchain import host_sanitize
 
@@ -79,6 +81,12 @@ def make_int_model(cfg: ModelConfig, seed: int = 0, gain: float = 3.0):
     batches = [torch.randint(0, cfg.vocab_size, (4, min(cfg.ctx, 32))) for _ in range(2)]
     m.qat = intexport.calibrate(m, batches)
     return m, intexport.export_int_model(m)
+
+
+@pytest.fixture(scope="session")
+def spec():
+    """The default agent's spec (frozen: safe to share)."""
+    return load_spec(DEFAULT_SPEC_PATH)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ from tinyagent.codegen.generate import generate_sources, model_hash, tool_versio
 from tinyagent.agent.grammar import CallForm, Field, Grammar
 
 MHA = ModelConfig()  # 128 tokens, multi-head attention: the shipped student before conversations
-from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffreestanding", "-c"]
 CROSS = {  # compiler, target flags, kernels file
@@ -28,11 +27,6 @@ CROSS = {  # compiler, target flags, kernels file
     "lx106": ("xtensa-lx106-elf-gcc", [], "portable"),
     "clang-host": ("clang", [], "portable"),
 }
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(DEFAULT_SPEC_PATH)
 
 
 @pytest.fixture(scope="module")

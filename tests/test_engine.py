@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from c_harness import Console, expected_steps, start_firmware
 from conftest import make_int_model, sample_texts
 from tinyagent.agent import conversation
+from tinyagent.device import protocol
 from tinyagent.integer.config import ModelConfig
 from tinyagent.agent.grammar import CallForm, Field, Grammar, grammar_from_spec
 from tinyagent.integer.intmodel import IntModel
 from tinyagent.integer.reference import Reference, forward_seq
-from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
 from tinyagent.agent.tokenizer import from_hf, train_tokenizer
 
 from tinyagent.device.chat import LINE_MAX  # TA_LINE_MAX (test_device_line_max_is_the_firmwares checks it)
@@ -30,11 +30,6 @@ from tinyagent.device.chat import LINE_MAX  # TA_LINE_MAX (test_device_line_max_
 REQUESTS = ["turn on the light please", "what is the temperature", "set a timer for five minutes",
             "hello", "status", "could you toggle the led", "gpio pin 3 high", "uptime?", "[led on]",
             "thanks ]", "é ü 😀 ok"]
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(DEFAULT_SPEC_PATH)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +89,7 @@ def test_gqa_model_matches_reference(tmp_path, tiny_gqa_int, bpe, spec):
         last = forward_seq(im, tokens[:30])[-1]
         assert con.ask("!logits " + " ".join(map(str, tokens[:30]))).decode() == \
             "logits " + " ".join(map(str, last.tolist())) + "\n"
-        info = dict(kv.split("=", 1) for kv in con.ask("!info").decode().split())
+        info = protocol.info(con)
         assert (info["heads"], info["head_dim"]) == ("4", "8")
     finally:
         assert con.close() == 0
@@ -132,7 +127,7 @@ def test_info_and_reset(device, tiny_int, bpe, spec):
     from tinyagent.codegen.generate import model_hash
 
     im = tiny_int[1]
-    info = dict(kv.split("=", 1) for kv in device.ask("!info").decode().split())
+    info = protocol.info(device)
     assert info["board"] == "harness" and info["engine"] == "3"
     assert info["model"] == model_hash(im, bpe, spec)
     assert (info["vocab"], info["ctx"], info["dim"], info["layers"]) == ("320", "48", "32", "2")

@@ -20,7 +20,7 @@ from tinyagent.compare.bench import PrefillProbe, build_prefill_probe
 from tinyagent.integer.config import ModelConfig
 from tinyagent.integer.intmodel import load_int_model
 from tinyagent.integer.reference import Reference
-from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
+from tinyagent.agent.spec import load_spec
 from tinyagent.agent.tokenizer import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,11 +71,6 @@ def check_feeds(probe: PrefillProbe, im, segments: list[int], seed: int = 0) -> 
     assert probe.run("f", ctx - 1, [1, 2]) == "null"
     assert probe.run("f", 0, [1, vocab, 2]) == "null"
     assert probe.ask(f"k {pos}") == kv_line(ref, pos)
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(DEFAULT_SPEC_PATH)
 
 
 @pytest.fixture(scope="module")

@@ -11,3 +11,28 @@ def test_commands_are_the_firmwares():
     assert dispatched == COMMANDS
     listed = re.search(r"\(commands: ([^)]*)\)", src).group(1).split()
     assert tuple(c.lstrip("!") for c in listed) == COMMANDS
+
+
+def test_one_client_drives_the_harness_console(tmp_path, tiny_int, bpe, spec):
+    """The C tests' pipe console is a protocol console too: the same client functions as a board's."""
+    import pytest
+
+    from c_harness import expected_steps, start_firmware
+    from tinyagent.device import protocol
+    from tinyagent.errors import TinyAgentError
+
+    im = tiny_int[1]
+    con = start_firmware(tmp_path, im, bpe, spec)
+    try:
+        assert protocol.info(con)["engine"] == "3" and protocol.info(con)["board"] == "harness"
+        ids = protocol.tokenize(con, b"turn on the light\n")
+        assert ids == bpe.encode("turn on the light\n")
+        steps = protocol.run(con, ids)
+        assert [f"{a} {h}" for a, h in steps] == [" ".join(line.split()[2:]) for line in expected_steps(im, ids)]
+        protocol.new_conversation(con)
+        with pytest.raises(TinyAgentError, match=r"!tokx gave 'error: !tokx needs hex digits"):
+            protocol.tokenize(type("Bad", (), {"__getattr__": lambda s, n: getattr(con, n),
+                                                "write_line": lambda s, t: con.write_line("!tokx zz")})(), b"x")
+        assert con.ask("!ping 7") == b"pong 7\n"  # nothing left over between the two ways of asking
+    finally:
+        assert con.close() == 0

@@ -13,6 +13,7 @@ from tokenizers import Tokenizer
 from c_harness import start_firmware
 from conftest import WORDS
 from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
+from tinyagent.device import protocol
 
 MAX_BYTES = 360  # hex doubles it; the console's line holds 768 bytes
 
@@ -30,9 +31,7 @@ def hf(bpe):
 
 
 def device_ids(device, data: bytes) -> list[int]:
-    reply = device.ask(b"!tokx " + data.hex().encode())
-    assert reply.startswith(b"tok") and reply.endswith(b"\n"), reply
-    return [int(v) for v in reply.split()[1:]]
+    return protocol.tokenize(device, data)
 
 
 @settings(max_examples=150, deadline=None)

@@ -76,7 +76,11 @@ def run(console, ids: list[int], timeout: float | None = None) -> list[tuple[int
 
 def tokenize(console, data: bytes) -> list[int]:
     """`!tokx HEX`: the device tokenizer's ids for these bytes."""
-    return [int(t) for t in ask(console, "!tokx " + data.hex()).split()[1:]]
+    reply = ask(console, "!tokx " + data.hex())
+    words = reply.split()
+    if words[:1] != ["tok"] or not all(w.isdigit() for w in words[1:]) or not reply.endswith("\n"):
+        raise TinyAgentError(f"{console.name}: !tokx gave {reply.strip()[:120]!r}, not 'tok ID ...'", EXIT_DEVICE)
+    return [int(t) for t in words[1:]]
 
 
 def bench(console, ids: list[int], timeout: float | None = None) -> dict:

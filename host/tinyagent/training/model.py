@@ -13,7 +13,6 @@ estimator carrying gradients past the rounding; in calibration (`observe`) it re
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
