@@ -105,3 +105,13 @@ def tiny_gqa_int():
     """Grouped-query attention: 4 query heads read 2 kv heads (0, 1 -> 0; 2, 3 -> 1)."""
     cfg = ModelConfig(vocab_size=320, ctx=48, dim=32, n_layers=2, n_heads=4, head_dim=8, ffn_dim=64, n_kv_heads=2)
     return make_int_model(cfg)
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory, tiny_int, bpe, spec):
+    """The real firmware on the tiny model, its console over stdin/stdout (tests/c_harness.py)."""
+    from c_harness import start_firmware
+
+    con = start_firmware(tmp_path_factory.mktemp("tiny"), tiny_int[1], bpe, spec)
+    yield con
+    assert con.close() == 0

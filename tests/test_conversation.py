@@ -239,7 +239,7 @@ def assert_same_conversation(device, conv: Conversation, hal, lines: list[str]) 
 def test_c_conversations_match_the_reference(shipped_device, shipped):
     """Long requests overflow the context; 'set gpio 40 high' is refused (pin 0 to 39) and
     leaves no trace; !new and !run start a new conversation; a request too long changes nothing."""
-    from test_engine import FrozenClockSimHal
+    from test_agent_c import FrozenClockSimHal
 
     conv = conversation(shipped)
     lines = ["!new", "turn on the light", "what is the temperature?", "hello", "turn the led off",

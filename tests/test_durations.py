@@ -2,7 +2,7 @@
 
 The generator's phrases are checked against an independent reading of spoken English durations
 written here, so a phrase whose call says something else is caught. The C grammar's side is in
-test_engine.py (`!call` over the same forms, and printed calls compared with the reference).
+test_agent_c.py (`!call` over the same forms, and printed calls compared with the reference).
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from c_harness import start_firmware
 from conftest import make_int_model
-from test_engine import REQUESTS, calling_model
+from test_agent_c import REQUESTS, calling_model
 from tinyagent.agent import conversation
 from tinyagent.targets.build import build
 from tinyagent.cli import main
@@ -211,7 +211,7 @@ def turns_match(con, im, bpe, spec, hal, requests) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def calling(bpe):
-    """Models that call a tool at every line start (test_engine.calling_model), by seed. With the
+    """Models that call a tool at every line start (test_agent_c.calling_model), by seed. With the
     requests here, seed 9 calls every tool of CUSTOM, seed 7 toggles the lamp, seed 3 calls gpio."""
     cfg = ModelConfig(vocab_size=320, ctx=96, dim=32, n_layers=2, n_heads=2, head_dim=16, ffn_dim=64)
     return lambda seed: calling_model(make_int_model(cfg, seed=seed)[1], bpe.byte_to_id[ord("[")])
