@@ -365,3 +365,24 @@ def test_cli_bad_input_is_one_line(args, code, words):
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("tinyagent: error:"), r.output
     assert all(w in lines[0] for w in words), lines[0]
+
+
+def test_a_tool_that_fails_says_so_and_the_device_goes_on(tmp_path):
+    """A handler that returns an error status with no result: the device feeds (and prints) `error:
+    tool failed` as the result, the turn ends normally, and the next request is answered."""
+    from tinyagent.agent.spec import REPO_ROOT
+    from tinyagent.device.chat import open_device
+    from tinyagent.device.protocol import ask
+
+    src = (REPO_ROOT / "firmware/ta_tools_default.c").read_text()
+    failing, n = re.subn(r"(ta_status ta_tool_temp\(const ta_call \*call, char \*result, size_t cap\)\n\{\n)"
+                         r"    \(void\)call;\n    cat_temp\(result, cap\);\n    return TA_OK;",
+                         r"\1    (void)call;\n    (void)result;\n    (void)cap;\n    return TA_ERR_TOOL;", src)
+    assert n == 1, "ta_tool_temp changed shape"
+    tools = tmp_path / "tools_failing.c"
+    tools.write_text(failing)
+    b = build("host", tmp_path / "build", DEFAULT_RUN, tools_c=str(tools))
+    with open_device("host", str(b.out), None, 115200) as con:
+        reply = ask(con, "what's the temperature?")
+        assert "[temp] -> error: tool failed\n" in reply, reply
+        assert "[led on] -> on" in ask(con, "turn on the light")

@@ -3,12 +3,13 @@ and the confidence gate's threshold, picked on validation margins."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
 
 from tinyagent.cli import main
-from tinyagent.errors import TinyAgentError
+from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
 from tinyagent.training.evaluate import load_requests, score_requests
 from tinyagent.training.gate import pick_threshold
 from tinyagent.agent.grammar import grammar_from_spec
@@ -80,3 +81,23 @@ def test_pick_threshold():
     assert pick_threshold(right + wrong, max_right_stopped=0.2, wrong_cost=20) == 351  # worth it at 20:1
     assert pick_threshold(right, max_right_stopped=0.02) == 0  # nothing wrong: no gate
     assert pick_threshold(right + [(m, False) for m in range(280, 300)] * 3, wrong_cost=1) == 300
+
+
+@pytest.mark.parametrize("stage", ["scratch", "pruned"])
+def test_eval_requests_on_a_float_stage(tmp_path, stage):
+    """A float stage runs the same loop on torch logits (no margin gate: float logits are not the
+    device's): the shipped run's scratch and pruned students answer the plain requests."""
+    p = write(tmp_path, HEADER + "direct\tturn on the light\tled on\n"
+                                 "chat\thello\t-\n"
+                                 "direct\twhat's the temperature?\ttemp\n")
+    report = score_requests(SHIPPED, p, stage=stage)
+    assert report["total"]["n"] == 3 and report["total"]["right"] == 3, report["misses"]
+    r = CliRunner().invoke(main, ["eval", "--requests", str(p), "--stage", stage])
+    assert r.exit_code == 0, r.output
+    assert f"({stage}, gate 0)" in r.output and re.search(r"│ all +│ +3 │ 3 \(100\.0%\)", r.output), r.output
+
+
+def test_eval_requests_on_a_stage_the_run_lacks(tmp_path):
+    p = write(tmp_path, HEADER + "chat\thello\t-\n")
+    r = CliRunner().invoke(main, ["eval", "--requests", str(p), "--stage", "teacher"])
+    assert r.exit_code == EXIT_BAD_INPUT and "stage 'teacher' has no trained model" in r.output, r.output
