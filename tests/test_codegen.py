@@ -155,10 +155,12 @@ def test_engine_version_is_the_firmwares():
     (None, None),
     ((r"^#define TA_MODEL_ENGINE_VERSION \d+", "#define TA_MODEL_ENGINE_VERSION 2"), "generated for another engine"),
     ((r"^#define TA_MODEL_FFN_DIM \d+", "#define TA_MODEL_FFN_DIM 96"), "ta_size_check_l0_w1"),
+    ((r"^.*/\* logits \*/\n", ""), "state.logits"),  # a working buffer left out of the state
 ])
 def test_generated_sources_that_drift_do_not_compile(generated, tmp_path, edit, error):
-    """ta_model.h names the engine it was generated for, and every weight array's length is checked
-    against its dims: a header from another engine or another model stops the build."""
+    """ta_model.h names the engine it was generated for, every weight array's length is checked
+    against its dims, and the state is initialised field by field in order: a header from another
+    engine or another model, or a buffer dropped from the state, stops the build."""
     import shutil
     import subprocess
 
@@ -166,16 +168,62 @@ def test_generated_sources_that_drift_do_not_compile(generated, tmp_path, edit, 
     work = tmp_path / "src"
     shutil.copytree(out, work)
     if edit is not None:
-        header = (work / "ta_model.h").read_text()
+        name = "ta_model.c" if "logits" in edit[0] else "ta_model.h"
+        header = (work / name).read_text()
         edited = re.sub(edit[0], edit[1], header, flags=re.M)
         assert edited != header
-        (work / "ta_model.h").write_text(edited)
+        (work / name).write_text(edited)
     done = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c", str(work / "ta_model.c"), "-o",
                            str(tmp_path / "m.o"), f"-I{work}"], capture_output=True, text=True)
     if error is None:
         assert done.returncode == 0, done.stderr
     else:
         assert done.returncode != 0 and error in done.stderr, done.stderr[-2000:]
+
+def _struct_fields(header: str, name: str) -> list[tuple[str, str]]:
+    """(type, field) of a `typedef struct { ... } name;` in a C header, in order."""
+    end = header.index("} " + name + ";")
+    body = header[header.rindex("typedef struct {", 0, end) + len("typedef struct {"):end]
+    out = []
+    for decl in re.sub(r"/\*.*?\*/", "", body, flags=re.S).split(";"):
+        m = re.fullmatch(r"\s*(?:const )?(\w+)\s*(.+?)\s*", decl, re.S)
+        if m:
+            out += [(m.group(1), n.strip().lstrip("*").strip()) for n in m.group(2).split(",")]
+    return out
+
+
+def test_the_arena_table_is_the_engines_state():
+    """arena.arena_buffers (the one table the layout, the generator and the memory plan read) names
+    ta_state's buffers, in order, with their element types (ta_kx is the kernels' int16_t)."""
+    header = (FIRMWARE / "ta_engine.h").read_text()
+    fields = _struct_fields(header, "ta_state")
+    assert fields[:3] == [("uint8_t", "base"), ("uint32_t", "bytes"), ("int32_t", "block")]
+    assert re.search(r"typedef int16_t ta_kx;", (FIRMWARE / "ta_kernels.h").read_text())
+    table = [("int16_t" if t == "ta_kx" else t, n) for t, n in fields[3:]]
+    assert table == [(ctype, name) for name, ctype, _ in arena.arena_buffers(ModelConfig())]
+
+
+def test_the_tensor_table_is_the_engines_model():
+    """intmodel.tensor_shapes (the table the exporter, the checker and the generator read) is ta_model's
+    and ta_layer's weights: each tensor a field ("wq" a ta_linear of w, m, sh; "softmax.m" softmax_m),
+    and each weight field a tensor."""
+    from tinyagent.integer.intmodel import tensor_shapes
+
+    header = (FIRMWARE / "ta_engine.h").read_text()
+    structs = {"model": dict((n, t) for t, n in _struct_fields(header, "ta_model")),
+               "layer": dict((n, t) for t, n in _struct_fields(header, "ta_layer"))}
+    used = {"model": set(), "layer": set()}
+    for name in tensor_shapes(1, V=1, C=1, d=1, a=1, kv=1, f=1):
+        where = "layer" if name.startswith("layers.0.") else "model"
+        name = name.removeprefix("layers.0.")
+        base = name.split(".")[0]
+        field = base if structs[where].get(base) == "ta_linear" else name.replace(".", "_")
+        assert field in structs[where], (where, name)
+        used[where].add(field)
+    assert used["layer"] == set(structs["layer"])
+    dims = {"vocab", "ctx", "dim", "n_layers", "n_heads", "head_dim", "ffn_dim", "n_kv_heads", "layers", "hash", "state"}
+    assert used["model"] == set(structs["model"]) - dims
+
 
 def test_generated_tree(generated, tiny_int, bpe, spec):
     out, sources = generated
