@@ -5,76 +5,13 @@
 #include "ta_engine.h"
 #include "ta_hal.h"
 #include "ta_intmath.h"
+#include "ta_output.h"
+#include "ta_text.h"
 #include "ta_tokenizer.h"
-
-#define OUT_BUF_BYTES 128
 
 #define KEY_BACKSPACE 0x08
 #define KEY_DEL 0x7F
 #define KEY_ESC 0x1B
-
-/* ---- output ------------------------------------------------------------------------------------ */
-
-static char out_buf[OUT_BUF_BYTES];
-static size_t out_len;
-
-void ta_flush(void)
-{
-    if (out_len > 0) {
-        ta_hal_write(out_buf, out_len);
-        out_len = 0;
-    }
-}
-
-void ta_put_bytes(const void *p, size_t n)
-{
-    const char *s = (const char *)p;
-    for (size_t i = 0; i < n; i++) {
-        if (out_len == OUT_BUF_BYTES) {
-            ta_flush();
-        }
-        out_buf[out_len++] = s[i];
-    }
-}
-
-void ta_put(const char *s)
-{
-    size_t n = 0;
-    while (s[n] != '\0') {
-        n++;
-    }
-    ta_put_bytes(s, n);
-}
-
-void ta_put_u32(uint32_t u)
-{
-    char buf[10];
-    int i = (int)sizeof buf;
-    do {
-        buf[--i] = (char)('0' + u % 10u);
-        u /= 10u;
-    } while (u != 0u);
-    ta_put_bytes(buf + i, sizeof buf - (size_t)i);
-}
-
-void ta_put_i32(int32_t v)
-{
-    if (v < 0) {
-        ta_put("-");
-    }
-    ta_put_u32(v < 0 ? 0u - (uint32_t)v : (uint32_t)v);
-}
-
-void ta_put_hex32(uint32_t v)
-{
-    static const char digits[] = "0123456789abcdef";
-    char buf[8];
-    for (int i = 7; i >= 0; i--) {
-        buf[i] = digits[v & 0xFu];
-        v >>= 4;
-    }
-    ta_put_bytes(buf, sizeof buf);
-}
 
 /* ---- input: one line at a time ----------------------------------------------------------------- */
 
@@ -195,15 +132,6 @@ static int valid_utf8(const uint8_t *s, size_t n)
 }
 
 /* ---- commands ---------------------------------------------------------------------------------- */
-
-static int word_is(const uint8_t *w, size_t n, const char *s)
-{
-    size_t i = 0;
-    while (i < n && s[i] != '\0' && (uint8_t)s[i] == w[i]) {
-        i++;
-    }
-    return i == n && s[i] == '\0';
-}
 
 static void cmd_info(void)
 {
@@ -406,30 +334,30 @@ static void command(uint8_t *s, size_t n)
     size_t arg_n = w < n ? n - w - 1 : 0;
     const uint8_t *name = s + 1;
     size_t name_n = w - 1;
-    if (word_is(name, name_n, "ping")) {
+    if (ta_text_match("ping", name, name_n, 0)) {
         ta_put(arg_n > 0 ? "pong " : "pong");
         ta_put_bytes(arg, arg_n);
         ta_put("\n");
-    } else if (word_is(name, name_n, "info")) {
+    } else if (ta_text_match("info", name, name_n, 0)) {
         cmd_info();
-    } else if (word_is(name, name_n, "new")) {
+    } else if (ta_text_match("new", name, name_n, 0)) {
         ta_agent_new();
         ta_put("ok\n");
-    } else if (word_is(name, name_n, "reset")) {
+    } else if (ta_text_match("reset", name, name_n, 0)) {
         ta_engine_reset();
         ta_agent_new();
         ta_put("ok\n");
-    } else if (word_is(name, name_n, "tok")) {
+    } else if (ta_text_match("tok", name, name_n, 0)) {
         cmd_tok(arg, arg_n);
-    } else if (word_is(name, name_n, "tokx")) {
+    } else if (ta_text_match("tokx", name, name_n, 0)) {
         cmd_tokx(arg, arg_n);
-    } else if (word_is(name, name_n, "run")) {
+    } else if (ta_text_match("run", name, name_n, 0)) {
         cmd_run(arg, arg_n, 0);
-    } else if (word_is(name, name_n, "logits")) {
+    } else if (ta_text_match("logits", name, name_n, 0)) {
         cmd_run(arg, arg_n, 1);
-    } else if (word_is(name, name_n, "call")) {
+    } else if (ta_text_match("call", name, name_n, 0)) {
         cmd_call(arg, arg_n);
-    } else if (word_is(name, name_n, "bench")) {
+    } else if (ta_text_match("bench", name, name_n, 0)) {
         cmd_bench(arg, arg_n);
     } else {
         ta_put("error: unknown command !");

@@ -1,7 +1,5 @@
 /* The console: a line reader over ta_hal_getc, the '!' protocol and chat turns (docs/engine.md).
- *
- * Output goes through a small buffer, flushed by ta_flush(): before every read, after each `!run` step
- * and each answer token (so the host sees them as they are made), and when full.
+ * What it prints goes through ta_output.h.
  */
 #ifndef TA_CONSOLE_H
 #define TA_CONSOLE_H
@@ -23,12 +21,5 @@ extern const ta_build_info ta_build;
 
 /* Reads and answers lines until ta_hal_getc reports the console gone (-1), then returns. */
 void ta_console_run(void);
-
-void ta_put(const char *s);
-void ta_put_bytes(const void *p, size_t n);
-void ta_put_i32(int32_t v);
-void ta_put_u32(uint32_t v);
-void ta_put_hex32(uint32_t v); /* 8 lower-case hex digits */
-void ta_flush(void);
 
 #endif /* TA_CONSOLE_H */

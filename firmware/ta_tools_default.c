@@ -1,8 +1,8 @@
 /* The default agent's tool handlers, over the board HAL. They answer as conversation.SimHal does, so the
  * device and the reference agree turn for turn on the host board.
  *
- * A handler reads its arguments as text (call->word[i]) or parsed (call->arg[i]: an enum word's
- * index or an integer's value) and writes one line of result. See docs/engine.md to add your own,
+ * A handler reads its arguments parsed (call->arg[i]: an enum word's index, an integer's value, a
+ * duration's seconds; call->word[i] has each as text) and writes one line of result. See docs/engine.md to add your own,
  * and docs/real-boards.md for board-specific code in a tools file. Only ta_hal.h is used here, so
  * this file builds unchanged for every board.
  */
@@ -13,23 +13,9 @@
 #define TIMER_SLOT 0     /* the timer tool's slot (ta_hal.h has TA_HAL_TIMERS); a tools file may use others */
 #define MS_PER_S 1000u
 
-static int32_t word_int(const char *w)
-{
-    int32_t v = 0;
-    while (*w >= '0' && *w <= '9') {
-        v = v * 10 + (*w++ - '0');
-    }
-    return v;
-}
-
-static int word_is(const char *w, const char *s)
-{
-    while (*w != '\0' && *w == *s) {
-        w++;
-        s++;
-    }
-    return *w == *s;
-}
+/* The led tool's words, in the default agent's order (agents/default.toml: on, off, toggle); a spec
+ * whose led tool differs is not built with this file (docs/engine.md, "Adding a tool"). */
+enum { LED_ON, LED_OFF, LED_TOGGLE };
 
 static void cat_temp(char *result, size_t cap)
 {
@@ -55,8 +41,8 @@ static void cat_uptime(char *result, size_t cap)
 /* led on|off|toggle -> the LED's state afterwards */
 ta_status ta_tool_led(const ta_call *call, char *result, size_t cap)
 {
-    const char *w = call->word[0];
-    ta_hal_led_set(word_is(w, "on") ? 1 : word_is(w, "off") ? 0 : !ta_hal_led_get());
+    int32_t action = call->arg[0];
+    ta_hal_led_set(action == LED_ON ? 1 : action == LED_OFF ? 0 : !ta_hal_led_get());
     ta_cat(result, cap, ta_hal_led_get() ? "on" : "off");
     return TA_OK;
 }
@@ -64,8 +50,8 @@ ta_status ta_tool_led(const ta_call *call, char *result, size_t cap)
 /* gpio PIN LEVEL -> ok */
 ta_status ta_tool_gpio(const ta_call *call, char *result, size_t cap)
 {
-    int32_t pin = word_int(call->word[0]);
-    if (ta_hal_gpio_write(pin, word_int(call->word[1]) != 0) != 0) {
+    int32_t pin = call->arg[0];
+    if (ta_hal_gpio_write(pin, call->arg[1] != 0) != 0) {
         ta_cat(result, cap, "error: no pin ");
         ta_cat_i32(result, cap, pin);
         return TA_ERR_TOOL;
@@ -100,7 +86,7 @@ static void timer_expired(void *arg)
 /* timer SECONDS -> ok; when they have passed, the LED turns on (a new timer replaces the old one) */
 ta_status ta_tool_timer(const ta_call *call, char *result, size_t cap)
 {
-    uint32_t seconds = (uint32_t)word_int(call->word[0]);
+    uint32_t seconds = (uint32_t)call->arg[0]; /* a duration's arg is its seconds */
     if (seconds > TA_HAL_TIMER_MAX_MS / MS_PER_S ||
         ta_hal_timer_start(TIMER_SLOT, seconds * MS_PER_S, timer_expired, 0) != 0) {
         ta_cat(result, cap, "error: no timer");

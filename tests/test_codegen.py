@@ -229,7 +229,8 @@ def test_generated_tree(generated, tiny_int, bpe, spec):
     out, sources = generated
     digest = model_hash(tiny_int[1], bpe, spec)
     assert [p.name for p in sources] == ["ta_model.c", "ta_vocab.c", "ta_tools.c", "ta_status.c", "ta_engine.c",
-                                         "ta_tokenizer.c", "ta_agent.c", "ta_console.c", "ta_main.c",
+                                         "ta_tokenizer.c", "ta_text.c", "ta_output.c", "ta_grammar.c", "ta_agent.c",
+                                         "ta_console.c", "ta_main.c",
                                          "ta_kernels.c", "ta_tools_default.c"]
     for name in ("ta_model.h", "ta_model.c", "ta_vocab.c", "ta_tools.h", "ta_tools.c"):
         first = (out / name).read_text().splitlines()[0]

@@ -7,7 +7,7 @@ from tinyagent.device.protocol import COMMANDS
 
 def test_commands_are_the_firmwares():
     src = (FIRMWARE / "ta_console.c").read_text()
-    dispatched = tuple(re.findall(r'word_is\(name, name_n, "([a-z]+)"\)', src))
+    dispatched = tuple(re.findall(r'ta_text_match\("([a-z]+)", name, name_n, 0\)', src))
     assert dispatched == COMMANDS
     listed = re.search(r"\(commands: ([^)]*)\)", src).group(1).split()
     assert tuple(c.lstrip("!") for c in listed) == COMMANDS

@@ -187,7 +187,7 @@ answers = ["Said."]
 '''
     out = SpecHal(parse_spec(text))("say", [])
     assert out == ("hi " + "x" * 70)[:RESULT_MAX]
-    limit = re.search(r"#define TA_RESULT_MAX (\d+)", (REPO / "firmware" / "ta_agent.h").read_text())
+    limit = re.search(r"#define TA_RESULT_MAX (\d+)", (REPO / "firmware" / "ta_grammar.h").read_text())
     assert RESULT_MAX == int(limit.group(1))
 
 

@@ -1,0 +1,28 @@
+/* Text helpers the runtime shares: a word compare, digits to an integer, an integer to digits, and
+ * the result helpers tool handlers append with. One copy each (the console, the grammar, the agent
+ * and the default tools all use these). */
+#ifndef TA_TEXT_H
+#define TA_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TA_TEXT_U64_MAX 20 /* digits of the largest uint64 */
+
+/* text[0..n) is word (prefix: or the start of it). */
+int ta_text_match(const char *word, const uint8_t *text, size_t n, int prefix);
+
+/* Every byte of p[0..n) is a decimal digit (true for n == 0). */
+int ta_text_digits(const uint8_t *p, size_t n);
+
+/* The value of the n digits p[0..n), or -1 if it exceeds INT32_MAX (the caller checked they are digits). */
+int64_t ta_text_value(const uint8_t *p, size_t n);
+
+/* Writes the decimal digits of v to out (at least TA_TEXT_U64_MAX bytes, no NUL); returns how many. */
+size_t ta_text_u64(char *out, uint64_t v);
+
+/* Result helpers for handlers: append to the NUL-terminated dst of capacity cap, truncating. */
+void ta_cat(char *dst, size_t cap, const char *s);
+void ta_cat_i32(char *dst, size_t cap, int32_t v);
+
+#endif /* TA_TEXT_H */
