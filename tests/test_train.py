@@ -421,6 +421,23 @@ def test_prune_source_is_the_student_with_lower_validation_loss(chain, tmp_path)
     assert "'teacher'" in one_line(e) and "best, student, scratch" in one_line(e)
 
 
+def test_a_run_without_a_teacher_prunes_and_recovers_from_its_own_student(chain, tmp_path):
+    """The shipped recipe: scratch only, no teacher; recovery distils from the unpruned source."""
+    from tinyagent.training.prune import prune
+    from tinyagent.training.quantize import quantize
+    run = tmp_path / "run"
+    shutil.copytree(chain, run)
+    shutil.rmtree(run / "teacher")
+    info = json.loads((run / "run.json").read_text())
+    info["stages"]["teacher"] = {"status": "pending"}
+    (run / "run.json").write_text(json.dumps(info))
+    prune(run, source="scratch", recover_steps=5, batch=16, progress=False)
+    entry = json.loads((run / "run.json").read_text())["stages"]["pruned"]
+    assert entry["status"] == "done" and entry["recovered_from"] == "scratch"
+    quantize(run, qat_steps=5, batch=16, progress=False)
+    assert (run / "int8" / "model.int.json").is_file()
+
+
 def test_prune_cli_resume_takes_the_stages_own_settings(chain, tmp_path):
     """`prune --ffn-keep 0.25`, interrupted, then a plain `prune --resume`: the flags left out are unset
     (not the table's 0.5), so the stage continues with what it was started with."""

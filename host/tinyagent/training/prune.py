@@ -132,7 +132,8 @@ def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: f
           ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None, source: str | None = None,
           resume: bool = False, progress: bool = True) -> Path:
     """Prune the source student (see the module notes) into `pruned/`, then recover it for
-    `recover_steps` by distillation from the teacher. Defaults (None) come from defaults.DEFAULTS["pruned"].
+    `recover_steps` by distillation from the teacher (from the unpruned source in a run that has no
+    teacher). Defaults (None) come from defaults.DEFAULTS["pruned"].
     """
     if source is not None and source not in SOURCES:
         raise bad_input(f"prune source {source!r} is not a student stage (allowed: {', '.join(SOURCES)})")
@@ -151,12 +152,14 @@ def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: f
                                    "temperature": temperature, "source": source}, resume)
     src, losses = pick_source(run, a["source"])
     student = load_model(run.dir(src))
-    teacher = load_model(run.require("teacher", "recovery distils from the teacher"), dist.device)
+    # recovery distils from the teacher; a run trained without one (scratch only) from the unpruned source
+    guide = "teacher" if run.done("teacher") else src
+    teacher = load_model(run.dir(guide), dist.device)
     small, kept = shrink(student, a["ffn_keep"], a["heads_keep"])
     net = DistillNet(small, teacher.cfg, hidden=False)
     fit(run, "pruned", net, distill_objective(teacher, a["alpha"], a["temperature"], 0.0),
         steps=a["steps"], batch=a["batch"], lr=a["lr"], seed=a["seed"], resume=resume, progress=progress,
         dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a, publish=lambda n: n.student,
         extra={"pruned_from": src, "kept": kept}, dropout=a["dropout"],
-        info={"source": src, "source_val_loss": losses})
+        info={"source": src, "source_val_loss": losses, "recovered_from": guide})
     return run.dir("pruned")
