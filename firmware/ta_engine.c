@@ -155,8 +155,8 @@ static void forward_block(const uint16_t *tokens, int nb, int pos0, int logits)
         const int8_t *p = m->pos_emb + (size_t)pos * (size_t)d;
         int16_t *x = st->x + (size_t)t * (size_t)d;
         for (int c = 0; c < d; c++) {
-            int16_t te = ta_sat16(ta_mul_shift(e[c], m->tok_emb_m[token], m->tok_emb_sh[token]));
-            int16_t pe = ta_sat16(ta_mul_shift(p[c], m->pos_emb_m[pos], m->pos_emb_sh[pos]));
+            int16_t te = (int16_t)ta_mul_shift_clamp(e[c], m->tok_emb_m[token], m->tok_emb_sh[token], -32768, 32767);
+            int16_t pe = (int16_t)ta_mul_shift_clamp(p[c], m->pos_emb_m[pos], m->pos_emb_sh[pos], -32768, 32767);
             x[c] = ta_sat16((int32_t)te + pe);
         }
     }
@@ -175,7 +175,7 @@ static void forward_block(const uint16_t *tokens, int nb, int pos0, int logits)
     ta_kernel_prepare(st->xk, st->xn, d);
     ta_matvec_i8(st->logits, m->tok_emb, (size_t)d, st->xk, m->vocab, d);
     for (int v = 0; v < m->vocab; v++) {
-        st->logits[v] = ta_sat32(ta_mul_shift(st->logits[v], m->logits_m[v], m->logits_sh[v]));
+        st->logits[v] = ta_mul_shift_clamp(st->logits[v], m->logits_m[v], m->logits_sh[v], INT32_MIN, INT32_MAX);
     }
 }
 

@@ -45,33 +45,79 @@ static inline int64_t ta_mul_shift(int64_t x, int32_t m, int sh)
 
 typedef char ta_check_arithmetic_shift32[((int32_t)-5 >> 1) == -3 ? 1 : -1];
 
-/* mul_shift(x, m, sh) for an int32 x and 33 <= sh <= 62 (nearly every requantisation), in 32-bit
- * arithmetic after the one 32x32->64 multiply. The rounding term 2^(sh-1) is a multiple of 2^32, so
- * floor((x*m + 2^(sh-1)) / 2^sh) = floor((floor(x*m / 2^32) + 2^(sh-33)) / 2^(sh-32)) exactly (floor
- * divisions nest), and every step fits int32: |x*m| < 2^62. On a 32-bit core that is a multiply, an
- * add and a shift, against a 64-bit add and a 64-bit variable shift. */
+/* The high word of the 64-bit product x * m: floor(x * m / 2^32). Where the core has no 32x32->64
+ * multiply (Armv6-M: MULS gives the low word only, and the C compiler calls a 64x64 library multiply
+ * for it), from four 16x16 products, exactly (Hacker's Delight, mulhs); TA_MULHS_SPLIT forces that
+ * form anywhere, so the host tests check it too. */
+static inline int32_t ta_mulhs(int32_t x, int32_t m)
+{
+#if defined(__ARM_ARCH_6M__) || defined(TA_MULHS_SPLIT)
+    uint32_t x0 = (uint32_t)x & 0xFFFFu, m0 = (uint32_t)m & 0xFFFFu;
+    int32_t x1 = x >> 16, m1 = m >> 16;
+    uint32_t w0 = x0 * m0;
+    int32_t t = x1 * (int32_t)m0 + (int32_t)(w0 >> 16);
+    int32_t w1 = (int32_t)x0 * m1 + (t & 0xFFFF);
+    return x1 * m1 + (t >> 16) + (w1 >> 16);
+#else
+    return (int32_t)(((int64_t)x * m) >> 32);
+#endif
+}
+
+/* mul_shift(x, m, sh) for an int32 x and 33 <= sh <= 62, in 32-bit arithmetic after the high word of
+ * the product. The rounding term 2^(sh-1) is a multiple of 2^32, so floor((x*m + 2^(sh-1)) / 2^sh) =
+ * floor((floor(x*m / 2^32) + 2^(sh-33)) / 2^(sh-32)) exactly (floor divisions nest), and every step
+ * fits int32: |x*m| < 2^62. */
 static inline int32_t ta_mul_shift_hi(int32_t x, int32_t m, int sh)
 {
-    int32_t hi = (int32_t)(((int64_t)x * m) >> 32);
-    return (hi + ((int32_t)1 << (sh - 33))) >> (sh - 32);
+    return (ta_mulhs(x, m) + ((int32_t)1 << (sh - 33))) >> (sh - 32);
+}
+
+/* clamp(mul_shift(x, m, sh), lo, hi) for an int32 x and 1 <= sh <= 32 (lo <= 0 <= hi), with no 64-bit
+ * arithmetic: the product as its high word h and low word l, l + 2^(sh-1) with its carry into h, then
+ * r = h * 2^(32-sh) + (l >> sh). r fits int32 exactly when -2^(sh-1) <= h < 2^(sh-1); above, r is
+ * at least 2^31 (so hi), below, less than -2^31 (so lo). */
+static inline int32_t ta_mul_shift_sat(int32_t x, int32_t m, int sh, int32_t lo, int32_t hi)
+{
+    int32_t h = ta_mulhs(x, m);
+    uint32_t l = (uint32_t)x * (uint32_t)m;
+    uint32_t lr = l + ((uint32_t)1 << (sh - 1));
+    h += lr < l; /* the carry; |h| < 2^30, so no overflow */
+    int32_t r;
+    if (sh == 32) {
+        r = h;
+    } else {
+        int32_t bound = (int32_t)1 << (sh - 1);
+        if (h >= bound) {
+            return hi;
+        }
+        if (h < -bound) {
+            return lo;
+        }
+        r = (int32_t)((uint32_t)h << (32 - sh)) + (int32_t)(lr >> sh);
+    }
+    return r < lo ? lo : r > hi ? hi : r;
+}
+
+/* clamp(mul_shift(x, m, sh), lo, hi) for an int32 x and any 1 <= sh <= 62, in 32-bit arithmetic. */
+static inline int32_t ta_mul_shift_clamp(int32_t x, int32_t m, int sh, int32_t lo, int32_t hi)
+{
+    if (sh >= 33) {
+        int32_t r = ta_mul_shift_hi(x, m, sh);
+        return r < lo ? lo : r > hi ? hi : r;
+    }
+    return ta_mul_shift_sat(x, m, sh, lo, hi);
 }
 
 /* sat8(mul_shift(acc, m, sh)): an int32 accumulator to an int8 activation. Contract: mul_shift's. */
 static inline int8_t ta_requant_i8(int32_t acc, int32_t m, int sh)
 {
-    if (sh >= 33) {
-        return ta_sat8(ta_mul_shift_hi(acc, m, sh));
-    }
-    return ta_sat8(ta_mul_shift(acc, m, sh));
+    return (int8_t)ta_mul_shift_clamp(acc, m, sh, -128, 127);
 }
 
 /* sat16(x + sat16(mul_shift(acc, m, sh))): add a layer's output to the int16 residual stream. */
 static inline int16_t ta_residual_add(int16_t x, int32_t acc, int32_t m, int sh)
 {
-    if (sh >= 33) {
-        return ta_sat16((int32_t)x + ta_sat16(ta_mul_shift_hi(acc, m, sh)));
-    }
-    return ta_sat16((int32_t)x + ta_sat16(ta_mul_shift(acc, m, sh)));
+    return ta_sat16((int32_t)x + ta_mul_shift_clamp(acc, m, sh, -32768, 32767));
 }
 
 /* floor(sqrt(n)) for any uint64 n, by the bitwise (digit-by-digit) method: no division, no float. */

@@ -69,9 +69,9 @@ def compile_obj(src: Path, include_dirs: list[Path], cc: str = CC, flags: tuple[
     return obj
 
 
-def build_program(sources: list[Path], include_dirs: list[Path], exe: Path) -> Path:
+def build_program(sources: list[Path], include_dirs: list[Path], exe: Path, flags: tuple[str, ...] = CFLAGS) -> Path:
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        objs = list(pool.map(lambda s: compile_obj(s, include_dirs), sources))
+        objs = list(pool.map(lambda s: compile_obj(s, include_dirs, flags=flags), sources))
     sanitizers = [f for f in CFLAGS if f.startswith("-fsanitize")]
     done = subprocess.run([CC, *sanitizers, *map(str, objs), "-o", str(exe)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

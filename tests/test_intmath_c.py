@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from c_harness import FIRMWARE, build_program
+from c_harness import CFLAGS, FIRMWARE, build_program
 from tinyagent.integer import intmath as im
 
 I32 = st.integers(-(2**31), 2**31 - 1)
@@ -40,10 +40,13 @@ class Calc:
         return [int(v) for v in self.ask(*args).split()]
 
 
-@pytest.fixture(scope="module")
-def calc(tmp_path_factory):
+@pytest.fixture(scope="module", params=["native", "split"])
+def calc(request, tmp_path_factory):
+    """The helpers as this host builds them, and with ta_mulhs in the four-multiply form the Cortex-M0+
+    builds (TA_MULHS_SPLIT): both must be the reference's."""
+    flags = CFLAGS + (("-DTA_MULHS_SPLIT",) if request.param == "split" else ())
     exe = build_program([FIRMWARE / "test" / "intmath_main.c", FIRMWARE / "ta_kernels.c"], [FIRMWARE],
-                        tmp_path_factory.mktemp("intmath") / "intmath")
+                        tmp_path_factory.mktemp("intmath") / "intmath", flags=flags)
     c = Calc(exe)
     yield c
     c.proc.stdin.close()
@@ -57,6 +60,33 @@ def test_mul_shift_requant(calc, cases):
         want = int(im.mul_shift(np.int32(x), m, sh))
         assert calc.ints("mul_shift", x, m, sh) == [want], (x, m, sh)
         assert calc.ints("requant", x, m, sh) == [int(im.requant_i8(np.int32(x), m, sh))], (x, m, sh)
+
+
+EDGES32 = [-(2**31), -(2**31) + 1, -65536, -65535, -32769, -32768, -1, 0, 1, 32767, 32768, 65535, 65536,
+           2**31 - 1]
+
+
+@FAST
+@given(st.lists(st.tuples(I32, I32), min_size=1, max_size=BATCH))
+def test_mulhs_is_the_high_word(calc, cases):
+    for x, m in cases + [(a, b) for a in EDGES32 for b in EDGES32]:
+        assert calc.ints("mulhs", x, m) == [(x * m) >> 32], (x, m)
+
+
+@FAST
+@given(st.lists(st.tuples(I32, MULT, SHIFT), min_size=1, max_size=BATCH),
+       st.sampled_from([(-128, 127), (-32768, 32767), (-(2**31), 2**31 - 1), (0, 255)]))
+def test_mul_shift_clamp_without_64_bits(calc, cases, bounds):
+    """Every shift 1..62 in 32-bit arithmetic: the clamped mul_shift exactly, at the int32 edges of
+    the product, at each bound and one past it, and at rounding ties."""
+    lo, hi = bounds
+    edges = [(x, m, sh) for x in EDGES32 for m in (0, 1, 2**30, 2**31 - 1) for sh in (1, 2, 16, 31, 32, 33, 62)]
+    for sh in (1, 7, 31, 32):  # a product of exactly (bound + 1/2) * 2^sh, and one below: ties
+        for b in (lo, hi):
+            edges += [((2 * b + 1) << (sh - 1) >> 0, 1, sh)] if -(2**31) <= (2 * b + 1) << (sh - 1) < 2**31 else []
+    for x, m, sh in cases + edges:
+        want = min(hi, max(lo, int(im.mul_shift(np.int32(x), m, sh))))
+        assert calc.ints("clamp", x, m, sh, lo, hi) == [want], (x, m, sh, lo, hi)
 
 
 @FAST

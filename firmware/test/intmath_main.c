@@ -51,6 +51,12 @@ int main(void)
         if (strcmp(op, "mul_shift") == 0) {
             int64_t x = next_i64(), m = next_i64(), sh = next_i64();
             printf("%" PRId64 "\n", ta_mul_shift(x, (int32_t)m, (int)sh));
+        } else if (strcmp(op, "mulhs") == 0) {
+            int64_t x = next_i64(), m = next_i64();
+            printf("%" PRId32 "\n", ta_mulhs((int32_t)x, (int32_t)m));
+        } else if (strcmp(op, "clamp") == 0) {
+            int64_t x = next_i64(), m = next_i64(), sh = next_i64(), lo = next_i64(), hi = next_i64();
+            printf("%" PRId32 "\n", ta_mul_shift_clamp((int32_t)x, (int32_t)m, (int)sh, (int32_t)lo, (int32_t)hi));
         } else if (strcmp(op, "requant") == 0) {
             int64_t x = next_i64(), m = next_i64(), sh = next_i64();
             printf("%d\n", ta_requant_i8((int32_t)x, (int32_t)m, (int)sh));
