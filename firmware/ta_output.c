@@ -8,18 +8,10 @@
 
 static char out_buf[OUT_BUF_BYTES];
 static size_t out_len;
-static ta_output_sink sink = ta_hal_write;
-
-void ta_output_to(ta_output_sink to)
-{
-    ta_flush();
-    sink = to != 0 ? to : ta_hal_write;
-}
-
 void ta_flush(void)
 {
     if (out_len > 0) {
-        sink(out_buf, out_len);
+        ta_hal_write(out_buf, out_len);
         out_len = 0;
     }
 }

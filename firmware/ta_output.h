@@ -1,18 +1,14 @@
 /* The runtime's output: everything the console and the agent print goes through here, into a small
- * buffer flushed to a sink: ta_hal_write (the board's console) unless ta_output_to chose another
- * (the MicroPython module collects a turn's text this way). ta_flush runs before every read, after
- * each `!run` step and each answer token (so the host sees them as they are made), and when full.
+ * buffer flushed to the board's console (ta_hal_write, a direct call, so the stack analysis sees the
+ * whole path; the MicroPython module's ta_hal_write collects a turn's text). ta_flush runs before
+ * every read, after each `!run` step and each answer token (so the host sees them as they are made),
+ * and when full.
  */
 #ifndef TA_OUTPUT_H
 #define TA_OUTPUT_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-typedef void (*ta_output_sink)(const char *buf, size_t n);
-
-/* Where flushed output goes from now on (0: back to ta_hal_write). Flushes what is pending first. */
-void ta_output_to(ta_output_sink sink);
 
 void ta_put(const char *s);
 void ta_put_bytes(const void *p, size_t n);

@@ -1,8 +1,8 @@
 /* The compute side of the MicroPython module (no MicroPython headers).
  *
- * The runtime prints through ta_output.h; here a turn's output goes into a buffer (ta_output_to
- * collect) instead of a serial port, so one call to ta_mp_turn runs the same turn as the firmware's
- * console and the binding hands its text back to Python. The console is all this file
+ * The runtime prints through ta_output.h, which flushes to ta_hal_write: this board's console is a
+ * buffer (ta_hal_write below collects into it) instead of a serial port, so one call to ta_mp_turn
+ * runs the same turn as the firmware's console and the binding hands its text back to Python. The console is all this file
  * has of ta_hal.h: the devices (machine.Pin, machine.ADC) and the clock are the binding's, since
  * they need MicroPython, and the timer slots are hal_timers.c's, run by ta_hal_poll at each ask()
  * and from tinyagent.poll().
@@ -19,7 +19,8 @@ static size_t answer_start;
 static int truncated;
 static uint16_t ids[TA_LINE_MAX + 1]; /* a request's tokens: never more than its bytes, plus '\n' */
 
-static void collect(const char *buf, size_t n)
+/* The console of this board: the turn's output buffer. */
+void ta_hal_write(const char *buf, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (output_len == TA_MP_OUTPUT_MAX) {
@@ -28,13 +29,6 @@ static void collect(const char *buf, size_t n)
         }
         output[output_len++] = buf[i];
     }
-}
-
-/* There is no serial console: anything written outside a turn has nowhere to go. */
-void ta_hal_write(const char *buf, size_t n)
-{
-    (void)buf;
-    (void)n;
 }
 
 int ta_hal_getc(void)
@@ -79,7 +73,6 @@ static void make_utf8(void)
 ta_status ta_mp_turn(const uint8_t *request, size_t n)
 {
     ta_status st = TA_OK;
-    ta_output_to(collect);
     output_len = 0;
     truncated = 0;
     for (size_t i = 0; i < n && st == TA_OK; i++) {
