@@ -10,14 +10,9 @@ from tinyagent.agent import phrasebook as pb
 from tinyagent.agent.corpus import (MAX_REQUEST_BYTES, MAX_TRANSCRIPT_BYTES, Example, all_intents, corpus_stats,
                               generate_corpus, phrasing_words, prompt, render, split_phrasings)
 from tinyagent.agent.grammar import grammar_from_spec
-from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec, parse_spec
+from tinyagent.agent.spec import parse_spec
 
 N_TRAIN, N_VAL, N_HELDOUT = 4000, 400, 400
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(DEFAULT_SPEC_PATH)
 
 
 def single_turn(spec):
@@ -91,7 +86,7 @@ def test_golden_corpus():
 
 
 GOLDEN_FIRST = "tnl ztqcxbgvblpokv v\nThat doesn't look like a request.\n"
-GOLDEN_SHA256 = "5cac7e79b6624bc2bc6e2fdaee1daf53b8d7dda453d7ba3f114efd8114dd4803"
+GOLDEN_SHA256 = "615e1af11bcdd8bf172d919afea2511961ea7350cd3dbcf0bf2f77deec88f857"
 
 
 def test_render_and_prompt():
@@ -128,9 +123,10 @@ def test_held_out_phrasings_never_train(spec, corpus):
     all_train = {p for ps in train_p.values() for p in ps}
     all_held = {p for ps in held_p.values() for p in ps}
     for ex in corpus.train + corpus.val:
-        assert (ex.templates or ex.intent.startswith("leave_")) and set(ex.templates) <= all_train, ex
-    for ex in corpus.heldout:  # "leave the {light} alone" is a generic frame and a noun, not a phrasing
-        assert (ex.templates or ex.intent.startswith("leave_")) and set(ex.templates) <= all_held, ex
+        assert (ex.templates or ex.intent.startswith(("leave_", "terse:"))) and set(ex.templates) <= all_train, ex
+    # "leave the {light} alone" is a generic frame and a noun, "led off" the call's words: no phrasing
+    for ex in corpus.heldout:
+        assert (ex.templates or ex.intent.startswith(("leave_", "terse:"))) and set(ex.templates) <= all_held, ex
     train_requests = {ex.request for ex in corpus.train}
     assert not [ex for ex in corpus.heldout if ex.request in train_requests]
 
@@ -140,7 +136,7 @@ def example_intents(spec, ex):
     by_name = {i.name: i for i in all_intents(spec)}
     if ex.intent in ("negation", "retraction") or ex.intent.startswith("leave_"):
         return []
-    name = ex.intent.split(":", 1)[1] if ex.intent.startswith("correction:") else ex.intent
+    name = ex.intent.split(":", 1)[1] if ex.intent.startswith(("correction:", "terse:")) else ex.intent
     return [by_name[n] for n in name.split("+")]
 
 
@@ -408,3 +404,45 @@ def test_line_noise_gets_no_call(talk):
     assert all(ex.request and "\n" not in ex.request and len(ex.request.encode()) <= MAX_REQUEST_BYTES for ex in noise)
     assert any("[" in ex.request for ex in noise)  # the call syntax typed in is noise too
     assert any(re.search(r"\b(gpio|led|timer)\b", ex.request) for ex in noise if "[" not in ex.request)
+
+
+def test_far_values_past_a_range_are_copied_whole(spec):
+    """"turn on pin 99" with pins 0..39: the corpus goes far past the top too, so that the model copies
+    every digit (a model that has seen only 40..59 writes `gpio 9` for it: a pin nobody asked for)."""
+    c = generate_corpus(spec, seed=2, n_train=4000, n_val=10, n_heldout=10)
+    pins = [int(ex.calls[0][0].split(" ")[1]) for ex in c.train if ex.intent.startswith("range_gpio")]
+    assert any(60 <= p <= 99 for p in pins) and any(p >= 100 for p in pins) and any(p < 0 for p in pins)
+    assert max(pins) <= 999
+
+
+def test_terse_requests_are_the_calls_own_words(spec):
+    """"led on", "gpio 5 1", "uptime", "timer 90s": the tool's name and its values in the call's order
+    name that call; with brackets it is the call syntax typed in, which is noise (no call)."""
+    c = generate_corpus(spec, seed=4, n_train=3000, n_val=10, n_heldout=10)
+    terse = [ex for ex in c.train if ex.intent.startswith("terse:")]
+    assert 0.02 < len(terse) / len(c.train) < 0.07
+    tools = {t.name for t in spec.tools}
+    assert {ex.calls[0][0].split(" ")[0] for ex in terse} == tools
+    for ex in terse:
+        (call, _), = ex.calls
+        assert not set(ex.request) & set("[]") and call.split(" ")[0] in ex.request.lower() or \
+            spec.tool(call.split(" ")[0]).args == (), ex
+        if call.startswith("gpio ") and ex.request == ex.request.lower() and ex.request.isascii():
+            words = ex.request.split()  # "gpio 5 1", "um, so gpio 7 1", "gpio seventeen 0"
+            assert "gpio" in words and len(words) - words.index("gpio") >= 3, ex
+    assert any(ex.request in ("uptime", "status", "temp") for ex in terse)
+
+
+def test_two_calls_of_one_tool(spec):
+    """"pin 4 high and pin 5 low": two calls of the same tool, in the order asked."""
+    c = generate_corpus(spec, seed=5, n_train=3000, n_val=10, n_heldout=10)
+    twice = [ex for ex in c.train if ex.intent.count("gpio_") == 2 and len(ex.calls) == 2]
+    assert twice and all(a[0].startswith("gpio ") and b[0].startswith("gpio ") for (a, b) in (ex.calls for ex in twice))
+
+
+def test_no_call_right_after_a_call(spec):
+    """"thanks", "cool", small talk right after a turn that acted: still no call (it is not "again")."""
+    c = generate_corpus(spec, seed=6, n_train=4000, n_val=10, n_heldout=10)
+    after = [ex for ex in c.train if not ex.calls and ex.before and ex.before[-1].calls]
+    plain_after = [ex for ex in after if ex.intent in ("thanks", "offtopic", "greeting", "goodbye")]
+    assert len(plain_after) > 0.01 * len(c.train), len(plain_after)

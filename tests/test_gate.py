@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import shutil
 
 import pytest
@@ -57,6 +58,29 @@ def test_out_of_range_values_are_refused_not_cut(gated):
     assert dev == transcript("reference", run, None, requests)
     assert "Not done: pin must be 0 to 39." in dev, dev
     assert not [line for line in dev.splitlines() if line.startswith(("[gpio", "[timer"))], dev  # nothing ran
+
+
+def out_of_range_requests() -> list[str]:
+    """Pins past 0..39 said six ways: 40..97 in steps of 3, ten of 100..999, and three below 0."""
+    rng = random.Random(11)
+    forms = ["turn on pin {}", "set gpio {} high", "pin {} low", "set pin {} to 1", "gpio {} off", "switch pin {} on"]
+    values = list(range(40, 100, 3)) + [rng.randrange(100, 1000) for _ in range(10)] + [-1, -5, -12]
+    return [forms[i % len(forms)].format(v) for i, v in enumerate(values)]
+
+
+def test_no_pin_past_the_range_is_written(gated):
+    """"turn on pin 99" must not run [gpio 9 1]: a value the grammar cannot take is refused or asked
+    about, never cut to a pin nobody named (v9 wrote 13 of these 33 in one conversation, 2 as separate
+    ones; docs/training.md)."""
+    run, b = gated
+    shutil.copy(DEFAULT_RUN / "int8" / GATE_FILE, run / "int8" / GATE_FILE)
+    b = build("host", b.out.parent / "host-range-probe", run)
+    lines = out_of_range_requests()
+    for requests in ("".join(f"{line}\n!new\n" for line in lines), "".join(f"{line}\n" for line in lines)):
+        dev = transcript("host", run, b.out, requests)  # each its own conversation, then all in one
+        assert dev == transcript("reference", run, None, requests)
+        assert not [line for line in dev.splitlines() if line.startswith("[gpio")], dev
+        assert dev.count("Not done: pin must be 0 to 39.") >= 25, dev
 
 
 @pytest.mark.parametrize("text, message", [

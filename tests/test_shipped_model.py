@@ -13,13 +13,13 @@ from tinyagent.training.run import open_run
 from tinyagent.agent.spec import REPO_ROOT
 
 N_HELDOUT = 150  # a fixed slice of the held-out phrasings: the full set is in eval.json and bench
-# Measured on the shipped model (v9, docs/training.md): 82.2% on all 1000 held-out examples (eval.json,
+# Measured on the shipped model (v10, docs/training.md): 81.4% on all 1000 held-out examples (eval.json,
 # with the safety gate, as the device decodes). The held-out split holds negations, corrections,
 # durations, off-topic requests, follow-ups, conditionals and earlier turns too.
 SHIPPED_ACCURACY_FLOOR = 0.80
 HANDWRITTEN = REPO_ROOT / "tests" / "handwritten" / "default.tsv"
 HANDWRITTEN_EVERY = 5  # every 5th request of the hand-written set: 77 requests, all ten categories
-HANDWRITTEN_FLOOR = 0.76  # measured 59/77 = 76.6% on this slice (v5: 62/77; the whole set: docs/training.md)
+HANDWRITTEN_FLOOR = 0.76  # measured 63/77 = 81.8% on this slice with v10 (v9: 59/77, v5: 62/77; the whole set: docs/training.md)
 
 
 def test_int8_heldout_tool_call_accuracy():

@@ -36,6 +36,9 @@ P_DROP_END = 0.3  # drop the phrasing's final . ? !
 P_ADD_END = 0.2  # add . or ! where the phrasing has none
 P_SECOND_TYPO = 0.25  # of requests with a typo, share with two
 SAY_MAX = 120  # the largest number a request says in a unit bigger than its arg's ("120 minutes")
+P_AFTER_ACTION = 0.6  # of no-call turns after earlier ones, share right after a turn that called a tool
+P_SAME_TOOL = 0.25  # of two-call examples whose first tool takes a number, share that call it twice
+FAR_PAST = 999  # values past a range go up to this (or ten times the top), so that "pin 99" is seen
 P_CANONICAL_UNIT = 0.7  # "minutes" rather than "min"/"mins"
 P_SMALL_NUMBER = 0.7  # numbers in requests: mostly everyday sizes (1..60), else any in range
 SMALL_SPAN = 60
@@ -270,7 +273,8 @@ class _Generator:
     def pick_kind(self) -> str:
         """"plain" (the spec's intents, one or two calls), or one of the derived kinds."""
         st, r = self.style, self.rng.random()
-        for kind, share, ok in (("negation", st.negation_fraction, self.action_intents),
+        for kind, share, ok in (("terse", st.terse_fraction, self.tool_intents),
+                                ("negation", st.negation_fraction, self.action_intents),
                                 ("correction", st.correction_fraction, self.action_intents),
                                 ("meta", st.meta_fraction, self.meta_intents),
                                 ("offtopic", st.offtopic_fraction, self.offtopic),
@@ -292,7 +296,7 @@ class _Generator:
             return self.example(self.offtopic, avoid)
         if kind == "noise":
             return self.noise(avoid)
-        make = {"negation": self.negation, "correction": self.correction, "followup": self.followup,
+        make = {"terse": self.terse, "negation": self.negation, "correction": self.correction, "followup": self.followup,
                 "conditional": self.conditional, "out_of_range": self.out_of_range}[kind]
         for _ in range(MAX_TRIES):
             ex = make()
@@ -308,6 +312,10 @@ class _Generator:
             return [self.weighted(self.chat_intents)]
         if r < st.chat_fraction + st.two_call_fraction and len({i.tool for i in self.tool_intents}) > 1:
             first = self.weighted(self.tool_intents)
+            same = [i for i in self.tool_intents if i.tool == first.tool and
+                    any(a.kind == "int" and a.name not in i.fixed_args for a in self.spec.tool(i.tool).args)]
+            if first in same and self.rng.random() < P_SAME_TOOL:  # "pin 4 high and pin 5 low"
+                return [first, self.weighted(same)]
             return [first, self.weighted([i for i in self.tool_intents if i.tool != first.tool])]
         return [self.weighted(self.tool_intents)]
 
@@ -332,6 +340,39 @@ class _Generator:
         raise bad_input(f"{self.spec.source}: intent '{'+'.join(i.name for i in intents)}' never fits "
                         f"(allowed: requests <= {MAX_REQUEST_BYTES} bytes, transcripts <= "
                         f"{MAX_TRANSCRIPT_BYTES} bytes; shorten its phrasings or answers)")
+
+    # -- the call's own words typed as a request: "led on", "gpio 5 1", "timer 90s", "uptime", "temp?" --
+
+    def terse(self) -> Example | None:
+        """A request that is the tool's name and its values in the call's order, as people type at a
+        console: the call it names. (With brackets it is the call syntax, which `noise` teaches is no
+        call: a request is words.)"""
+        rng = self.rng
+        intent = self.weighted(self.tool_intents)
+        tool = self.spec.tool(intent.tool)
+        values = dict(intent.fixed_args)
+        words: list[str] = []
+        for tok in tool.call.split(" "):
+            text = ""
+            for p in template_parts(tok):
+                if isinstance(p, Ref):
+                    if p.name in values:
+                        text += str(values[p.name])
+                    else:
+                        arg = tool.arg(p.name)
+                        values[p.name], said = self.request_value(arg, "", None)
+                        text += said
+                else:
+                    text += p
+            words.append(text)
+        if not tool.args and rng.random() < 0.3:  # "temperature", "status": a plain noun of the tool
+            words[0] = re.sub(r"^the ", "", "".join(t for t, _ in self.literal_pieces(rng.choice(plain_nouns(tool)))))
+        request = " ".join(words) + (rng.choice(("?", "?", " ?", " please", " pls")) if not tool.acts and
+                                     rng.random() < 0.4 else "")
+        if rng.random() < 0.15:
+            request, _ = self.decorate([(request, True)])
+        call, result, answer = self.outcome(tool, intent, values)
+        return Example(request, ((call, result),), answer, f"terse:{intent.name}", (), 0)
 
     # -- negations and corrections (phrasebook.py) --
 
@@ -460,8 +501,12 @@ class _Generator:
         r = self.rng.random()
         if r < 0.2:  # below the bottom: "pin -1"
             bad = arg.min - self.rng.randint(1, 10)
-        else:  # just past the top in most ("pin 40"), up to half the range past it in the rest
-            bad = arg.max + (self.rng.randint(1, 10) if r < 0.7 else self.rng.randint(1, span))
+        elif r < 0.6:  # just past the top ("pin 40")
+            bad = arg.max + self.rng.randint(1, 10)
+        elif r < 0.75:  # up to half the range past it
+            bad = arg.max + self.rng.randint(1, span)
+        else:  # far past it, one or two digits longer ("pin 99", "pin 450"): its first digits are in range
+            bad = self.rng.randint(arg.max + 1, max(FAR_PAST, 10 * arg.max + 9))
         template = self.rng.choice([p for p in self.phrasings[intent.name]
                                     if any(isinstance(ref, Ref) and ref.name == arg.name and not ref.unit
                                            for ref in template_parts(p))] or [None])
@@ -481,6 +526,9 @@ class _Generator:
             kind = self.pick_kind()
             # a refused turn is taken back on the device: it never stays in a conversation
             history.append(self.example_of("plain" if kind in ("followup", "out_of_range") else kind, avoid))
+        if not ex.calls and not ex.before and self.tool_intents and self.rng.random() < P_AFTER_ACTION:
+            # "thanks", "cool", "what's the capital of Peru?" right after a call: still no call (not "again")
+            history[-1] = self.example([self.weighted(self.tool_intents)], avoid)
         turns = history + list(ex.before)
         while turns and sum(len(render_turn(t).encode()) for t in turns) + len(render_turn(ex).encode()) \
                 > MAX_DIALOGUE_BYTES:

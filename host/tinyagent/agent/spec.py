@@ -111,6 +111,7 @@ class CorpusStyle:
     heldout_fraction: float = 0.2  # share of each intent's phrasings kept out of train/val
     typo_rate: float = 0.08  # share of requests with a realistic typo
     number_word_rate: float = 0.15  # share of numbers up to 999 written as words ("forty-five")
+    terse_fraction: float = 0.04  # "led on", "gpio 5 1", "timer 90s", "uptime": the call's words typed as a request
     negation_fraction: float = 0.07  # "don't turn on the light", "... never mind", "leave it alone"
     correction_fraction: float = 0.09  # "turn it on, no wait, off": only the second is done
     meta_fraction: float = 0.05  # "what does the timer do?": answered from the tool's description
@@ -267,7 +268,7 @@ _TYPE_FIELDS = {
     "duration": ("type", "min", "max"),
 }
 _STYLE_FRACTIONS = ("chat_fraction", "two_call_fraction", "heldout_fraction", "typo_rate",
-                    "number_word_rate", "negation_fraction", "correction_fraction", "meta_fraction",
+                    "number_word_rate", "terse_fraction", "negation_fraction", "correction_fraction", "meta_fraction",
                     "offtopic_fraction", "wake_rate", "filler_rate", "followup_fraction",
                     "conditional_fraction", "noise_fraction", "out_of_range_fraction", "history_rate")
 _STYLE_LISTS = ("openers", "context", "closers", "joiners", "number_words")
@@ -436,7 +437,7 @@ class _Parser:
                                   f"form {f!r} is not 'singular/plural' (e.g. 'minute/minutes')")
             kw["unit_words"] = tuple(merged.items())
         style = CorpusStyle(**kw)
-        shares = ("chat_fraction", "two_call_fraction", "negation_fraction", "correction_fraction",
+        shares = ("chat_fraction", "two_call_fraction", "terse_fraction", "negation_fraction", "correction_fraction",
                   "meta_fraction", "offtopic_fraction", "followup_fraction", "conditional_fraction",
                   "noise_fraction", "out_of_range_fraction")
         if sum(getattr(style, k) for k in shares) > 1.0:
