@@ -4,7 +4,8 @@
  * hal_*.c). The timer slots are the same on every board (firmware/boards/common/hal_timers.c, over
  * ta_hal_millis). The portable core (engine, console, agent loop) includes no board headers and has
  * no board #ifdefs. All functions are called from one thread (the main loop); none may allocate.
- * docs/boards.md lists what each board's devices are, and what the simulated ones return.
+ * docs/boards.md lists what each board's devices are, and what the simulated ones return. The
+ * default agent's own devices (the LED, the temperature sensor) are ta_devices.h.
  */
 #ifndef TA_HAL_H
 #define TA_HAL_H
@@ -26,12 +27,6 @@ void ta_hal_write(const char *buf, size_t n);  /* blocking write of n bytes */
 /* ---- time ---- */
 uint32_t ta_hal_millis(void);    /* milliseconds since ta_hal_init, wraps at 2^32 */
 uint32_t ta_hal_cycles(void);    /* a free-running cycle or instruction counter, 0 if the board has none */
-
-/* ---- the LED and the temperature sensor ---- */
-void    ta_hal_led_set(int on);          /* 1 = on, 0 = off */
-int     ta_hal_led_get(void);
-int32_t ta_hal_temp_decicelsius(void);   /* on-chip (or simulated) temperature in 0.1 C, or: */
-#define TA_HAL_NO_TEMP INT32_MIN         /* the board has no sensor (the tool then reports "n/a") */
 
 /* ---- digital pins ---- */
 int ta_hal_gpio_write(int pin, int level); /* drive pin high (level != 0) or low; 0 ok, -1 no such pin */

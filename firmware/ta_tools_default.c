@@ -7,6 +7,7 @@
  * this file builds unchanged for every board.
  */
 #include "ta_agent.h"
+#include "ta_devices.h"
 #include "ta_hal.h"
 #include "ta_tools.h"
 

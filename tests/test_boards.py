@@ -412,6 +412,7 @@ def test_max_stack_reports_what_it_cannot_bound(tmp_path):
 
 
 INTERRUPTED_PROGRAM = """
+#include "ta_devices.h"
 #include "ta_hal.h"
 #define KEEP __attribute__((noipa))
 KEEP static int deep(volatile char *p) { volatile char buf[300]; buf[0] = p[0]; return buf[0]; }

@@ -741,6 +741,7 @@ BRIDGE_MAIN = r"""
 /* Test harness: drives ta_mp_turn on the host, with a stand-in for the binding's ta_mp_tool. */
 #include <stdio.h>
 #include <string.h>
+#include "ta_devices.h"
 #include "ta_hal.h"
 #include "ta_mp_bridge.h"
 #include "ta_tools.h"

@@ -23,6 +23,7 @@
 #include "py/runtime.h"
 
 #include "ta_agent.h"
+#include "ta_devices.h"
 #include "ta_hal.h"
 #include "ta_mp_board.h"
 #include "ta_mp_bridge.h"

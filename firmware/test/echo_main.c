@@ -15,6 +15,7 @@
  *   !exit       -> "bye", then ta_hal_exit(0)
  *   !exit <n>   -> "bye", then ta_hal_exit(n), n in 0..255 (checks that exit codes get through)
  */
+#include "ta_devices.h"
 #include "ta_hal.h"
 
 #ifndef TA_BOARD_NAME

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ta_devices.h"
 #include "ta_hal.h"
 
 #include "../boards/sim/sim_adc.h"

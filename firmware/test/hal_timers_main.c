@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 
+#include "ta_devices.h"
 #include "ta_hal.h"
 #include "ta_tools.h"
 

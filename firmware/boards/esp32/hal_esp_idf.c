@@ -9,6 +9,7 @@
  */
 #include "esp_board.h"
 #include "ta_board_config.h"
+#include "ta_devices.h"
 #include "ta_hal.h"
 
 #include "driver/gpio.h"

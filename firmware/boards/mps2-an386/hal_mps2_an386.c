@@ -11,6 +11,7 @@
  */
 #include "../cortex-m/cortexm.h"
 #include "../sim/sim_adc.h"
+#include "ta_devices.h"
 #include "ta_hal.h"
 
 #define REG32(addr) (*(volatile uint32_t *)(addr))

@@ -14,6 +14,7 @@
 
 #include "pico_board.h"
 #include "rp2040_temp.h"
+#include "ta_devices.h"
 #include "ta_hal.h"
 
 #define CONSOLE_POLL_US 10000u /* how long a waiting read blocks before it runs the due timers */

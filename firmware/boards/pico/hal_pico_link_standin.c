@@ -3,6 +3,7 @@
  * link the engine and the model for the RP2040's memory (2 MiB flash, 256 KiB RAM) and report
  * whether they fit. The real HAL is hal_pico.c; this program is never run. The timer slots are the
  * real ones (hal_timers.c). */
+#include "ta_devices.h"
 #include "ta_hal.h"
 
 void ta_hal_init(void) {}

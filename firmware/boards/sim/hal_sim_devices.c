@@ -7,6 +7,7 @@
  * the default agent's tools the same way, so the reference and these boards print the same
  * results. The board's own HAL file has the console, time and exit.
  */
+#include "ta_devices.h"
 #include "ta_hal.h"
 
 #include "sim_adc.h"
