@@ -51,11 +51,11 @@ static int allowed_in_call(const decoder *dc, int32_t t)
     return ta_call_viable(text, dc->call_len + n);
 }
 
-/* agent.choose: the allowed token with the largest logit, the lowest index among equals. Only a token
+/* conversation.choose: the allowed token with the largest logit, the lowest index among equals. Only a token
  * that beats the best so far is checked, so the (costlier) grammar runs for few tokens. */
 static int32_t choose(decoder *dc, const int32_t *logits, int can_open)
 {
-    /* agent.top_margin: the unconstrained argmax (lowest index among equals) and its lead */
+    /* conversation.top_margin: the unconstrained argmax (lowest index among equals) and its lead */
     int32_t top = 0, second = INT32_MIN;
     for (int32_t t = 1; t < ta_model_data.vocab; t++) {
         if (logits[t] > logits[top]) {
@@ -67,7 +67,7 @@ static int32_t choose(decoder *dc, const int32_t *logits, int can_open)
     }
     dc->best = top;
     int64_t lead = ta_model_data.vocab > 1 ? (int64_t)logits[top] - second : 0;
-    dc->lead = lead > INT32_MAX ? INT32_MAX : (int32_t)lead; /* agent.top_margin clamps the same way */
+    dc->lead = lead > INT32_MAX ? INT32_MAX : (int32_t)lead; /* conversation.top_margin clamps the same way */
     int32_t best = -1;
     for (int32_t t = 0; t < ta_model_data.vocab; t++) {
         if (best >= 0 && logits[t] <= logits[best]) {

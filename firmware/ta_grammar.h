@@ -44,8 +44,8 @@ typedef struct {
     int32_t n_tools;
     const ta_tool_def *tools;  /* (n_tools,) */
     int32_t max_call_len;      /* grammar.Grammar.max_len: no valid call is longer */
-    int32_t max_calls;         /* agent.MAX_CALLS: tool calls per turn */
-    int32_t reply_reserve;     /* agent.REPLY_RESERVE: tokens a request must leave free */
+    int32_t max_calls;         /* conversation.MAX_CALLS: tool calls per turn */
+    int32_t reply_reserve;     /* conversation.REPLY_RESERVE: tokens a request must leave free */
     int32_t min_margin;        /* the confidence gate's threshold, in logit units (int8/gate.json);
                                 * negative: no gate (tests of the bare grammar only) */
 } ta_agent_def;
