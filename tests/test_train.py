@@ -471,3 +471,28 @@ def test_prune_cli_says_which_student_it_pruned(chain, tmp_path, monkeypatch):
     losses = {s: info[s]["metrics"]["val"]["loss"] for s in ("student", "scratch")}
     assert res.output.splitlines()[-1] == (f"pruned {min(losses, key=losses.get)}/ (validation loss: "
                                   f"scratch {losses['scratch']:.4f}, student {losses['student']:.4f})")
+
+
+def test_the_shipped_recipe_script_runs_small(tmp_path):
+    """scripts/train_shipped.py (the shipped model's own recipe: scratch, prune from itself, QAT,
+    gate), cut to a few steps on a small corpus; run twice, the second run resumes and keeps it."""
+    import runpy
+
+    script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "train_shipped.py"),
+                            run_name="recipe")
+    g = script["main"].__globals__
+    corpus = dict(g["DEFAULTS"]["corpus"])
+    try:
+        g["DEFAULTS"]["corpus"].update(n_train=300, n_val=30, n_heldout=30)
+        g.update(SCRATCH_STEPS=5, RECOVER_STEPS=5, QAT_STEPS=5)
+        script["main"](str(tmp_path / "run"))
+        before = (tmp_path / "run" / "int8" / "model.int.json").read_bytes()
+        script["main"](str(tmp_path / "run"))
+    finally:
+        g["DEFAULTS"]["corpus"].clear()
+        g["DEFAULTS"]["corpus"].update(corpus)
+    stages = json.loads((tmp_path / "run" / "run.json").read_text())["stages"]
+    assert [stages[s]["status"] for s in ("scratch", "pruned", "int8")] == ["done"] * 3
+    assert stages["teacher"]["status"] == "pending" and stages["pruned"]["recovered_from"] == "scratch"
+    assert (tmp_path / "run" / "int8" / "model.int.json").read_bytes() == before
+    assert (tmp_path / "run" / "int8" / "gate.json").is_file()
