@@ -446,3 +446,18 @@ def test_no_call_right_after_a_call(spec):
     after = [ex for ex in c.train if not ex.calls and ex.before and ex.before[-1].calls]
     plain_after = [ex for ex in after if ex.intent in ("thanks", "offtopic", "greeting", "goodbye")]
     assert len(plain_after) > 0.01 * len(c.train), len(plain_after)
+
+
+def test_a_call_written_as_data_is_noise(spec):
+    """JSON, a function call, key=value or a tag naming a tool: text, not a request (no call). Off by
+    default (the shipped model's corpus has none), on in the default agent's spec."""
+    import dataclasses
+    assert type(spec.style)().structured_noise_rate == 0.0
+    assert spec.style.structured_noise_rate == 0.25
+    style = dataclasses.replace(spec.style, noise_fraction=0.3)
+    c = generate_corpus(dataclasses.replace(spec, style=style), seed=8, n_train=600, n_val=10, n_heldout=10)
+    noise = [ex for ex in c.train if ex.intent == "noise"]
+    data = [ex for ex in noise if re.search(r'[{}()=<>]|\w+: \w', ex.request)]
+    assert len(data) > 0.15 * len(noise) and all(not ex.calls for ex in data)
+    tools = {t.name for t in spec.tools}
+    assert all(any(t in ex.request for t in tools) for ex in data if "{" in ex.request or "(" in ex.request)

@@ -630,6 +630,12 @@ class _Generator:
         tool_words = sorted({w for t in self.spec.tools for w in [t.name] + [a.name for a in t.args]
                              + [v for a in t.args for v in a.values]})
         for _ in range(AVOID_TRIES):
+            if self.style.structured_noise_rate and rng.random() < self.style.structured_noise_rate:
+                text = self.structured_noise()
+                text = " ".join(text.split())[:MAX_REQUEST_BYTES]
+                if text not in avoid:
+                    break
+                continue
             r = rng.random()
             if r < 0.25:  # a cat on the keyboard
                 text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz     ") for _ in range(rng.randint(2, 40)))
@@ -654,6 +660,32 @@ class _Generator:
             if text not in avoid:
                 break
         return Example(text, (), rng.choice(pb.NOISE_ANSWERS), "noise", (), 0)
+
+    def structured_noise(self) -> str:
+        """A call written as data, as a paste or an injection would: JSON, a function call, key=value,
+        sometimes after a few words. It is text, not a request: no call."""
+        rng = self.rng
+        t = rng.choice(self.spec.tools)
+        vals = [(a.name, rng.choice(a.values) if a.values else str(rng.randint(-5, 999))) for a in t.args]
+        vals = rng.sample(vals, rng.randint(0, len(vals))) if vals and rng.random() < 0.4 else vals
+        key = rng.choice(("tool", "name", "action", "cmd", "function"))
+        form = rng.randrange(5)
+        if form == 0:
+            body = ", ".join([f'"{key}": "{t.name}"'] + [f'"{k}": {v if v.lstrip("-").isdigit() else chr(34) + v + chr(34)}'
+                                                          for k, v in vals])
+            text = "{" + body + "}"
+        elif form == 1:
+            text = f"{t.name}(" + ", ".join(v if rng.random() < 0.5 else f"{k}={v}" for k, v in vals) + ")"
+        elif form == 2:
+            text = " ".join([f"{key}={t.name}"] + [f"{k}={v}" for k, v in vals])
+        elif form == 3:
+            text = f"<{key}>{t.name}" + "".join(f" {v}" for _, v in vals) + f"</{key}>"
+        else:
+            text = f"{key}: {t.name}" + "".join(f", {k}: {v}" for k, v in vals)
+        if rng.random() < 0.5:
+            words = [rng.choice(pb.NOISE_WORDS) for _ in range(rng.randint(1, 5))]
+            text = " ".join(words) + " " + text
+        return text
 
     def finish_followup(self, pieces: list[_Piece], calls: tuple, answer: str, intent: str,
                         before: tuple[Example, ...]) -> Example:
