@@ -386,3 +386,27 @@ def test_a_tool_that_fails_says_so_and_the_device_goes_on(tmp_path):
         reply = ask(con, "what's the temperature?")
         assert "[temp] -> error: tool failed\n" in reply, reply
         assert "[led on] -> on" in ask(con, "turn on the light")
+
+
+def test_chat_diagnostics_show_the_firmwares_stderr(tmp_path):
+    """`chat --diagnostics` on the host board: what a tools file prints to stderr (here the temp
+    handler) follows the reply it came with, marked; without the flag it is not shown."""
+    from tinyagent.agent.spec import REPO_ROOT
+
+    src = (REPO_ROOT / "firmware/ta_tools_default.c").read_text()
+    loud, n = re.subn(r"(ta_status ta_tool_temp\(const ta_call \*call, char \*result, size_t cap\)\n\{\n)",
+                      r'\1    fprintf(stderr, "reading the sensor\\n");\n', src)
+    assert n == 1, "ta_tool_temp changed shape"
+    tools = tmp_path / "tools_loud.c"
+    tools.write_text("#include <stdio.h>\n" + loud)
+    b = build("host", tmp_path / "build", DEFAULT_RUN, tools_c=str(tools))
+    requests = "what's the temperature?\nhello\n"
+    out, err = io.StringIO(), io.StringIO()
+    chat(board="host", out=str(b.out), stdin=io.StringIO(requests), stdout=out, diagnostics=True, stderr=err)
+    assert "[temp] -> 23.5" in out.getvalue() and err.getvalue() == "[host stderr] reading the sensor\n", err.getvalue()
+    quiet = io.StringIO()
+    chat(board="host", out=str(b.out), stdin=io.StringIO(requests), stdout=io.StringIO(), stderr=quiet)
+    assert quiet.getvalue() == ""
+    r = CliRunner().invoke(main, ["chat", "--board", "host", "--out", str(b.out), "--diagnostics"],
+                           input="what's the temperature?\n")
+    assert r.exit_code == 0 and "[host stderr] reading the sensor" in r.output, r.output

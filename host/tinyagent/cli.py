@@ -319,12 +319,15 @@ def build(board, out, run, tools_c, replace, generate_only, micropython):
 @click.option("--port", default=None, help="A serial port of a real board, e.g. /dev/ttyUSB0.")
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True)
 @click.option("--run", "run", default=None, help="With --board reference: the run folder.")
-def chat(board, out, port, baud, run):
+@click.option("--diagnostics", is_flag=True,
+              help="After each reply, what the firmware or its emulator wrote to stderr (a tools file's "
+                   "fprintf on the host board, QEMU's messages), on stderr, marked [BOARD stderr].")
+def chat(board, out, port, baud, run, diagnostics):
     """Talk to the agent: one conversation, each request seeing the earlier turns (!new starts a new
     one). Reads one request per line from stdin when stdin is not a terminal."""
     from .device.chat import chat as fn
 
-    fn(board=board, out=out, port=port, baud=baud, run=_run_dir(run))
+    fn(board=board, out=out, port=port, baud=baud, run=_run_dir(run), diagnostics=diagnostics)
 
 
 @main.command("test")

@@ -190,15 +190,19 @@ def input_lines(stream: IO, interactive: bool = False) -> Iterator[bytes]:
 
 
 def chat(board: str | None = None, out: str | None = None, port: str | None = None, baud: int = 115200,
-         run: Path | None = None, stdin: IO | None = None, stdout: TextIO | None = None) -> None:
+         run: Path | None = None, stdin: IO | None = None, stdout: TextIO | None = None,
+         diagnostics: bool = False, stderr: TextIO | None = None) -> None:
     """Each line of `stdin` as the console would take it (edit_line), one request at a time, all of
     them one conversation (a device is sent !new first; the reference starts a fresh one, and takes
     !new and !reset as the console does); a line that edits to nothing is skipped (the console would
     not answer it), so each answer stays under its request. The device gets the line as typed; the
-    reference gets the edited line, or the console's refusal (too long, not UTF-8). stdin and stdout
-    default to sys's at the call."""
+    reference gets the edited line, or the console's refusal (too long, not UTF-8). With
+    `diagnostics`, what the firmware or its emulator wrote to stderr during a reply follows it on
+    `stderr`, each line marked `[BOARD stderr]` (a board behind a serial port has none). stdin, stdout
+    and stderr default to sys's at the call."""
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
     interactive = stdin.isatty()
     agent = ReferenceAgent(Path(run)) if board == "reference" else None
     console = open_device(board, out, port, baud) if agent is None else None
@@ -229,6 +233,10 @@ def chat(board: str | None = None, out: str | None = None, port: str | None = No
                 stdout.write(held[:-len(PROMPT)])
                 held = held[-len(PROMPT):]
                 stdout.flush()
+            if diagnostics:
+                for said in console.new_stderr().splitlines():
+                    stderr.write(f"[{board or console.port} stderr] {said}\n")
+                stderr.flush()
     finally:
         if console is not None:
             console.close()

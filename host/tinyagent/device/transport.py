@@ -78,6 +78,7 @@ class Console:
         self._link = link
         self._process = process
         self._stderr = stderr_file
+        self._stderr_read = 0  # bytes of stderr_file new_stderr has returned
         self._pending = b""   # read from the port, not yet returned
         self.reply_timeout_s = 30.0  # the longest wait for one reply (the board's [run] reply_timeout_s)
         self._qemu = qemu     # an emulator: writes are paced (EMULATOR_CHUNK_BYTES)
@@ -198,6 +199,16 @@ class Console:
         return self.exit_code
 
     # -- helpers --
+    def new_stderr(self) -> str:
+        """What the program or QEMU wrote to stderr since the last call ("" for a serial port)."""
+        if self._stderr is None or self._stderr.closed:
+            return ""
+        self._stderr.flush()
+        self._stderr.seek(self._stderr_read)
+        data = self._stderr.read()  # to the end: the program's writes go on from there
+        self._stderr_read += len(data)
+        return data.decode("utf-8", "replace")
+
     def stderr_summary(self) -> str:
         """What the program or QEMU said on stderr (first non-warning line), for error messages."""
         return _stderr_summary(self._stderr)
