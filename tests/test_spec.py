@@ -6,7 +6,7 @@ import pytest
 
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
 from tinyagent.agent.spec import (DEFAULT_SPEC_PATH, REPO_ROOT, Arg, call_fields, load_spec,
-                            parse_spec, scaffold, spec_hash)
+                                  parse_spec, scaffold, spec_hash)
 
 SOURCE = "agents/x.toml"
 
