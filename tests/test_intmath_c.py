@@ -81,9 +81,10 @@ def test_mul_shift_clamp_without_64_bits(calc, cases, bounds):
     the product, at each bound and one past it, and at rounding ties."""
     lo, hi = bounds
     edges = [(x, m, sh) for x in EDGES32 for m in (0, 1, 2**30, 2**31 - 1) for sh in (1, 2, 16, 31, 32, 33, 62)]
-    for sh in (1, 7, 31, 32):  # a product of exactly (bound + 1/2) * 2^sh, and one below: ties
+    for sh in (1, 7, 31, 32):  # a product of exactly (bound + 1/2) * 2^sh (a tie), and one below it
         for b in (lo, hi):
-            edges += [((2 * b + 1) << (sh - 1) >> 0, 1, sh)] if -(2**31) <= (2 * b + 1) << (sh - 1) < 2**31 else []
+            tie = (2 * b + 1) << (sh - 1)
+            edges += [(x, 1, sh) for x in (tie, tie - 1) if -(2**31) <= x < 2**31]
     for x, m, sh in cases + edges:
         want = min(hi, max(lo, int(im.mul_shift(np.int32(x), m, sh))))
         assert calc.ints("clamp", x, m, sh, lo, hi) == [want], (x, m, sh, lo, hi)
