@@ -33,16 +33,17 @@ def generate(src_dir: Path, run: Path | None = None) -> list[Path]:
     from tinyagent.codegen.generate import generate_sources
 
     if run is not None:
-        from tinyagent.integer.intmodel import load_int_model
         from tinyagent.agent.spec import load_spec
         from tinyagent.agent.tokenizer import load_tokenizer
+        from tinyagent.integer.intmodel import load_int_model
 
         im, bpe, spec = load_int_model(run / "int8"), load_tokenizer(run / "tokenizer.json"), load_spec(run / "spec.toml")
     else:
-        from conftest import make_int_model, sample_texts
-        from tinyagent.integer.config import ModelConfig
         from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
         from tinyagent.agent.tokenizer import from_hf, train_tokenizer
+        from tinyagent.integer.config import ModelConfig
+
+        from conftest import make_int_model, sample_texts
 
         bpe = from_hf(train_tokenizer(sample_texts(), vocab_size=320))
         cfg = ModelConfig(vocab_size=320, ctx=48, dim=32, n_layers=2, n_heads=2, head_dim=16, ffn_dim=64)

@@ -2,20 +2,22 @@
 session (seconds)."""
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
-from tinyagent.training import intexport
-from tinyagent.integer.config import ModelConfig
-from tinyagent.training.model import GPT
 from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
 from tinyagent.agent.tokenizer import from_hf, train_tokenizer
+from tinyagent.integer.config import ModelConfig
 from tinyagent.targets.toolchain import host_sanitize
+from tinyagent.training import intexport
+from tinyagent.training.model import GPT
 
 # ---- sanitized runs (TA_HOST_SANITIZE=1; docs/robustness.md) ----------------------------------------
 # halt_on_error: the first report ends the program with exit code 86, so a conversation with it fails
@@ -105,6 +107,23 @@ def tiny_gqa_int():
     """Grouped-query attention: 4 query heads read 2 kv heads (0, 1 -> 0; 2, 3 -> 1)."""
     cfg = ModelConfig(vocab_size=320, ctx=48, dim=32, n_layers=2, n_heads=4, head_dim=8, ffn_dim=64, n_kv_heads=2)
     return make_int_model(cfg)
+
+
+def write_run(folder: Path, int_model, bpe, spec_path: Path = DEFAULT_SPEC_PATH) -> Path:
+    """A run folder as `tinyagent quantize` leaves it: int8/, the tokenizer, the spec, run.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    int_model.save(folder / "int8")
+    bpe.save(folder / "tokenizer.json")
+    shutil.copy(spec_path, folder / "spec.toml")
+    (folder / "run.json").write_text(json.dumps({"format": 1, "stages": {}}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_int, bpe):
+    """A run folder holding the tiny random model, the test tokenizer and the default spec (read only:
+    a test that changes a run writes its own with write_run)."""
+    return write_run(tmp_path_factory.mktemp("tiny-run"), tiny_int[1], bpe)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from tinyagent.targets.build import build
 from tinyagent.cli import DEFAULT_RUN
 from tinyagent.device.chat import chat
+from tinyagent.targets.build import build
 
 # Common words, none of them naming one of the default agent's tools or their actions.
 WORDS = ("the a of and to in is it you that he was for are as with his they at be this have from or "

@@ -8,17 +8,16 @@ import types
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from c_harness import Console, start_firmware
-from conftest import make_int_model
 from tinyagent.agent import conversation
-from tinyagent.integer.config import ModelConfig
 from tinyagent.agent.grammar import CallForm, Field, Grammar, grammar_from_spec
+from tinyagent.integer.config import ModelConfig
 from tinyagent.integer.intmodel import IntModel
 from tinyagent.integer.reference import Reference
 
+from c_harness import Console, start_firmware
+from conftest import make_int_model
 
 REQUESTS = ["turn on the light please", "what is the temperature", "set a timer for five minutes",
             "hello", "status", "could you toggle the led", "gpio pin 3 high", "uptime?", "[led on]",

@@ -1,38 +1,24 @@
 """`tinyagent bench --quick` on a tiny random model: the JSON has every section; `!bench` on the
 host and the emulated boards counts more for more tokens (no timing assertions)."""
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
-from tinyagent.device import protocol
 from tinyagent.compare.bench import RESULTS_FILE, board_instructions, mean_macs, run_bench
-from tinyagent.targets.boards import load_board
-from tinyagent.targets.build import build
-from tinyagent.integer.config import ModelConfig
+from tinyagent.device import protocol
 from tinyagent.device.protocol import ask, sync
 from tinyagent.device.transport import open_console
+from tinyagent.integer.config import ModelConfig
+from tinyagent.targets.boards import load_board
+from tinyagent.targets.build import build
+
+from conftest import write_run
 
 SECTIONS = {"machine", "models", "speed", "instructions", "memory", "quality", "tflm", "pipeline"}
 
 
-def _tiny_run(folder: Path, bpe, tiny_int) -> Path:
-    """A run folder holding the tiny random model, the test tokenizer and the default agent spec."""
-    tiny_int[1].save(folder / "int8")
-    bpe.save(folder / "tokenizer.json")
-    shutil.copy(Path(__file__).resolve().parents[1] / "agents" / "default.toml", folder / "spec.toml")
-    (folder / "run.json").write_text(json.dumps({"format": 1, "stages": {}}))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, bpe, tiny_int):
-    return _tiny_run(tmp_path_factory.mktemp("run"), bpe, tiny_int)
-
-
 def test_quick_bench_writes_every_section(tmp_path, bpe, tiny_int):
-    run = _tiny_run(tmp_path / "run", bpe, tiny_int)
+    run = write_run(tmp_path / "run", tiny_int[1], bpe)
     other = ModelConfig(vocab_size=320, ctx=32, dim=16, n_layers=1, n_heads=1, head_dim=16, ffn_dim=32)
 
     run_bench(tmp_path / "out", quick=True, run=run, boards=("host",), sizes={"other": other}, callgrind=False)

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tinyagent.targets.boards import REPO_ROOT, list_boards, load_board
-from tinyagent.errors import (EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING,
-                              TinyAgentError)
-from tinyagent.targets.toolchain import compile_and_link, max_stack_bytes, stack_plan
 from tinyagent.device.transport import open_console
+from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAgentError
+from tinyagent.targets.boards import REPO_ROOT, list_boards, load_board
+from tinyagent.targets.toolchain import compile_and_link, max_stack_bytes, stack_plan
 
 ECHO = REPO_ROOT / "firmware/test/echo_main.c"
 LX106_DIR = REPO_ROOT / "firmware/boards/lx106-sim"

@@ -11,23 +11,17 @@ import textwrap
 
 import pytest
 
+from tinyagent.codegen.generate import FIRMWARE_DIR
+from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
 from tinyagent.targets import build as build_mod
 from tinyagent.targets.build import LOCK_FILE, MANIFEST, PARTIAL, build
-from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
-from tinyagent.codegen.generate import FIRMWARE_DIR
-from tinyagent.agent.spec import DEFAULT_SPEC_PATH
 
 from conftest import make_int_model
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_int, bpe):
-    run = tmp_path_factory.mktemp("run")
-    tiny_int[1].save(run / "int8")
-    bpe.save(run / "tokenizer.json")
-    shutil.copy(DEFAULT_SPEC_PATH, run / "spec.toml")
-    (run / "run.json").write_text(json.dumps({"format": 1, "stages": {}}))
-    return run
+def run(tiny_run):
+    return tiny_run
 
 
 @pytest.fixture(scope="module")

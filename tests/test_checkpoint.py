@@ -8,10 +8,10 @@ import stat
 import pytest
 import torch
 
-from tinyagent.training import checkpoint
-from tinyagent.integer.config import TINY
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
 from tinyagent.fileio import write_json
+from tinyagent.integer.config import TINY
+from tinyagent.training import checkpoint
 from tinyagent.training.model import GPT
 
 

@@ -18,9 +18,10 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from tinyagent.cli import main
-from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_TOOL_MISSING, TinyAgentError
 from tinyagent.agent.spec import DEFAULT_SPEC_PATH
+from tinyagent.cli import main
+from tinyagent.device.chat import LINE_MAX, LINE_TOO_LONG
+from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_TOOL_MISSING, TinyAgentError
 
 BAD, DEVICE, NOT_BUILT = EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_TOOL_MISSING
 
@@ -370,7 +371,7 @@ def test_plain_tinyagent_still_prints_its_help():
 @pytest.mark.parametrize("typed, said", [
     (b"\xff\n", "error: input is not valid UTF-8"),
     (b"ok\xed\xa0\x80\n", "error: input is not valid UTF-8"),     # a surrogate, which the console refuses
-    (b"z" * 1281 + b"\n", "error: line too long (max 1280 bytes)"),
+    (b"z" * (LINE_MAX + 1) + b"\n", LINE_TOO_LONG),
 ])
 def test_chat_answers_bad_lines_as_the_console(paths, typed, said):
     r = CliRunner().invoke(main, ["chat", "--board", "reference", "--run", str(paths["run"])],

@@ -10,12 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from c_harness import FIRMWARE
-from tinyagent.codegen import literals, arena
-from tinyagent.integer.config import STUDENT, TEACHER, TINY, ModelConfig
-from tinyagent.errors import TinyAgentError
-from tinyagent.codegen.generate import generate_sources, model_hash, tool_version
 from tinyagent.agent.grammar import CallForm, Field, Grammar
+from tinyagent.codegen import arena, literals
+from tinyagent.codegen.generate import generate_sources, model_hash, tool_version
+from tinyagent.errors import TinyAgentError
+from tinyagent.integer.config import STUDENT, TEACHER, TINY, ModelConfig
+
+from c_harness import FIRMWARE
 
 MHA = ModelConfig()  # 128 tokens, multi-head attention: the shipped student before conversations
 

@@ -2,8 +2,7 @@
 sequences, overlong lines, UTF-8 as Python checks it, unknown commands."""
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from tinyagent.device.chat import LINE_MAX  # TA_LINE_MAX (test_device_line_max_is_the_firmwares checks it)
 

@@ -181,8 +181,8 @@ def test_a_request_too_long_leaves_the_conversation_unchanged(shipped):
 def test_a_turn_that_fills_the_context_stays_until_the_next_drops_it(tiny_int, bpe):
     """A random tiny model rarely says '\n': its turn runs to the end of the context, and stays there."""
     from tinyagent.agent.grammar import grammar_from_spec
-    from tinyagent.integer.reference import Reference
     from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
+    from tinyagent.integer.reference import Reference
 
     im = tiny_int[1]
     tc = TokenClasses(bpe)
@@ -206,8 +206,9 @@ def test_load_takes_whole_turns_only(shipped):
 @pytest.fixture(scope="module")
 def shipped_device(tmp_path_factory, shipped):
     """The shipped model and its gate on the host (the real firmware over stdin/stdout)."""
-    from c_harness import start_firmware
     from tinyagent.agent.spec import load_spec
+
+    from c_harness import start_firmware
 
     con = start_firmware(tmp_path_factory.mktemp("shipped"), shipped.model, shipped.tc.bpe,
                          load_spec(DEFAULT_RUN / "spec.toml"), min_margin=shipped.min_margin)

@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 from click.testing import CliRunner
 
+from tinyagent.agent.grammar import grammar_from_spec
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, REPO_ROOT, load_spec
 from tinyagent.cli import main
 from tinyagent.errors import TinyAgentError
 from tinyagent.training.evaluate import ScriptedSimHal, answer_has, load_conversations, score_conversations
-from tinyagent.agent.grammar import grammar_from_spec
-from tinyagent.agent.spec import DEFAULT_SPEC_PATH, REPO_ROOT, load_spec
 
 SHIPPED = REPO_ROOT / "models" / "default"
 SHIPPED_SET = REPO_ROOT / "tests" / "handwritten" / "conversations-default.txt"

@@ -7,8 +7,18 @@ from collections import Counter
 import pytest
 
 from tinyagent.agent import phrasebook as pb
-from tinyagent.agent.corpus import (MAX_REQUEST_BYTES, MAX_TRANSCRIPT_BYTES, Example, all_intents, corpus_stats,
-                                    generate_corpus, phrasing_words, prompt, render, split_phrasings)
+from tinyagent.agent.corpus import (
+    MAX_REQUEST_BYTES,
+    MAX_TRANSCRIPT_BYTES,
+    Example,
+    all_intents,
+    corpus_stats,
+    generate_corpus,
+    phrasing_words,
+    prompt,
+    render,
+    split_phrasings,
+)
 from tinyagent.agent.grammar import grammar_from_spec
 from tinyagent.agent.spec import parse_spec
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tinyagent.targets.build import build
 from tinyagent.cli import DEFAULT_RUN, main
-from tinyagent.device.conformance import conformance
 from tinyagent.device.chat import LINE_MAX, LINE_TOO_LONG, NOT_UTF8, chat
+from tinyagent.device.conformance import conformance
 from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, TinyAgentError
+from tinyagent.targets.build import build
 
 RUNNABLE = ["host", "mps2-an386", "riscv32-virt", "lx106-sim"]
 
@@ -261,9 +261,9 @@ def _stack_high_water(board_name: str, out: Path, requests, tmp_path: Path) -> i
     import dataclasses
     import struct
 
-    from tinyagent.targets.build import load_build
     from tinyagent.device.protocol import ask, sync
     from tinyagent.device.transport import open_console
+    from tinyagent.targets.build import load_build
 
     info = load_build(out, board_name)
     board = info.board

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from c_harness import expected_steps, start_firmware
-from conftest import make_int_model, sample_texts
+from tinyagent.agent.tokenizer import from_hf, train_tokenizer
 from tinyagent.device import protocol
 from tinyagent.integer.config import ModelConfig
 from tinyagent.integer.reference import forward_seq
-from tinyagent.agent.tokenizer import from_hf, train_tokenizer
+
+from c_harness import expected_steps, start_firmware
+from conftest import make_int_model, sample_texts
 
 
 def run_lines(device, tokens) -> list[str]:
@@ -129,8 +129,8 @@ def test_cm4_kernels_bit_exact_under_qemu(tmp_path, bpe, spec, n_heads, n_kv_hea
     import subprocess
     import time
 
-    from tinyagent.targets.boards import load_board
     from tinyagent.codegen.generate import generate_sources
+    from tinyagent.targets.boards import load_board
     from tinyagent.targets.toolchain import compile_and_link
 
     cfg = ModelConfig(vocab_size=320, ctx=40, dim=36, n_layers=2, n_heads=n_heads, head_dim=10, ffn_dim=50,

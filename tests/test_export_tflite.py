@@ -8,19 +8,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tinyagent.compare import export_tflite as ex
-from tinyagent.integer import intmath as im
-from tinyagent.compare import tflm as tc
 from tinyagent.cli import main
+from tinyagent.compare import export_tflite as ex, tflm as tc
 from tinyagent.errors import TinyAgentError
+from tinyagent.integer import intmath as im
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, tiny_int):
+def run_dir(tiny_run):
     """A run folder holding the tiny random integer model in int8/, as `tinyagent quantize` leaves it."""
-    run = tmp_path_factory.mktemp("run")
-    tiny_int[1].save(run / "int8")
-    return run
+    return tiny_run
 
 
 @pytest.fixture(scope="module")

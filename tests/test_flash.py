@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from esptool.util import FatalError
 
+from tinyagent.errors import TinyAgentError
 from tinyagent.targets import flash as fl
 from tinyagent.targets.boards import load_board
-from tinyagent.errors import TinyAgentError
 
 # What ESP-IDF v5.4 writes to build/flasher_args.json for each chip (the bootloader's offset differs).
 BOOTLOADER_OFFSET = {"esp32": "0x1000", "esp32s3": "0x0", "esp32c3": "0x0"}

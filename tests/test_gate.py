@@ -11,10 +11,10 @@ import shutil
 import pytest
 
 from tinyagent.agent.conversation import GATE_FILE, load_min_margin
-from tinyagent.targets.build import build
 from tinyagent.cli import DEFAULT_RUN
 from tinyagent.device.chat import chat
 from tinyagent.errors import TinyAgentError
+from tinyagent.targets.build import build
 
 
 def transcript(board: str, run, out, requests: str) -> str:

@@ -39,8 +39,8 @@ def test_the_longest_enum_word_counts_wherever_it_is_listed():
     """`mode {on, standby}`: the longest call is 12 bytes ("mode standby"), not 7 from the first word."""
     g = Grammar([CallForm("mode", (Field("enum", ("on", "standby")),))])
     assert g.max_len == 12 and g.viable("mode standby") and g.complete("mode standby")
-    from tinyagent.agent.spec import parse_spec
     from tinyagent.agent.grammar import grammar_from_spec
+    from tinyagent.agent.spec import parse_spec
     spec = parse_spec("""
 [agent]
 name = "m"

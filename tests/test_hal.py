@@ -12,9 +12,10 @@ import subprocess
 
 import pytest
 
-from c_harness import FIRMWARE, build_program
-from tinyagent.codegen.generate import generate_sources
 from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
+from tinyagent.codegen.generate import generate_sources
+
+from c_harness import FIRMWARE, build_program
 
 TIMERS = FIRMWARE / "boards" / "common" / "hal_timers.c"
 SIM_DEVICES = FIRMWARE / "boards" / "sim" / "hal_sim_devices.c"

@@ -11,11 +11,11 @@ import subprocess
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
+
+from tinyagent.integer import intmath as im
 
 from c_harness import CFLAGS, FIRMWARE, build_program
-from tinyagent.integer import intmath as im
 
 I32 = st.integers(-(2**31), 2**31 - 1)
 I64 = st.integers(-(2**63), 2**63 - 1)

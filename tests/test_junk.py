@@ -11,39 +11,37 @@ random model, in a run folder made here (noted in docs/robustness.md).
 from __future__ import annotations
 
 import io
-import json
-import shutil
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from tinyagent.cli import DEFAULT_RUN
+from tinyagent.device.chat import (
+    LINE_MAX,  # TA_LINE_MAX (test_device_line_max_is_the_firmwares checks it)
+    LINE_TOO_LONG,
+    NOT_UTF8,
+    edit_line,
+    input_lines,
+    open_device,
+)
+from tinyagent.device.protocol import ask, sync
+from tinyagent.device.transport import EMULATOR_CHUNK_BYTES, EMULATOR_CHUNK_PAUSE_S
+from tinyagent.integer.intmodel import load_int_model
+from tinyagent.targets.build import build
 
 from c_harness import expected_steps
-from tinyagent.targets.build import build
-from tinyagent.cli import DEFAULT_RUN
-from tinyagent.device.chat import LINE_TOO_LONG, NOT_UTF8, edit_line, input_lines, open_device
-from tinyagent.device.protocol import ask, sync
-from tinyagent.integer.intmodel import load_int_model
-from tinyagent.agent.spec import DEFAULT_SPEC_PATH
-from tinyagent.device.transport import EMULATOR_CHUNK_BYTES, EMULATOR_CHUNK_PAUSE_S
 
-from tinyagent.device.chat import LINE_MAX  # TA_LINE_MAX (test_device_line_max_is_the_firmwares checks it)
 WRITE_GAP_S = 0.002  # between writes, so a split sequence really arrives in pieces
 BOARDS = ["host", "mps2-an386"]
 EXAMPLES = {"host": 40, "mps2-an386": 8}  # generated junk streams per board
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, tiny_int, bpe):
+def run_dir(tiny_run):
     if (DEFAULT_RUN / "run.json").is_file() and (DEFAULT_RUN / "int8").is_dir():
         return DEFAULT_RUN
-    run = tmp_path_factory.mktemp("junk-run")  # a run folder as `tinyagent quantize` leaves it
-    tiny_int[1].save(run / "int8")
-    bpe.save(run / "tokenizer.json")
-    shutil.copy(DEFAULT_SPEC_PATH, run / "spec.toml")
-    (run / "run.json").write_text(json.dumps({"format": 1, "stages": {}}))
-    return run
+    return tiny_run
 
 
 @pytest.fixture(scope="module", params=BOARDS)
@@ -131,7 +129,7 @@ def test_junk_then_ping_and_run_still_work(device, reference_run):
 def test_named_junk_streams(device, reference_run):
     """The classic cases once each, with exact replies where the protocol fixes them."""
     send_raw(device, [b"x" * (LINE_MAX + 1) + b"\n"])
-    assert device.read_until("\n> ").endswith("error: line too long (max 1280 bytes)\n> ")
+    assert device.read_until("\n> ").endswith(LINE_TOO_LONG + "\n> ")
     send_raw(device, [b"\xc3\x28\n"])
     assert device.read_until("\n> ").endswith("error: input is not valid UTF-8\n> ")
     send_raw(device, [b"!pinx\x08g a\x1b[D\x1bOAb\r\n"])  # BS edits, escapes vanish, CRLF is one end

@@ -3,9 +3,9 @@ multi-head default it must leave exactly as it was."""
 import pytest
 import torch
 
-from tinyagent.training import intexport
-from tinyagent.integer.config import ModelConfig
 from tinyagent.errors import TinyAgentError
+from tinyagent.integer.config import ModelConfig
+from tinyagent.training import intexport
 from tinyagent.training.model import GPT
 
 MHA = ModelConfig()  # 128 tokens, multi-head attention: the shipped student before conversations

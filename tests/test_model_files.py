@@ -9,12 +9,12 @@ import shutil
 
 import pytest
 
-from tinyagent.integer import intmodel
-from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
-from tinyagent.codegen.generate import model_hash
 from tinyagent.agent.grammar import CallForm, Field, Grammar, grammar_from_spec
 from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
 from tinyagent.agent.tokenizer import from_hf, load_tokenizer, train_tokenizer
+from tinyagent.codegen.generate import model_hash
+from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
+from tinyagent.integer import intmodel
 
 from conftest import sample_texts
 

@@ -19,12 +19,12 @@ import pytest
 from click.testing import CliRunner
 
 from tinyagent import fileio
-from tinyagent.targets.boards import load_board
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH
 from tinyagent.cli import main
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
-from tinyagent.training.run import create_run
-from tinyagent.agent.spec import DEFAULT_SPEC_PATH
+from tinyagent.targets.boards import load_board
 from tinyagent.targets.toolchain import compile_and_link
+from tinyagent.training.run import create_run
 
 from conftest import make_int_model
 

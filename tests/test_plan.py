@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from tinyagent.cli import main
-from tinyagent.integer.config import TINY
 from tinyagent.errors import TinyAgentError
-from tinyagent.training.run import STAGES
+from tinyagent.integer.config import TINY
 from tinyagent.training.chain import MIN_STEPS, STEP_ARGS, chain_defaults, duration_text, fit_budget, plan, train
 from tinyagent.training.defaults import DEFAULTS
+from tinyagent.training.run import STAGES
 
 SPEC = Path(__file__).resolve().parents[1] / "agents" / "default.toml"
 SMALL = dict(n_train=300, n_val=40, n_heldout=40, teacher_cfg=TINY, student_cfg=TINY, batch=8)

@@ -13,15 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_int_model
-from tinyagent.integer import intmath
+from tinyagent.agent.spec import load_spec
+from tinyagent.agent.tokenizer import load_tokenizer
 from tinyagent.codegen import arena
 from tinyagent.compare.bench import PrefillProbe, build_prefill_probe
+from tinyagent.integer import intmath
 from tinyagent.integer.config import ModelConfig
 from tinyagent.integer.intmodel import load_int_model
 from tinyagent.integer.reference import Reference
-from tinyagent.agent.spec import load_spec
-from tinyagent.agent.tokenizer import load_tokenizer
+
+from conftest import make_int_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "models" / "default"
@@ -135,8 +136,8 @@ def test_cm4_shipped_model(tmp_path, shipped):
 
 
 def test_memory_plan_shows_the_prefill_block():
-    from tinyagent.targets.build import MemoryPlan
     from tinyagent.integer.config import ModelConfig
+    from tinyagent.targets.build import MemoryPlan
     MHA = ModelConfig()  # 128 tokens, multi-head attention
 
     extra = arena.prefill_block_bytes(MHA, 8)

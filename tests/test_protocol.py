@@ -1,8 +1,9 @@
 """protocol.py mirrors the firmware console's command table: the same commands, in the same order."""
 import re
 
-from c_harness import FIRMWARE
 from tinyagent.device.protocol import COMMANDS
+
+from c_harness import FIRMWARE
 
 
 def test_commands_are_the_firmwares():
@@ -31,9 +32,10 @@ def test_one_client_drives_the_harness_console(tmp_path, tiny_int, bpe, spec):
     """The C tests' pipe console is a protocol console too: the same client functions as a board's."""
     import pytest
 
-    from c_harness import expected_steps, start_firmware
     from tinyagent.device import protocol
     from tinyagent.errors import TinyAgentError
+
+    from c_harness import expected_steps, start_firmware
 
     im = tiny_int[1]
     con = start_firmware(tmp_path, im, bpe, spec)

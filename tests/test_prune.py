@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from tinyagent.training import prune as P
-from tinyagent.integer.config import ModelConfig
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
+from tinyagent.integer.config import ModelConfig
+from tinyagent.training import prune as P
 from tinyagent.training.model import GPT
 
 CFG = ModelConfig(vocab_size=64, ctx=16, dim=16, n_layers=2, n_heads=4, head_dim=4, ffn_dim=12)

@@ -8,12 +8,12 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from tinyagent.agent.grammar import grammar_from_spec
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, REPO_ROOT, load_spec
 from tinyagent.cli import main
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
 from tinyagent.training.evaluate import load_requests, score_requests
 from tinyagent.training.gate import pick_threshold
-from tinyagent.agent.grammar import grammar_from_spec
-from tinyagent.agent.spec import DEFAULT_SPEC_PATH, REPO_ROOT, load_spec
 
 SHIPPED = REPO_ROOT / "models" / "default"
 HEADER = "category\trequest\texpected\n"

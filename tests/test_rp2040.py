@@ -17,19 +17,20 @@ from pathlib import Path
 import pytest
 
 import test_boards
-from c_harness import expected_steps
-from conftest import make_int_model
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
+from tinyagent.cli import DEFAULT_RUN
+from tinyagent.codegen.generate import generate_sources
+from tinyagent.device.protocol import ask, sync
+from tinyagent.device.transport import open_console
+from tinyagent.integer.config import ModelConfig
+from tinyagent.integer.intmodel import load_int_model
+from tinyagent.integer.reference import forward_seq
 from tinyagent.targets.boards import FIRMWARE_DIR, load_board
 from tinyagent.targets.build import build
-from tinyagent.cli import DEFAULT_RUN
-from tinyagent.integer.config import ModelConfig
-from tinyagent.codegen.generate import generate_sources
-from tinyagent.integer.intmodel import load_int_model
-from tinyagent.device.protocol import ask, sync
-from tinyagent.integer.reference import forward_seq
-from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
 from tinyagent.targets.toolchain import compile_and_link
-from tinyagent.device.transport import open_console
+
+from c_harness import expected_steps
+from conftest import make_int_model
 
 BOARD = "rp2040js"
 RUNNER = FIRMWARE_DIR / "boards" / BOARD / "run.mjs"

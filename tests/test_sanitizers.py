@@ -10,12 +10,12 @@ import re
 
 import pytest
 
-from tinyagent.targets.boards import REPO_ROOT, load_board
-from tinyagent.targets.build import build
 from tinyagent.cli import DEFAULT_RUN
 from tinyagent.device.chat import open_device
-from tinyagent.errors import EXIT_DEVICE, TinyAgentError
 from tinyagent.device.protocol import ask
+from tinyagent.errors import EXIT_DEVICE, TinyAgentError
+from tinyagent.targets.boards import REPO_ROOT, load_board
+from tinyagent.targets.build import build
 from tinyagent.targets.toolchain import SANITIZE_CFLAGS, SANITIZE_ENV, with_sanitizers
 
 EXIT_SANITIZER = 86  # conftest.py's exitcode for ASAN_OPTIONS / UBSAN_OPTIONS

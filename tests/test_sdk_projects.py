@@ -26,14 +26,14 @@ from pathlib import Path
 
 import pytest
 
-from tinyagent.targets import sdk_projects as sp
 from tinyagent.agent.conversation import Conversation, TokenClasses
-from tinyagent.targets.boards import FIRMWARE_DIR, REPO_ROOT, load_board
-from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAgentError
-from tinyagent.codegen.generate import generate_sources
 from tinyagent.agent.grammar import grammar_from_spec
-from tinyagent.integer.reference import Reference
 from tinyagent.agent.spec import load_spec
+from tinyagent.codegen.generate import generate_sources
+from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAgentError
+from tinyagent.integer.reference import Reference
+from tinyagent.targets import sdk_projects as sp
+from tinyagent.targets.boards import FIRMWARE_DIR, REPO_ROOT, load_board
 
 ESP_BOARDS = ["esp32", "esp32s3", "esp32c3"]
 REAL_BOARDS = [*ESP_BOARDS, "pico"]
@@ -328,20 +328,6 @@ SECTIONED_TOOLS = """// tinyagent: requires esp_driver_gpio esp_adc
 #error "no section of this tools file is for this build"
 #endif
 """
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tiny_int, bpe, tmp_path_factory):
-    """A run folder as `tinyagent quantize` leaves it, holding the tests' tiny model."""
-    import json
-    import shutil
-
-    run = tmp_path_factory.mktemp("tiny-run")
-    tiny_int[1].save(run / "int8")
-    bpe.save(run / "tokenizer.json")
-    shutil.copy(REPO_ROOT / "agents" / "default.toml", run / "spec.toml")
-    (run / "run.json").write_text(json.dumps({"format": 1, "stages": {}}))
-    return run
 
 
 @pytest.fixture(scope="module")

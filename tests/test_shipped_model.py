@@ -3,14 +3,14 @@ reference, and the QAT float forward agrees with the reference it was exported t
 import numpy as np
 import torch
 
+from tinyagent.agent.spec import REPO_ROOT
 from tinyagent.cli import DEFAULT_RUN
+from tinyagent.integer.intmodel import load_int_model
+from tinyagent.integer.reference import forward_seq
 from tinyagent.training.data import encode_examples
 from tinyagent.training.evaluate import evaluate, heldout_examples
-from tinyagent.integer.intmodel import load_int_model
 from tinyagent.training.quantize import load_qat_model
-from tinyagent.integer.reference import forward_seq
 from tinyagent.training.run import open_run
-from tinyagent.agent.spec import REPO_ROOT
 
 N_HELDOUT = 150  # a fixed slice of the held-out phrasings: the full set is in eval.json and bench
 # Measured on the shipped model (v10, docs/training.md): 81.4% on all 1000 held-out examples (eval.json,

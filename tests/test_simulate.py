@@ -12,20 +12,21 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from c_harness import start_firmware
-from conftest import make_int_model
 from test_agent_c import REQUESTS, calling_model
 from tinyagent.agent import conversation
-from tinyagent.targets.build import build
-from tinyagent.cli import main
-from tinyagent.integer.config import ModelConfig
-from tinyagent.device.chat import chat
-from tinyagent.errors import TinyAgentError
 from tinyagent.agent.grammar import grammar_from_spec
-from tinyagent.integer.reference import Reference
 from tinyagent.agent.simulated_hal import RESULT_MAX, SpecHal, tool_sims
 from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec, parse_spec, scaffold
+from tinyagent.cli import main
 from tinyagent.codegen.tools_file import render_tools_c, write_tools_c
+from tinyagent.device.chat import chat
+from tinyagent.errors import TinyAgentError
+from tinyagent.integer.config import ModelConfig
+from tinyagent.integer.reference import Reference
+from tinyagent.targets.build import build
+
+from c_harness import start_firmware
+from conftest import make_int_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,9 +4,17 @@ import re
 
 import pytest
 
+from tinyagent.agent.spec import (
+    DEFAULT_SPEC_PATH,
+    REPO_ROOT,
+    Arg,
+    call_fields,
+    load_spec,
+    parse_spec,
+    scaffold,
+    spec_hash,
+)
 from tinyagent.errors import EXIT_BAD_INPUT, TinyAgentError
-from tinyagent.agent.spec import (DEFAULT_SPEC_PATH, REPO_ROOT, Arg, call_fields, load_spec,
-                                  parse_spec, scaffold, spec_hash)
 
 SOURCE = "agents/x.toml"
 

@@ -6,14 +6,14 @@ control bytes are covered too; `!tok <text>` is the same path a user types.
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from tokenizers import Tokenizer
+
+from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
+from tinyagent.device import protocol
 
 from c_harness import start_firmware
 from conftest import WORDS
-from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
-from tinyagent.device import protocol
 
 MAX_BYTES = 360  # hex doubles it; the console's line holds 768 bytes
 

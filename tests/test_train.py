@@ -15,18 +15,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinyagent.training import checkpoint
-from tinyagent.integer.config import TINY
 from tinyagent.agent.corpus import generate_corpus, render
-from tinyagent.training.data import ANSWER, CALL, Batches, encode_examples
-from tinyagent.training.distill import distill, layer_pairs
-from tinyagent.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, TinyAgentError
-from tinyagent.fileio import sha256_file
-from tinyagent.training.quantize import load_qat_model
-from tinyagent.training.run import create_run, open_run
 from tinyagent.agent.spec import load_spec
 from tinyagent.agent.tokenizer import train_tokenizer
+from tinyagent.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, TinyAgentError
+from tinyagent.fileio import sha256_file
+from tinyagent.integer.config import TINY
+from tinyagent.training import checkpoint
 from tinyagent.training.chain import train
+from tinyagent.training.data import ANSWER, CALL, Batches, encode_examples
+from tinyagent.training.distill import distill, layer_pairs
+from tinyagent.training.quantize import load_qat_model
+from tinyagent.training.run import create_run, open_run
 from tinyagent.training.train import token_metrics
 
 SPEC = Path(__file__).resolve().parents[1] / "agents" / "default.toml"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tinyagent.targets.boards import REPO_ROOT, load_board
-from tinyagent.errors import EXIT_DEVICE, TinyAgentError
-from tinyagent.targets.toolchain import compile_and_link
 from tinyagent.device.transport import open_console
+from tinyagent.errors import EXIT_DEVICE, TinyAgentError
+from tinyagent.targets.boards import REPO_ROOT, load_board
+from tinyagent.targets.toolchain import compile_and_link
 
 ECHO = REPO_ROOT / "firmware/test/echo_main.c"
 

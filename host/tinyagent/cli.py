@@ -17,8 +17,8 @@ from pathlib import Path
 
 import click
 
-from .training.defaults import DEFAULTS as D
 from .errors import EXIT_INTERRUPTED, TinyAgentError
+from .training.defaults import DEFAULTS as D
 
 DEFAULT_AGENT = "agents/default.toml"
 DEFAULT_RUN = Path(__file__).resolve().parents[2] / "models" / "default"
@@ -238,8 +238,8 @@ def eval_cmd(run, n, requests, conversations, stage, json_out):
     if requests and conversations:
         raise TinyAgentError("--requests and --conversations given together (allowed: one of them)")
     if requests or conversations:
-        from .training.evaluate import print_conversations, print_requests, score_conversations, score_requests
         from .fileio import write_json
+        from .training.evaluate import print_conversations, print_requests, score_conversations, score_requests
 
         if requests:
             report = score_requests(_run_dir(run), requests, stage)
@@ -262,10 +262,10 @@ def eval_cmd(run, n, requests, conversations, stage, json_out):
               help="Only write DIR/NAME_tools.c, from the spec DIR/NAME.toml as it is now.")
 def new(name, folder, tools_only):
     """Scaffold a new agent: its spec agents/NAME.toml and its tools agents/NAME_tools.c."""
-    from .codegen.literals import check_identifier
-    from .fileio import write_text
     from .agent.spec import load_spec, parse_spec, scaffold
+    from .codegen.literals import check_identifier
     from .codegen.tools_file import tools_c_name, write_tools_c
+    from .fileio import write_text
 
     check_identifier(name, what="agent name")
     if Path(folder).exists() and not Path(folder).is_dir():

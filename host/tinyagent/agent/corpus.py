@@ -15,8 +15,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from . import phrasebook as pb
 from ..errors import bad_input
+from . import phrasebook as pb
 from .spec import UNITS, AgentSpec, Arg, Intent, Ref, format_value, template_parts, unit_range
 
 # The model's context is 128 tokens of a ~512-token BPE vocabulary; these keep a turn well inside it.

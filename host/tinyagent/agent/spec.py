@@ -487,7 +487,7 @@ class _Parser:
         where = f"{where} '{name}'"
         kinds = ("enum", "int", "decimal") if result else ("enum", "int", "duration")
         if not isinstance(v, dict) or "type" not in v:
-            self.fail(where, f"expected a table with a type, e.g. {{ type = \"int\", min = 0, max = 9 }}")
+            self.fail(where, 'expected a table with a type, e.g. { type = "int", min = 0, max = 9 }')
         kind = v["type"]
         if kind not in kinds:
             self.fail(where, f"unknown type {kind!r} (allowed: {', '.join(kinds)})")

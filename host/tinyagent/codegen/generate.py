@@ -15,12 +15,12 @@ import jinja2
 import numpy as np
 
 from ..agent import conversation
-from . import literals, arena
+from ..agent.grammar import Grammar, grammar_from_spec, normalized_max_len
+from ..agent.tokenizer import BPE
 from ..errors import bad_input
 from ..fileio import sha256_bytes, write_text
-from ..agent.grammar import Grammar, grammar_from_spec, normalized_max_len
 from ..integer.intmodel import IntModel, tensor_shapes
-from ..agent.tokenizer import BPE
+from . import arena, literals
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIRMWARE_DIR = REPO_ROOT / "firmware"
@@ -200,48 +200,64 @@ _WEIGHT_DOCS = {
     "pos_emb.sh": "shift, per position", "logits.m": "head accumulator -> logit multiplier, per token",
     "logits.sh": "shift, per token",
 }
-_SCALARS = ("attn_norm.k", "ffn_norm.k", "softmax.m", "softmax.sh", "attn_out.m", "attn_out.sh")
+_TABLES = {"exp_table": "softmax: round(32768 * exp(-i / steps))", "gelu": "GELU, int8 -> int8, indexed by h + 128"}
+
+
+def _model_fields(T: dict, names: list[str], prefix: str, linears: bool) -> list[tuple[str, str]]:
+    """(field, initializer) of a ta_layer (`linears`: a weight with its .m and .sh is one ta_linear) or
+    of ta_model (each its own field), in the tensor table's order; a (1,) tensor is a constant."""
+    out = []
+    for name in names:
+        base, _, suffix = name.rpartition(".")
+        if linears and suffix in ("m", "sh") and base in T and T[base].ndim == 2:
+            continue  # inside its ta_linear
+        field = name.removeprefix(prefix)
+        if T[name].shape == (1,):
+            out.append((field.replace(".", "_"), literals.c_int(int(T[name].reshape(-1)[0]))))
+        elif linears and T[name].ndim == 2:
+            arr = _c_name(name)
+            out.append((field, f"{{ {arr}, {arr}_m, {arr}_sh }}"))
+        else:
+            out.append((field.replace(".", "_"), _c_name(name)))
+    return out
 
 
 def _model_source(m: IntModel, board_name: str, version: str, block: int) -> dict:
+    """ta_model.c's parts, every one read off intmodel.tensor_shapes (the table the exporter and the
+    checker read, tied to ta_engine.h's structs by a test): arrays, per-layer fields, model fields."""
     c = m.cfg
     T = m.tensors
+    table = tensor_shapes(c.n_layers, V=c.vocab_size, C=c.ctx, d=c.dim, a=c.n_heads * c.head_dim,
+                          kv=c.kv_heads * c.head_dim, f=c.ffn_dim)
     weights, tables = [], []
-    order = ["tok_emb", "tok_emb.m", "tok_emb.sh", "pos_emb", "pos_emb.m", "pos_emb.sh"]
-    for li in range(c.n_layers):
-        for lin in ("wq", "wk", "wv", "wo", "w1", "w2"):
-            order += [f"layers.{li}.{lin}", f"layers.{li}.{lin}.m", f"layers.{li}.{lin}.sh"]
-    order += ["logits.m", "logits.sh"]
-    for name in order:
+    for name in table:
+        if T[name].shape == (1,):
+            continue  # a constant in a struct field
+        short = name.rpartition(".")[2] if name.startswith("layers.") else name
+        if short in _TABLES:
+            tables.append(literals.c_array(_c_name(name), T[name], comment=_TABLES[short]))
+            continue
         doc = _WEIGHT_DOCS.get(name, "")
         if not doc:
             lin = name.split(".")[2]
             doc = {"m": "multiplier per output row", "sh": "shift per output row"}.get(name.split(".")[-1],
                                                                                        f"{lin}: (out, in) int8")
         weights.append(literals.c_array(_c_name(name), T[name], comment=doc, attr="TA_WEIGHTS_ATTR"))
-    tables.append(literals.c_array("exp_table", T["exp_table"], comment="softmax: round(32768 * exp(-i / steps))"))
-    for li in range(c.n_layers):
-        tables.append(literals.c_array(_c_name(f"layers.{li}.gelu"), T[f"layers.{li}.gelu"],
-                                      comment="GELU, int8 -> int8, indexed by h + 128"))
     # every weight array's length, checked by the compiler against ta_model.h's dims: sources edited by
     # hand, or a header from another model, stop the build instead of reading past an array
     sym = tensor_shapes(c.n_layers, V="TA_MODEL_VOCAB", C="TA_MODEL_CTX", d="TA_MODEL_DIM",
                         a="TA_MODEL_N_HEADS * TA_MODEL_HEAD_DIM", kv="TA_MODEL_N_KV_HEADS * TA_MODEL_HEAD_DIM",
                         f="TA_MODEL_FFN_DIM")
     size_checks = [(_c_name(name), " * ".join(f"({x})" for x in sym[name][1]))
-                   for name in order if any(isinstance(x, str) for x in sym[name][1])]
-    layers = []
-    for li in range(c.n_layers):
-        p = f"layers.{li}."
-        entry = {"prefix": f"l{li}_"}
-        for s in _SCALARS:
-            entry[s.replace(".", "_")] = literals.c_int(int(T[p + s].reshape(-1)[0]))
-        layers.append(entry)
+                   for name in table if name not in _TABLES and any(isinstance(x, str) for x in sym[name][1])]
+    layers = [_model_fields(T, [n for n in table if n.startswith(f"layers.{li}.")], f"layers.{li}.", True)
+              for li in range(c.n_layers)]
+    model = _model_fields(T, [n for n in table if not n.startswith("layers.")], "", False)
     state = [(name, "ta_kx" if name == "xk" else ctype, f"TA_ARENA_{name.upper()}_OFFSET")
              for name, ctype, _ in arena.arena_buffers(c, block)]
     return {"board": literals.c_string(board_name), "tool_version": literals.c_string(version),
-            "weights": weights, "tables": tables, "layers": layers, "state": state, "size_checks": size_checks,
-            "final_norm_k": literals.c_int(int(T["final_norm.k"][0]))}
+            "weights": weights, "tables": tables, "layers": layers, "model": model, "state": state,
+            "size_checks": size_checks}
 
 
 # ---- ta_vocab.c ----------------------------------------------------------------------------------

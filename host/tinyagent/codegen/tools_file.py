@@ -13,11 +13,11 @@ from pathlib import Path
 
 import jinja2
 
-from . import literals
-from ..errors import bad_input
-from ..fileio import write_text
 from ..agent.simulated_hal import NEXT, SlotSim, ToolSim, default_tools_only, is_default_tool, tool_sims
 from ..agent.spec import AgentSpec, Arg, call_fields, format_value
+from ..errors import bad_input
+from ..fileio import write_text
+from . import literals
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = REPO_ROOT / "templates" / "agent_tools.c.j2"

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from ..device import protocol
-from ..integer.config import STUDENT, TINY, ModelConfig
 from ..errors import TinyAgentError
 from ..fileio import make_dir, write_bytes, write_json
+from ..integer.config import STUDENT, TINY, ModelConfig
 
 RESULTS_FILE = "bench.json"
 REPO = Path(__file__).resolve().parents[3]
@@ -109,9 +109,9 @@ def _ids(cfg: ModelConfig, n: int, seed: int = 0) -> list[int]:
 
 def time_c_engine(board_name: str, elf: Path, ids: list[int], repeats: int) -> dict:
     """`!run ids` over the console: first token = first `step 0` line, then steady tokens/s."""
-    from ..targets.boards import load_board
     from ..device.protocol import ask, sync
     from ..device.transport import open_console
+    from ..targets.boards import load_board
 
     best = None
     with open_console(load_board(board_name), artifact=Path(elf)) as con:
@@ -174,9 +174,9 @@ def time_torch(model, ids: list[int], repeats: int) -> dict:
 
 def callgrind_instructions(elf: Path, ids: list[int], workdir: Path) -> dict:
     """Instructions executed inside ta_engine_step for `!run ids`, from callgrind (--toggle-collect)."""
-    from ..targets.boards import load_board
     from ..device.protocol import sync
     from ..device.transport import open_console
+    from ..targets.boards import load_board
 
     if not shutil.which("valgrind"):
         return {"error": "valgrind not installed (apt-get install valgrind)"}
@@ -215,9 +215,9 @@ def board_instructions(board_name: str, elf: Path, ids: list[int], macs: float) 
     """`!bench ids` on a board that runs here. In instructions when its board file says ta_hal_cycles
     counts them under its run command ([run] counter = "instructions", counter_scale per unit);
     otherwise the raw units, with a note saying what they are."""
-    from ..targets.boards import load_board
     from ..device.protocol import sync
     from ..device.transport import open_console
+    from ..targets.boards import load_board
 
     board = load_board(board_name)
     with open_console(board, artifact=Path(elf)) as con:
@@ -250,8 +250,8 @@ def build_prefill_probe(im, bpe, spec, board_name: str, out: Path, prefill_block
     """firmware/test/prefill_main.c with the generated model, the engine and the board's kernels (host:
     the stdin/stdout HAL; an emulated board: its own HAL and toolchain). Returns the program."""
     from ..codegen import arena
-    from ..targets.boards import load_board
     from ..codegen.generate import KERNELS, generate_sources
+    from ..targets.boards import load_board
     from ..targets.toolchain import compile_and_link
 
     board = load_board(board_name)
@@ -334,10 +334,10 @@ class PrefillProbe:
 def prefill_instructions(run: Path, board_name: str, workdir: Path, n_tokens: int = PREFILL_TOKENS) -> dict:
     """Instructions per prompt token on `board_name` (an emulated board that counts instructions), for
     a prompt of n_tokens fed step by step (ta_engine_step) and by ta_engine_feed, the same logits both ways."""
-    from ..targets.boards import load_board
-    from ..integer.intmodel import load_int_model
     from ..agent.spec import load_spec
     from ..agent.tokenizer import load_tokenizer
+    from ..integer.intmodel import load_int_model
+    from ..targets.boards import load_board
 
     board = load_board(board_name)
     im = load_int_model(run / "int8")
@@ -373,9 +373,9 @@ def decode_instructions(board_name: str, elf: Path, cfg: ModelConfig, spans=((16
     """Instructions per generated token at positions a..b on an emulated board, from the firmware's
     `!bench`: (ids 0..b minus ids 0..a) / (b - a), so the shared start and the fixed overhead cancel.
     The ids are below 100, so that 250 of them fit the console's line."""
-    from ..targets.boards import load_board
     from ..device.protocol import sync
     from ..device.transport import open_console
+    from ..targets.boards import load_board
 
     board = load_board(board_name)
     scale = board.run.counter_scale if board.run.counter == "instructions" else 1
@@ -398,8 +398,8 @@ def run_prefill_bench(out: str | Path = "bench/results", run: str | Path | None 
                       board: str = "mps2-an386", name: str = "prefill.json") -> dict:
     """Prefill (step by step vs ta_engine_feed) for the shipped model, and decode per token at
     positions 16-48 and 200-250 for a random model of ctx 256 (2 kv heads, ffn 96): out/name."""
-    from ..targets.build import build
     from ..integer.intmodel import load_int_model
+    from ..targets.build import build
 
     out = make_dir(out)
     run = Path(run) if run else DEFAULT_RUN
@@ -461,12 +461,12 @@ def quality(run: Path, n: int | None, stages: tuple[str, ...] | None) -> dict:
 def heldout_tokens(run: Path, n_tokens: int) -> list[int] | None:
     """The first `n_tokens` of the held-out transcripts, end to end: real text, not random ids (None for
     a run with no corpus, e.g. a random test model: compare_with_tflm then draws random ids)."""
+    import json
+
     from ..agent.corpus import render
+    from ..agent.tokenizer import load_tokenizer
     from ..training.evaluate import heldout_examples
     from ..training.run import open_run
-    from ..agent.tokenizer import load_tokenizer
-
-    import json
 
     if "corpus" not in json.loads((run / "run.json").read_text()):
         return None
@@ -521,9 +521,9 @@ def run_bench(out: str | Path = "bench/results", quick: bool = False, run: str |
               boards: tuple[str, ...] = MEMORY_BOARDS, sizes: dict[str, ModelConfig] | None = None,
               callgrind: bool = True) -> dict:
     """Measure everything (module doc), print tables, write out/bench.json; returns the results."""
+    from ..integer.intmodel import load_int_model
     from ..targets.boards import load_board
     from ..training.checkpoint import load_model
-    from ..integer.intmodel import load_int_model
 
     out = make_dir(out)  # a folder that cannot be written: one line now, not after the measurements
     run = Path(run) if run else DEFAULT_RUN

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..integer import intmath as im
 from ..errors import EXIT_CHECK_FAILED, EXIT_TOOL_MISSING, TinyAgentError
-from .export_tflite import LEFT_OUT, LOGITS, Graph, OpSpec, build_tflite, fc_weight_scales, op_counts
-from .export_tflite import resolve_int_model
+from ..integer import intmath as im
 from ..integer.intmodel import IntModel
 from ..integer.reference import Reference
+from .export_tflite import LEFT_OUT, LOGITS, Graph, OpSpec, build_tflite, fc_weight_scales, op_counts, resolve_int_model
 
 ARENA_BYTES = 1 << 22  # offered to the interpreter; the report gives what it used
 DEFAULT_TOKENS = 32

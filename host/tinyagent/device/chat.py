@@ -13,7 +13,6 @@ from typing import IO, Iterator, TextIO
 from ..errors import bad_input
 from .protocol import PROMPT, REPLY_TIMEOUT_S, new_conversation, sync
 
-
 # ---- the console's line editing (firmware/ta_console.c, read_line and valid_utf8) -------------------
 
 LINE_MAX = 1280  # TA_LINE_MAX (firmware/ta_console.h): a longer line is refused whole
@@ -98,16 +97,14 @@ class ReferenceAgent:
     run: Path
 
     def __post_init__(self):
-        from ..agent.conversation import Conversation, TokenClasses
+        from ..agent.conversation import Conversation, TokenClasses, load_min_margin
         from ..agent.grammar import grammar_from_spec
-        from ..agent.conversation import load_min_margin
-        from ..integer.intmodel import load_int_model
-        from ..integer.reference import Reference
+        from ..agent.simulated_hal import SpecHal
         from ..agent.spec import load_spec
         from ..agent.tokenizer import load_tokenizer
-
+        from ..integer.intmodel import load_int_model
+        from ..integer.reference import Reference
         from ..training.run import check_run_file
-        from ..agent.simulated_hal import SpecHal
 
         check_run_file(self.run)
         self.model = load_int_model(self.run / "int8")

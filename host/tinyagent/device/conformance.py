@@ -18,11 +18,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-from . import protocol
-from .chat import open_device
 from ..errors import bad_input
 from ..integer.intmath import fnv1a32_i32
+from . import protocol
+from .chat import open_device
 from .protocol import ask
 
 N_TRANSCRIPTS = 6
@@ -164,14 +163,14 @@ def find_refusal(conv, requests: list[str], rng: random.Random) -> list[str] | N
 def conformance(board: str | None = None, out: str | None = None, port: str | None = None,
                 baud: int = 115200, seed: int = 0) -> Results:
     from ..agent.conversation import Conversation, TokenClasses, load_min_margin
-    from ..targets.build import load_build
-    from ..training.evaluate import heldout_examples
     from ..agent.grammar import grammar_from_spec
+    from ..agent.tokenizer import load_tokenizer
     from ..codegen.generate import ENGINE_VERSION
     from ..integer.intmodel import load_int_model
     from ..integer.reference import Reference
+    from ..targets.build import load_build
+    from ..training.evaluate import heldout_examples
     from ..training.run import open_run
-    from ..agent.tokenizer import load_tokenizer
 
     if not out and not board:
         on = f"the board on {port}" if port else "the board"

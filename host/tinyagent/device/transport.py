@@ -40,8 +40,8 @@ from typing import IO, Callable, Iterator
 
 import serial
 
-from ..targets.boards import Board
 from ..errors import EXIT_DEVICE, TinyAgentError
+from ..targets.boards import Board
 from ..targets.toolchain import Artifact
 
 # ---- timeouts (seconds) ----

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save
 
-from . import intmath as im
-from .config import ModelConfig, QatScales
 from ..errors import bad_input
 from ..fileio import read_json, sha256_bytes, write_bytes, write_json
+from . import intmath as im
+from .config import ModelConfig, QatScales
 
 INT_FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.int.safetensors"

@@ -24,11 +24,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .boards import Board, list_boards, load_board
-from ..integer.config import ModelConfig
+from ..codegen.arena import arena_bytes, arena_layout, choose_prefill_block, prefill_block_bytes
 from ..errors import EXIT_DOES_NOT_FIT, TinyAgentError, bad_input
 from ..fileio import cannot_write, make_dir, read_json, write_json
-from ..codegen.arena import arena_bytes, arena_layout, choose_prefill_block, prefill_block_bytes
+from ..integer.config import ModelConfig
+from .boards import Board, list_boards, load_board
 
 MANIFEST = "tinyagent-build.json"  # written last: the folder holds a complete build
 PARTIAL = "tinyagent-build.partial.json"  # written before generating: a build of this model was started here
@@ -477,11 +477,11 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     written when the build is complete. A build that was interrupted or failed is redone by the next
     build of the same model without --replace."""
     from ..agent.conversation import load_min_margin
+    from ..agent.spec import load_spec
+    from ..agent.tokenizer import load_tokenizer
     from ..codegen.generate import generate_sources, model_hash
     from ..integer.intmodel import load_int_model
     from ..training.run import check_run_file
-    from ..agent.spec import load_spec
-    from ..agent.tokenizer import load_tokenizer
     from .toolchain import compile_and_link, stack_plan, with_sanitizers
 
     board = with_sanitizers(load_board(board_name))  # TA_HOST_SANITIZE: ASan/UBSan, host only
@@ -601,8 +601,8 @@ def print_boards(run: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..integer.intmodel import load_int_model
     from ..agent.tokenizer import load_tokenizer
+    from ..integer.intmodel import load_int_model
 
     im = load_int_model(run / "int8")
     mflash, mram = model_needs(im, load_tokenizer(run / "tokenizer.json"))

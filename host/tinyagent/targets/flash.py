@@ -20,8 +20,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .boards import Board, load_board
 from ..errors import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_DEVICE, EXIT_TOOL_MISSING, TinyAgentError
+from .boards import Board, load_board
 from .sdk_projects import ESP_CHIPS, PROJECT_MANIFEST
 
 ESP_ROM_BAUD = 115200        # the ROM bootloader's speed; esptool moves to `baud` once its stub runs

@@ -32,9 +32,9 @@ from typing import Any, Iterable
 import jinja2
 
 from ..codegen import literals
-from .boards import FIRMWARE_DIR, REPO_ROOT, Board
 from ..errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAgentError, bad_input
 from ..fileio import read_json, write_bytes, write_json, write_text
+from .boards import FIRMWARE_DIR, REPO_ROOT, Board
 from .toolchain import Artifact, compile_and_link
 
 # ---- the SDK versions the projects are written for ----

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .boards import FIRMWARE_DIR, Board
 from ..errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAgentError
 from ..fileio import make_dir, write_text
+from .boards import FIRMWARE_DIR, Board
 
 ERROR_LINES_SHOWN = 8   # compiler output lines kept in TinyAgentError.details
 OBJ_SUBDIR = "obj"      # objects, .su and .ci files go to out_dir/obj

@@ -13,19 +13,31 @@ from typing import Callable
 
 import torch
 
-from . import intexport
-from ..integer.config import STUDENT, TEACHER, ModelConfig
-from .defaults import DEFAULTS
-from .distill import check_alpha_temperature, distill
 from ..errors import bad_input
 from ..fileio import check_writable
+from ..integer.config import STUDENT, TEACHER, ModelConfig
+from . import intexport
+from .defaults import DEFAULTS
+from .distill import check_alpha_temperature, distill
 from .gate import choose_gate
 from .model import GPT
 from .prune import check_keep, prune
 from .quantize import quantize
 from .run import RUN_FILE, STAGES, create_run, open_run
-from .train import (GRAD_CLIP, Dist, make_optimizer, ce_objective, check_dropout, check_positive, check_seed, init_dist,
-                    model_cfg, resolve, set_threads, train_stage)
+from .train import (
+    GRAD_CLIP,
+    Dist,
+    ce_objective,
+    check_dropout,
+    check_positive,
+    check_seed,
+    init_dist,
+    make_optimizer,
+    model_cfg,
+    resolve,
+    set_threads,
+    train_stage,
+)
 
 
 def train(agent: str | Path | None, out: str | Path, *, steps: int | None = None, batch: int | None = None,
@@ -314,8 +326,8 @@ def _corpus_seconds(spec, seed: int, n: dict, vocab_size: int, ctx: int, tokeniz
     """(seconds to make the corpus of n["n_train"] + n["n_val"] + n["n_heldout"] examples, and to train
     the tokenizer if `tokenizer`; the mean transcript length in tokens), from a PLAN_SAMPLE sample."""
     from ..agent.corpus import generate_corpus, render
-    from .data import encode_examples
     from ..agent.tokenizer import train_tokenizer
+    from .data import encode_examples
 
     t0 = time.perf_counter()
     sample = generate_corpus(spec, seed=seed, n_train=PLAN_SAMPLE, n_val=10, n_heldout=10).train
@@ -340,9 +352,9 @@ def plan(agent: str | Path | None, out: str | Path, *, budget_minutes: float | N
     With `budget_minutes` (a new run only), the step arguments not given in `given` are scaled by one
     factor so the estimate fits (fit_budget); the returned Plan's step_args are what to pass to train().
     """
+    from ..agent.spec import load_spec
     from .distill import check_alpha_temperature
     from .prune import check_keep, pruned_config
-    from ..agent.spec import load_spec
 
     if until not in STAGES:
         raise bad_input(f"until={until!r} is not a stage (allowed: {', '.join(STAGES)})")

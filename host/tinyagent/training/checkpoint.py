@@ -18,12 +18,11 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
+from safetensors.torch import load as st_load, save as st_save
 
-from ..integer.config import ModelConfig
 from ..errors import bad_input
 from ..fileio import read_json, remove_stale_temps, sha256_bytes, write_bytes, write_json
+from ..integer.config import ModelConfig
 from ..integer.intmodel import check_model_config
 from .model import GPT
 

@@ -19,9 +19,8 @@ from typing import Sequence
 import torch
 from tokenizers import Tokenizer
 
-from ..errors import bad_input
 from ..agent.tokenizer import BYTE_TO_CHAR
-
+from ..errors import bad_input
 
 # Token roles. FED tokens come from the user or the device; the model generates CALL and ANSWER ones.
 FED, CALL, ANSWER = 0, 1, 2

@@ -22,13 +22,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import load_model
-from ..integer.config import ModelConfig
 from ..errors import bad_input
+from ..integer.config import ModelConfig
+from .checkpoint import load_model
 from .model import GPT
 from .run import Run, open_run
-from .train import (CKPT_EVERY, check_dropout, check_positive, default_model, fit, init_dist, masked_ce, model_cfg,
-                    stage_args, train_stage)
+from .train import (
+    CKPT_EVERY,
+    check_dropout,
+    check_positive,
+    default_model,
+    fit,
+    init_dist,
+    masked_ce,
+    model_cfg,
+    stage_args,
+    train_stage,
+)
 
 
 def layer_pairs(n_student: int, n_teacher: int) -> list[tuple[int, int]]:

@@ -20,17 +20,17 @@ import torch
 
 from ..agent import conversation
 from ..agent.conversation import RequestTooLong, TokenClasses, TorchEngine, load_min_margin, run_turn
-from .checkpoint import load_model
 from ..agent.corpus import generate_corpus, render_turn
-from .data import TokenData, encode_examples
-from ..errors import bad_input
-from ..fileio import write_json
 from ..agent.grammar import grammar_from_spec
-from ..integer.intmodel import load_int_model
-from ..integer.reference import Reference, forward_seq
-from .run import SPEC_FILE, TOKENIZER_FILE, open_run
 from ..agent.spec import load_spec
 from ..agent.tokenizer import load_tokenizer
+from ..errors import bad_input
+from ..fileio import write_json
+from ..integer.intmodel import load_int_model
+from ..integer.reference import Reference, forward_seq
+from .checkpoint import load_model
+from .data import TokenData, encode_examples
+from .run import SPEC_FILE, TOKENIZER_FILE, open_run
 
 FLOAT_STAGES = ("teacher", "scratch", "student", "pruned")
 EVAL_FILE = "eval.json"

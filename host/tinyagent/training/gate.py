@@ -17,14 +17,14 @@ from pathlib import Path
 
 from ..agent.conversation import GATE_FILE, RequestTooLong, TokenClasses
 from ..agent.corpus import generate_corpus
-from .evaluate import expected_calls, run_example
-from ..fileio import write_json
 from ..agent.grammar import grammar_from_spec
-from ..integer.intmodel import load_int_model
-from ..integer.reference import Reference
-from .run import SPEC_FILE, TOKENIZER_FILE, open_run
 from ..agent.spec import load_spec
 from ..agent.tokenizer import load_tokenizer
+from ..fileio import write_json
+from ..integer.intmodel import load_int_model
+from ..integer.reference import Reference
+from .evaluate import expected_calls, run_example
+from .run import SPEC_FILE, TOKENIZER_FILE, open_run
 
 MAX_RIGHT_STOPPED = 0.05  # of the right write calls on val, the most the gate may turn into questions
 WRONG_COST = 3  # a wrong write call costs this many clarifying questions

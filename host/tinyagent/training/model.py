@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from ..integer.config import ModelConfig, QatScales
 
-
 # ---------------------------------------------------------------------------------------------------
 # QAT: static activation scales and fake quantisation that rounds exactly as the reference does
 # ---------------------------------------------------------------------------------------------------

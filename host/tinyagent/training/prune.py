@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_model
-from ..integer.config import ModelConfig
-from .distill import DistillNet, check_alpha_temperature, distill_objective
 from ..errors import bad_input
+from ..integer.config import ModelConfig
+from .checkpoint import load_model
+from .distill import DistillNet, check_alpha_temperature, distill_objective
 from .model import GPT, Block
 from .run import Run, open_run
 from .train import CKPT_EVERY, check_dropout, check_positive, fit, init_dist, stage_args

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from . import intexport
 from ..integer import intmodel
+from . import intexport
 from .checkpoint import load_model, read_config
 from .distill import DistillNet, check_alpha_temperature, distill_objective
 from .model import GPT

@@ -20,11 +20,19 @@ from typing import TYPE_CHECKING
 from tokenizers import Tokenizer
 
 from ..agent.corpus import corpus_stats, generate_corpus, render
-from ..errors import bad_input
-from ..fileio import (check_input_file, make_dir, read_json, remove_stale_temps, sha256_bytes, write_bytes,
-                      write_json, write_text)
 from ..agent.spec import load_spec
 from ..agent.tokenizer import train_tokenizer
+from ..errors import bad_input
+from ..fileio import (
+    check_input_file,
+    make_dir,
+    read_json,
+    remove_stale_temps,
+    sha256_bytes,
+    write_bytes,
+    write_json,
+    write_text,
+)
 
 if TYPE_CHECKING:
     from .data import TokenData

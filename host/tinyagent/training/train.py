@@ -24,11 +24,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import checkpoint
+from ..errors import EXIT_INTERRUPTED, TinyAgentError, bad_input
 from ..integer.config import STUDENT, TEACHER, ModelConfig
+from . import checkpoint
 from .data import ANSWER, CALL, Batches, TokenData
 from .defaults import DEFAULTS
-from ..errors import EXIT_INTERRUPTED, TinyAgentError, bad_input
 from .model import GPT
 from .run import SEED_MAX, Run, open_run
 
@@ -171,8 +171,14 @@ class StepProgress:
         self.enabled = enabled
         if not enabled:
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} it/s"),
                                  TimeElapsedColumn(), TimeRemainingColumn())
