@@ -51,3 +51,12 @@ def test_one_client_drives_the_harness_console(tmp_path, tiny_int, bpe, spec):
         assert con.ask("!ping 7") == b"pong 7\n"  # nothing left over between the two ways of asking
     finally:
         assert con.close() == 0
+
+
+def test_a_turn_splits_at_newlines_only():
+    """An answer may hold any byte the model wrote: a "\\r" (or "\\x0b", "\\x1c") stays in it, as the
+    reference has it, instead of cutting the answer into lines (found by a random model's answer)."""
+    from tinyagent.device.conformance import parse_turn
+
+    reply = "[water 90] -> ok\nCor\r00\x0b1\x1c2\n"
+    assert parse_turn(reply) == ([("water 90", "ok")], "Cor\r00\x0b1\x1c2")

@@ -71,9 +71,10 @@ def compare_steps(name: str, want, got) -> Check:
 
 
 def parse_turn(text: str) -> tuple[list[tuple[str, str]], str]:
-    """Device reply -> ([(call, result)], answer)."""
+    """Device reply -> ([(call, result)], answer). Lines end at "\n" only: an answer may hold any other
+    byte the model wrote, "\r" too (str.splitlines would cut it there)."""
     calls, answer = [], []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if line.startswith("[") and "] -> " in line:
             call, result = line[1:].split("] -> ", 1)
             calls.append((call, result))
