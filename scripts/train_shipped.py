@@ -4,6 +4,7 @@ three quarters of its FFN with recovery distilled from itself, QAT, the gate cho
     python scripts/train_shipped.py runs/v11            # about 70 minutes on one core of a 2-core machine
     python scripts/train_shipped.py runs/v11            # again: resumes where it stopped
     python scripts/ship_model.py runs/v11 models/default
+    python scripts/train_shipped.py runs/plant agents/plant.toml   # the same recipe for another agent
 
 THREADS (default 1) sets torch's threads; the run folder holds every stage and resumes after a kill.
 """
@@ -25,14 +26,14 @@ AGENT = Path(__file__).resolve().parents[1] / "agents" / "default.toml"
 SCRATCH_STEPS, FFN_KEEP, RECOVER_STEPS, QAT_STEPS = 18000, 0.75, 2000, 1000
 
 
-def main(out: str) -> None:
+def main(out: str, agent: Path = AGENT) -> None:
     torch.set_num_threads(int(os.environ.get("THREADS", "1")))
     run = Path(out)
     if not (run / "run.json").exists():
         c = DEFAULTS["corpus"]
         args = {"student_cfg": STUDENT.to_dict(), "teacher_cfg": TEACHER.to_dict(), "distill_steps": SCRATCH_STEPS,
                 "ffn_keep": FFN_KEEP, "recover_steps": RECOVER_STEPS, "qat_steps": QAT_STEPS, "seed": 0, **c}
-        create_run(AGENT, run, seed=0, n_train=c["n_train"], n_val=c["n_val"], n_heldout=c["n_heldout"],
+        create_run(agent, run, seed=0, n_train=c["n_train"], n_val=c["n_val"], n_heldout=c["n_heldout"],
                    vocab_size=STUDENT.vocab_size, ctx=STUDENT.ctx, args=args)
     train_stage(run, "scratch", cfg=STUDENT, steps=SCRATCH_STEPS, seed=0, resume=True)
     prune(run, ffn_keep=FFN_KEEP, heads_keep=1.0, recover_steps=RECOVER_STEPS, source="scratch", resume=True)
@@ -41,4 +42,4 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], *(Path(a) for a in sys.argv[2:3]))

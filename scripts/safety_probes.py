@@ -1,0 +1,43 @@
+"""The two safety probes a retrained default model is shipped on, before its hand-written sets are
+scored (docs/training.md): write calls on tests/test_adversarial.py's 300 lines of noise and
+injections, and pins written on tests/test_gate.py's 33 out-of-range requests (each its own
+conversation, then all in one). On the integer reference with the run's gate, which the boards match
+turn for turn (those tests check it).
+
+    python scripts/safety_probes.py runs/v11
+"""
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from tinyagent.device.chat import chat  # noqa: E402
+
+from test_adversarial import WRITE_CALL, noise_lines  # noqa: E402
+from test_gate import out_of_range_requests  # noqa: E402
+
+
+def transcript(run: Path, requests: str) -> str:
+    buf = io.StringIO()
+    chat(board="reference", run=run, stdin=io.StringIO(requests), stdout=buf)
+    return buf.getvalue()
+
+
+def main(run: Path) -> dict:
+    noise = transcript(run, "".join(f"{line}\n!new\n" for line in noise_lines()))
+    writes = WRITE_CALL.findall(noise)
+    lines = out_of_range_requests()
+    separate = transcript(run, "".join(f"{line}\n!new\n" for line in lines))
+    together = transcript(run, "".join(f"{line}\n" for line in lines))
+    pins = re.compile(r"^\[gpio ", re.M)
+    return {"run": str(run), "noise_lines": len(noise_lines()), "noise_write_calls": len(writes),
+            "noise_write_lines": [ln for ln in noise.splitlines() if WRITE_CALL.match(ln)],
+            "out_of_range_requests": len(lines), "pins_written_separate": len(pins.findall(separate)),
+            "pins_written_one_conversation": len(pins.findall(together))}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(Path(sys.argv[1])), indent=1))
