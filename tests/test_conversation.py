@@ -252,3 +252,28 @@ def test_c_conversations_match_the_reference(shipped_device, shipped):
     assert any(t.calls for t in done)
     # after !run, as after !new: the first turn of a new conversation
     assert turns[lines.index("turn on the light", 2)].generated == turns[1].generated
+
+
+def test_the_refusal_names_each_kind_of_field(spec):
+    """range_text (the C's put_range prints the same): an enum lists its words, an integer its range, a
+    duration its range in seconds."""
+    from tinyagent.agent.conversation import range_text
+    from tinyagent.agent.grammar import grammar_from_spec
+
+    forms = {f.name: f for f in grammar_from_spec(spec).forms}
+    fields = {(name, arg): fld for name, f in forms.items() for fld, arg in zip(f.fields, f.arg_names) if arg}
+    assert range_text(fields["led", "action"], "action") == "Not done: action must be one of on, off, toggle."
+    assert range_text(fields["gpio", "pin"], "pin") == "Not done: pin must be 0 to 39."
+    assert range_text(fields["timer", "seconds"], "seconds") == "Not done: seconds must be 1 to 86400 seconds."
+
+
+def test_run_turn_streams_its_text_and_can_stop_at_the_answer(shipped):
+    """run_turn hands on_text and calls_only to the turn: the streamed pieces are what the console shows
+    (each call with its result, then the answer), and calls_only ends the turn where the answer starts."""
+    args = (shipped.engine, shipped.tc, shipped.grammar, shipped.hal, "turn on the light", shipped.model.cfg.ctx)
+    pieces: list[str] = []
+    full = run_turn(*args, on_text=pieces.append, min_margin=shipped.min_margin)
+    assert full.calls == [("led on", "on")] and full.answer
+    assert "".join(pieces) == f"[led on] -> on\n{full.answer}\n"
+    short = run_turn(*args, calls_only=True, min_margin=shipped.min_margin)
+    assert short.calls == full.calls and short.answer == ""
