@@ -227,8 +227,13 @@ def _model_source(m: IntModel, board_name: str, version: str, block: int) -> dic
     checker read, tied to ta_engine.h's structs by a test): arrays, per-layer fields, model fields."""
     c = m.cfg
     T = m.tensors
-    table = tensor_shapes(c.n_layers, V=c.vocab_size, C=c.ctx, d=c.dim, a=c.n_heads * c.head_dim,
-                          kv=c.kv_heads * c.head_dim, f=c.ffn_dim)
+    # the table with the C macros for dims: its names (in order) drive everything below, and each weight
+    # array's length is checked by the compiler against ta_model.h's dims, so that sources edited by
+    # hand, or a header from another model, stop the build instead of reading past an array
+    sym = tensor_shapes(c.n_layers, V="TA_MODEL_VOCAB", C="TA_MODEL_CTX", d="TA_MODEL_DIM",
+                        a="TA_MODEL_N_HEADS * TA_MODEL_HEAD_DIM", kv="TA_MODEL_N_KV_HEADS * TA_MODEL_HEAD_DIM",
+                        f="TA_MODEL_FFN_DIM")
+    table = list(sym)
     weights, tables = [], []
     for name in table:
         if T[name].shape == (1,):
@@ -243,11 +248,6 @@ def _model_source(m: IntModel, board_name: str, version: str, block: int) -> dic
             doc = {"m": "multiplier per output row", "sh": "shift per output row"}.get(name.split(".")[-1],
                                                                                        f"{lin}: (out, in) int8")
         weights.append(literals.c_array(_c_name(name), T[name], comment=doc, attr="TA_WEIGHTS_ATTR"))
-    # every weight array's length, checked by the compiler against ta_model.h's dims: sources edited by
-    # hand, or a header from another model, stop the build instead of reading past an array
-    sym = tensor_shapes(c.n_layers, V="TA_MODEL_VOCAB", C="TA_MODEL_CTX", d="TA_MODEL_DIM",
-                        a="TA_MODEL_N_HEADS * TA_MODEL_HEAD_DIM", kv="TA_MODEL_N_KV_HEADS * TA_MODEL_HEAD_DIM",
-                        f="TA_MODEL_FFN_DIM")
     size_checks = [(_c_name(name), " * ".join(f"({x})" for x in sym[name][1]))
                    for name in table if name not in _TABLES and any(isinstance(x, str) for x in sym[name][1])]
     layers = [_model_fields(T, [n for n in table if n.startswith(f"layers.{li}.")], f"layers.{li}.", True)
