@@ -1,12 +1,13 @@
-"""Train the shipped model's recipe (v11, docs/training.md): a scratch student, no teacher, pruned to
+"""Train the shipped model's recipe (v10, docs/training.md): a scratch student, no teacher, pruned to
 three quarters of its FFN with recovery distilled from itself, QAT, the gate chosen on val.
 
-    python scripts/train_shipped.py runs/v11            # about 70 minutes on one core of a 2-core machine
-    python scripts/train_shipped.py runs/v11            # again: resumes where it stopped
-    python scripts/ship_model.py runs/v11 models/default
-    python scripts/train_shipped.py runs/plant agents/plant.toml   # the same recipe for another agent
+    python scripts/train_shipped.py runs/v10            # about 60 minutes on one core of a 2-core machine
+    python scripts/train_shipped.py runs/v10            # again: resumes where it stopped
+    python scripts/ship_model.py runs/v10 models/default
+    STEPS=18000 python scripts/train_shipped.py runs/plant agents/plant.toml   # another agent
 
-THREADS (default 1) sets torch's threads; the run folder holds every stage and resumes after a kill.
+THREADS (default 1) sets torch's threads, STEPS (default 15000, v10's) the scratch student's steps
+(v11 and the plant waterer took 18000); the run folder holds every stage and resumes after a kill.
 """
 import os
 import sys
@@ -23,7 +24,7 @@ from tinyagent.training.run import create_run
 from tinyagent.training.train import train_stage
 
 AGENT = Path(__file__).resolve().parents[1] / "agents" / "default.toml"
-SCRATCH_STEPS, FFN_KEEP, RECOVER_STEPS, QAT_STEPS = 18000, 0.75, 2000, 1000
+SCRATCH_STEPS, FFN_KEEP, RECOVER_STEPS, QAT_STEPS = int(os.environ.get("STEPS", "15000")), 0.75, 2000, 1000
 
 
 def main(out: str, agent: Path = AGENT) -> None:
