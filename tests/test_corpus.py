@@ -20,7 +20,7 @@ from tinyagent.agent.corpus import (
     split_phrasings,
 )
 from tinyagent.agent.grammar import grammar_from_spec
-from tinyagent.agent.spec import parse_spec
+from tinyagent.agent.spec import REPO_ROOT, load_spec, parse_spec
 
 N_TRAIN, N_VAL, N_HELDOUT = 4000, 400, 400
 
@@ -402,9 +402,38 @@ def test_values_past_a_range_are_copied_then_refused(spec):
         assert not grammar.complete(call) and result == "", ex
         name, *args = call.split(" ")
         form = grammar.form(name)
+        if name == "timer":  # a duration past the top (duration_range_rate; the next test)
+            assert ex.answer == range_text(form.fields[0], "seconds"), ex
+            continue
         (i, f), = [(i, f) for i, f in enumerate(form.fields) if f.kind == "int" and not f.lo <= int(args[i]) <= f.hi]
         assert ex.answer == range_text(f, spec.tool(name).args[i].name)
     assert not [b for ex in c.train for b in ex.before if b.intent.startswith("range_")]
+
+
+def test_durations_past_a_range_are_copied_then_refused():
+    """duration_range_rate: "water for 20 minutes" past a 10-minute top is copied as 20m (never cut to
+    a duration in range), the grammar refuses it, and the answer is the device's refusal; a spec whose
+    only number is a duration gets out-of-range examples at all. Off (0, the default), the corpus is
+    what it was (test_golden_corpus)."""
+    from tinyagent.agent.conversation import range_text
+
+    plant = load_spec(REPO_ROOT / "agents" / "plant.toml")
+    grammar = grammar_from_spec(plant)
+    text = (REPO_ROOT / "agents" / "plant.toml").read_text()
+    off = parse_spec(re.sub(r"(?m)^duration_range_rate = .*$", "", text), "plant.toml")
+    assert not [ex for ex in generate_corpus(off, seed=2, n_train=2000, n_val=10, n_heldout=10).train
+                if ex.intent.startswith("range_")]
+    c = generate_corpus(plant, seed=2, n_train=2000, n_val=10, n_heldout=10)
+    bad = [ex for ex in c.train if ex.intent.startswith("range_")]
+    assert len(bad) > 30
+    field = grammar.form("water").fields[0]
+    for ex in bad:
+        (call, result), = ex.calls
+        name, value = call.split(" ")
+        seconds = sum(int(n) * dict(h=3600, m=60, s=1)[u] for n, u in re.findall(r"(\d+)([hms])", value))
+        assert name == "water" and not grammar.complete(call) and result == "", ex
+        assert not 1 <= seconds <= 600 and ex.answer == range_text(field, "seconds"), ex
+    assert {re.sub(r"\d+", "", ex.calls[0][0]) for ex in bad} == {"water h", "water m", "water s"}
 
 
 def test_line_noise_gets_no_call(talk):

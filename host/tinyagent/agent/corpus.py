@@ -103,8 +103,17 @@ def range_args(tool, intent: Intent) -> list[Arg]:
 
 
 def range_answer(arg: Arg) -> str:
-    """What the device says when it refuses a value past the arg's range (agent.range_text)."""
-    return f"Not done: {arg.name} must be {arg.min} to {arg.max}."
+    """What the device says when it refuses a value past the arg's range (conversation.range_text)."""
+    unit = " seconds" if arg.kind == "duration" else ""
+    return f"Not done: {arg.name} must be {arg.min} to {arg.max}{unit}."
+
+
+def duration_range_args(tool, intent: Intent) -> list[Arg]:
+    """The duration args of a tool that acts, left free by `intent`: "water for 20 minutes" past a
+    10-minute top, which the call must copy as 20m for the device to refuse."""
+    if not tool.acts:
+        return []
+    return [a for a in tool.args if a.kind == "duration" and a.name not in intent.fixed_args]
 
 
 def derived_intents(spec: AgentSpec) -> tuple[Intent, ...]:
@@ -255,6 +264,8 @@ class _Generator:
         self.conditions = [(i, s) for i in self.tool_intents if not spec.tool(i.tool).acts
                            for s in _condition_slots(spec.tool(i.tool))] if self.action_intents else []
         self.range_intents = [i for i in self.tool_intents if range_args(spec.tool(i.tool), i)]
+        self.duration_range_intents = [i for i in self.tool_intents if duration_range_args(spec.tool(i.tool), i)] \
+            if self.style.duration_range_rate else []
         self.synonyms = dict(spec.synonyms)
         self.synonyms.update({f"offtopic_{k}": v for k, v in pb.OFFTOPIC_SLOTS.items()})
 
@@ -281,7 +292,8 @@ class _Generator:
                                 ("followup", st.followup_fraction, self.tool_intents),
                                 ("conditional", st.conditional_fraction, self.conditions),
                                 ("noise", st.noise_fraction, True),
-                                ("out_of_range", st.out_of_range_fraction, self.range_intents)):
+                                ("out_of_range", st.out_of_range_fraction,
+                                 self.range_intents or self.duration_range_intents)):
             if r < share and ok:
                 return kind
             r -= share
@@ -494,6 +506,9 @@ class _Generator:
     def out_of_range(self) -> Example | None:
         """"set pin 40 high" (or "pin -1") when pins are 0..39: the call says 40 as asked (never another
         pin), and the device's grammar refuses it before anything runs; the answer is the device's refusal."""
+        if self.duration_range_intents and (not self.range_intents or
+                                            self.rng.random() < self.style.duration_range_rate):
+            return self.duration_out_of_range()
         intent = self.weighted(self.range_intents)
         tool = self.spec.tool(intent.tool)
         arg = self.rng.choice(range_args(tool, intent))
@@ -513,6 +528,29 @@ class _Generator:
         if template is None:
             return None
         t = self.turn(intent, {arg.name: bad}, template)
+        return self.finish(t.pieces, ((t.call[0], ""),), range_answer(arg), f"range_{intent.name}",
+                           (t.template,))
+
+    def duration_out_of_range(self) -> Example | None:
+        """"water for 20 minutes" when the pump's top is 10: a duration in one unit past the arg's max
+        (or 0 below a min of 1), copied into the call as said (20m), refused by the device's grammar."""
+        rng = self.rng
+        intent = self.weighted(self.duration_range_intents)
+        tool = self.spec.tool(intent.tool)
+        arg = rng.choice(duration_range_args(tool, intent))
+        if rng.random() < 0.1 and arg.min >= 1:
+            parts = [(0, rng.choice("ms"))]
+        else:
+            units = [(u, f) for u, f in pb.DURATION_UNITS if 10 * arg.max // f > arg.max // f]
+            u, f = rng.choice(units)
+            lo = arg.max // f + 1
+            parts = [(rng.randint(lo, min(10 * arg.max // f, max(2 * lo, 999))), u)]
+        template = rng.choice([p for p in self.phrasings[intent.name]
+                               if any(isinstance(ref, Ref) and ref.name == arg.name and ref.unit != "adj"
+                                      for ref in template_parts(p))] or [None])
+        if template is None:
+            return None
+        t = self.turn(intent, {arg.name: pb.duration_call(parts)}, template)
         return self.finish(t.pieces, ((t.call[0], ""),), range_answer(arg), f"range_{intent.name}",
                            (t.template,))
 

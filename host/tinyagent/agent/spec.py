@@ -123,6 +123,7 @@ class CorpusStyle:
     noise_fraction: float = 0.05  # line noise: random letters, digits, word salad, call syntax typed by the user: no call
     structured_noise_rate: float = 0.0  # of noise lines, share that write a call as data: JSON, a function call, key=value
     out_of_range_fraction: float = 0.03  # "set pin 40 high" (pins 0..39): the call copies 40, the device refuses it
+    duration_range_rate: float = 0.0  # of those, share that say a duration past its tool's top ("a timer for 30 hours")
     history_rate: float = 0.45  # share of examples that come after 1-4 unrelated earlier turns of a conversation
     openers: tuple[str, ...] = (
         "hey", "hey,", "hi,", "um", "um,", "uh,", "ok so", "so", "ok,", "okay,", "alright,", "please",
@@ -272,7 +273,7 @@ _STYLE_FRACTIONS = ("chat_fraction", "two_call_fraction", "heldout_fraction", "t
                     "number_word_rate", "terse_fraction", "negation_fraction", "correction_fraction", "meta_fraction",
                     "offtopic_fraction", "wake_rate", "filler_rate", "followup_fraction",
                     "conditional_fraction", "noise_fraction", "structured_noise_rate", "out_of_range_fraction",
-                    "history_rate")
+                    "duration_range_rate", "history_rate")
 _STYLE_LISTS = ("openers", "context", "closers", "joiners", "number_words")
 _STYLE_FIELDS = _STYLE_FRACTIONS + _STYLE_LISTS + ("unit_words",)
 
