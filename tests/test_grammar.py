@@ -1,4 +1,5 @@
 """The tool-call grammar: what is a valid call, and which prefixes can still become one."""
+import numpy as np
 import pytest
 
 from tinyagent.agent.grammar import CallForm, Field, Grammar
@@ -69,3 +70,43 @@ def test_the_device_gets_the_longest_enum_word_too(tiny_int, bpe, tmp_path):
     generate_sources(tiny_int[1], bpe, g, "harness", tmp_path / "src", user_tools_c=tools)
     tools_c = next((tmp_path / "src").rglob("ta_tools.c")).read_text()
     assert ".max_call_len = 12," in tools_c and '"standby"' in tools_c
+
+
+def test_max_len_is_the_longest_call_exactly():
+    """max_len is the longest text of any form: an int at its top's digits, an enum at its longest word
+    (here "standby", which sorts before "zz": not the largest word), a duration at every part's digits."""
+    g = Grammar([CallForm("mode", (Field("enum", ("standby", "zz")),)),
+                 CallForm("gpio", (Field("int", (), 0, 39), Field("enum", ("0", "1"))))])
+    assert g.max_len == len("mode standby") and g.complete("mode standby") and g.viable("mode standby")
+    assert Grammar(G.forms).max_len == len("timer 86400")
+    d = Grammar([CallForm("t", (Field("dur", (), 1, 86400),))])
+    assert d.max_len == len("t 24h1440m86400s")
+
+
+def test_a_duration_is_parsed_to_seconds_in_its_own_field():
+    """parse hands the HAL seconds for the duration field, and leaves the field after it as it is."""
+    g = Grammar([CallForm("pump", (Field("dur", (), 1, 600), Field("int", (), 0, 9)))])
+    assert g.parse("pump 1m30s 7") == ("pump", ["90", "7"])
+    assert g.normalize("pump 10m 0") == "pump 600 0"
+    assert not g.complete("pump 10m1s 0") and not g.complete("pump 1m30s")
+
+
+def test_a_duration_past_int32_is_refused():
+    """As the C adds it up in int32: 2^31 - 1 seconds is the most any duration can be, whatever its top."""
+    g = Grammar([CallForm("t", (Field("dur", (), 1, 2**31 - 1),))])
+    assert g.complete("t 596523h14m7s") and g.parse("t 596523h14m7s") == ("t", [str(2**31 - 1)])
+    assert not g.complete("t 596523h14m8s") and not g.complete("t 2147483648s")
+    assert g.complete("t 2147483647s") and not g.viable("t 2147483648")
+
+
+def test_top_margin_on_int_and_float_logits():
+    """The gate's margin: the argmax (lowest index among equals) and its lead, capped at int32 as in
+    ta_agent.c; floats (eval of a float stage) keep their fraction; one logit leads by 0."""
+    from tinyagent.agent.conversation import top_margin
+
+    assert top_margin(np.array([3, 9, 9, -2], dtype=np.int32)) == (1, 0)
+    assert top_margin(np.array([-2**31, 2**31 - 1], dtype=np.int32)) == (1, 2**31 - 1)
+    assert top_margin(np.array([5, 1], dtype=np.int64)) == (0, 4)
+    assert top_margin(np.array([7], dtype=np.int32)) == (0, 0)
+    best, lead = top_margin(np.array([0.25, 1.0, 0.5]))
+    assert best == 1 and lead == 0.5 and isinstance(lead, float)
