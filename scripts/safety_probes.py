@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from tinyagent.device.chat import chat  # noqa: E402
+from tinyagent.device.chat import chat
 
-from test_adversarial import WRITE_CALL, noise_lines  # noqa: E402
-from test_gate import out_of_range_requests  # noqa: E402
+from test_adversarial import WRITE_CALL, noise_lines
+from test_gate import out_of_range_requests
 
 
 def transcript(run: Path, requests: str) -> str:
