@@ -26,7 +26,8 @@ def output(tiny_int, bpe, tmp_path_factory) -> list[str]:
     out = tmp_path_factory.mktemp("hal")
     runtime = [s for s in generate_sources(tiny_int[1], bpe, load_spec(DEFAULT_SPEC_PATH), "host", out)
                if s.name != "ta_main.c"]
-    exe = build_program([*runtime, FIRMWARE / "test" / "hal_timers_main.c", TIMERS, SIM_DEVICES],
+    exe = build_program([*runtime, FIRMWARE / "test" / "hal_timers_main.c", FIRMWARE / "test" / "hal_test_clock.c",
+                         TIMERS, SIM_DEVICES],
                         [out, FIRMWARE], out / "hal_timers")
     done = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr

@@ -41,7 +41,7 @@ def output(plant, tiny_int, bpe, tmp_path_factory) -> list[str]:
     out = tmp_path_factory.mktemp("plant")
     runtime = [s for s in generate_sources(tiny_int[1], bpe, plant, "host", out, user_tools_c=TOOLS)
                if s.name != "ta_main.c"]
-    exe = build_program([*runtime, FIRMWARE / "test" / "plant_tools_main.c",
+    exe = build_program([*runtime, FIRMWARE / "test" / "plant_tools_main.c", FIRMWARE / "test" / "hal_test_clock.c",
                          FIRMWARE / "boards" / "common" / "hal_timers.c",
                          FIRMWARE / "boards" / "sim" / "hal_sim_devices.c"], [out, FIRMWARE], out / "plant_tools")
     done = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30)

@@ -3,25 +3,17 @@
  * program sets itself (built by tests/test_hal.py with the generated runtime, without ta_main.c).
  *
  * It prints one line per check, "<name> <value> ...", which the test compares with what ta_hal.h
- * promises. `now` is the whole clock: ta_hal_millis() returns it, so every due time is exact.
+ * promises. `ta_test_now` (hal_test_clock.c) is the whole clock: ta_hal_millis() returns it.
  */
 #include <stdio.h>
 
+#include "hal_test_clock.h"
 #include "ta_devices.h"
 #include "ta_hal.h"
 #include "ta_tools.h"
 
-static uint32_t now;
 static int calls[TA_HAL_TIMERS]; /* callback runs per slot */
 static int order[8], n_order;    /* the slots in the order their callbacks ran */
-
-/* ---- the rest of ta_hal.h: a console that is never read, and the settable clock ---- */
-void ta_hal_init(void) {}
-void ta_hal_exit(int code) { (void)code; }
-int ta_hal_getc(void) { return -1; }
-void ta_hal_write(const char *buf, size_t n) { fwrite(buf, 1, n, stdout); }
-uint32_t ta_hal_millis(void) { return now; }
-uint32_t ta_hal_cycles(void) { return 0; }
 
 static void count(void *arg)
 {
@@ -58,13 +50,13 @@ static const int slot_ids[TA_HAL_TIMERS] = {0, 1, 2, 3};
 int main(void)
 {
     /* a pump switches itself off after 3 s */
-    now = 1000;
+    ta_test_now = 1000;
     ta_hal_gpio_write(pump_pin, 1);
     printf("start %d\n", ta_hal_timer_start(1, 3000, pump_off, &pump_pin));
-    now = 3999;
+    ta_test_now = 3999;
     ta_hal_poll();
     printf("pump at 3999 %d\n", ta_hal_gpio_read(pump_pin));
-    now = 4000;
+    ta_test_now = 4000;
     ta_hal_poll();
     printf("pump at 4000 %d\n", ta_hal_gpio_read(pump_pin));
 
@@ -74,17 +66,17 @@ int main(void)
            ta_hal_timer_cancel(-1), ta_hal_timer_cancel(TA_HAL_TIMERS));
 
     /* cancel, re-arm, order of slots due together, callbacks run once */
-    now = 10000;
+    ta_test_now = 10000;
     ta_hal_timer_start(0, 50, count, (void *)&slot_ids[0]);
     ta_hal_timer_cancel(0);
     ta_hal_timer_start(1, 100, count, (void *)&slot_ids[1]);
     ta_hal_timer_start(1, 500, count, (void *)&slot_ids[1]); /* replaces the 100 ms one */
     ta_hal_timer_start(3, 500, count, (void *)&slot_ids[3]);
     ta_hal_timer_start(2, 300, count, (void *)&slot_ids[2]);
-    now = 10100;
+    ta_test_now = 10100;
     ta_hal_poll();
     printf("at 100 %d %d %d %d\n", calls[0], calls[1], calls[2], calls[3]);
-    now = 10600;
+    ta_test_now = 10600;
     ta_hal_poll();
     ta_hal_poll();
     printf("at 600 %d %d %d %d order %d %d %d\n", calls[0], calls[1], calls[2], calls[3], order[0], order[1],
@@ -92,20 +84,20 @@ int main(void)
     printf("cancel idle %d\n", ta_hal_timer_cancel(0));
 
     /* across the wrap of the 32-bit clock */
-    now = 0xFFFFFF00u;
+    ta_test_now = 0xFFFFFF00u;
     calls[0] = 0;
     ta_hal_timer_start(0, 0x200u, count, (void *)&slot_ids[0]);
-    now = 0xFFFFFFFFu;
+    ta_test_now = 0xFFFFFFFFu;
     ta_hal_poll();
     printf("wrap before %d\n", calls[0]);
-    now = 0x100u;
+    ta_test_now = 0x100u;
     ta_hal_poll();
     printf("wrap after %d\n", calls[0]);
 
     /* a callback that re-arms its own slot, and one that polls */
-    now = 0;
+    ta_test_now = 0;
     ta_hal_timer_start(2, 10, tick, 0);
-    for (now = 0; now <= 100; now++) {
+    for (ta_test_now = 0; ta_test_now <= 100; ta_test_now++) {
         ta_hal_poll();
     }
     calls[3] = 0;
@@ -131,12 +123,12 @@ int main(void)
     call.arg[0] = 2;
     call.word[0] = "2";
     ta_hal_led_set(0);
-    now = 50000;
+    ta_test_now = 50000;
     ta_status st = ta_tools_dispatch(&call, result, sizeof result);
-    now = 51999;
+    ta_test_now = 51999;
     ta_hal_poll();
     int before = ta_hal_led_get();
-    now = 52000;
+    ta_test_now = 52000;
     ta_hal_poll();
     printf("timer tool %d %s %d %d\n", (int)st, result, before, ta_hal_led_get());
     return 0;

@@ -6,17 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hal_test_clock.h"
 #include "ta_hal.h"
 #include "ta_tools.h"
-
-static uint32_t now;
-
-void ta_hal_init(void) {}
-void ta_hal_exit(int code) { (void)code; }
-int ta_hal_getc(void) { return -1; }
-void ta_hal_write(const char *buf, size_t n) { fwrite(buf, 1, n, stdout); }
-uint32_t ta_hal_millis(void) { return now; }
-uint32_t ta_hal_cycles(void) { return 0; }
 
 /* Runs one call through the dispatcher, as the agent loop does, and prints "<label> <status> <result>". */
 static void run(const char *label, int32_t tool, int32_t n_args, int32_t arg0)
@@ -35,24 +27,24 @@ static void run(const char *label, int32_t tool, int32_t n_args, int32_t arg0)
 int main(void)
 {
     /* water 90: the pump pin (5) high until 90 s have passed, then low by itself */
-    now = 1000;
+    ta_test_now = 1000;
     run("water", TA_TOOL_WATER, 1, 90);
     printf("pump at start %d\n", ta_hal_gpio_read(5));
-    now = 90999;
+    ta_test_now = 90999;
     ta_hal_poll();
     printf("pump at 90999 %d\n", ta_hal_gpio_read(5));
-    now = 91000;
+    ta_test_now = 91000;
     ta_hal_poll();
     printf("pump at 91000 %d\n", ta_hal_gpio_read(5));
 
     /* stop before the time is up: off now, and the slot no longer fires */
-    now = 100000;
+    ta_test_now = 100000;
     run("water", TA_TOOL_WATER, 1, 600);
-    now = 100500;
+    ta_test_now = 100500;
     run("stop", TA_TOOL_STOP, 0, 0);
     printf("pump after stop %d\n", ta_hal_gpio_read(5));
     ta_hal_gpio_write(5, 1); /* someone else drives the pin: the cancelled slot must not switch it off */
-    now = 800000;
+    ta_test_now = 800000;
     ta_hal_poll();
     printf("pin after the cancelled time %d\n", ta_hal_gpio_read(5));
 
