@@ -193,7 +193,7 @@ static void roll_back(int32_t start)
     conv.n_turns--;
 }
 
-ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t cap)
+ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
 {
     const ta_agent_def *ag = &ta_agent_data;
     const int32_t ctx = ta_model_data.ctx;
@@ -208,6 +208,7 @@ ta_status ta_agent_turn(const uint8_t *request, size_t n, uint16_t *ids, size_t 
     dc.overruled = -1;
 
     size_t n_ids = 0;
+    n = ta_text_numbers(request, n);
     ta_status st = cap > 0 ? ta_tokenize(request, n, ids, cap - 1, &n_ids) : TA_ERR_TOO_LONG;
     if (st == TA_OK) {
         ids[n_ids++] = dc.newline;

@@ -21,6 +21,10 @@ int64_t ta_text_value(const uint8_t *p, size_t n);
 /* Writes the decimal digits of v to out (at least TA_TEXT_U64_MAX bytes, no NUL); returns how many. */
 size_t ta_text_u64(char *out, uint64_t v);
 
+/* Rewrites the number words of t[0..n) as digits, in place ("ninety seconds" -> "90 seconds"; the
+ * rules are agent/numbers.py's, which is the spec); returns the new length (never more than n). */
+size_t ta_text_numbers(uint8_t *t, size_t n);
+
 /* Result helpers for handlers: append to the NUL-terminated dst of capacity cap, truncating. */
 void ta_cat(char *dst, size_t cap, const char *s);
 void ta_cat_i32(char *dst, size_t cap, int32_t v);

@@ -21,7 +21,7 @@ from conftest import make_int_model
 
 REQUESTS = ["turn on the light please", "what is the temperature", "set a timer for five minutes",
             "hello", "status", "could you toggle the led", "gpio pin 3 high", "uptime?", "[led on]",
-            "thanks ]", "é ü 😀 ok"]
+            "thanks ]", "é ü 😀 ok", "timer for ninety seconds", "pin twenty-seven high, then pin one"]
 
 
 

@@ -282,13 +282,13 @@ def test_conversation_corpus_is_deterministic(spec, talk):
 
 
 def test_conversations_render_turn_by_turn_and_fit(talk):
-    from tinyagent.agent.corpus import MAX_DIALOGUE_BYTES, render_turn
+    from tinyagent.agent.corpus import MAX_DIALOGUE_BYTES, as_read, read_turn, render_turn
     from tinyagent.training.data import segments
     with_history = [ex for ex in talk.train if ex.before]
     assert 0.4 < len(with_history) / len(talk.train) < 0.8
     for ex in with_history:
         assert render(ex) == "".join(render_turn(t) for t in ex.before + (ex,))
-        assert "".join(t for t, _ in segments(ex)) == render(ex)
+        assert "".join(t for t, _ in segments(ex)) == as_read(ex) == "".join(read_turn(t) for t in ex.before + (ex,))
         assert all(not t.before for t in ex.before)
         assert len(render(ex).encode()) <= MAX_DIALOGUE_BYTES or len(ex.before) == 1
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinyagent.agent.corpus import generate_corpus, render
+from tinyagent.agent.corpus import as_read, generate_corpus
 from tinyagent.agent.spec import load_spec
 from tinyagent.agent.tokenizer import train_tokenizer
 from tinyagent.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, TinyAgentError
@@ -45,7 +45,7 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def tok(corpus):
-    return train_tokenizer([render(ex) for ex in corpus.train], vocab_size=400)
+    return train_tokenizer([as_read(ex) for ex in corpus.train], vocab_size=400)
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +60,11 @@ def chain(tmp_path_factory):
 # ---- data -------------------------------------------------------------------------------------------
 
 def test_tokens_match_whole_transcript_encoding(corpus, tok):
-    data = encode_examples(corpus.train, tok, ctx=127, render=render)
+    data = encode_examples(corpus.train, tok, ctx=127, render=as_read)
     assert data.n_dropped == 0 and len(data) == len(corpus.train)
     for i, ex in enumerate(corpus.train[:100]):
         n = int(data.lengths[i])
-        assert data.tokens[i, :n].tolist() == tok.encode(render(ex)).ids
+        assert data.tokens[i, :n].tolist() == tok.encode(as_read(ex)).ids
         assert data.tokens[i, n:].eq(tok.token_to_id("Ċ")).all()  # padded with '\n'
 
 

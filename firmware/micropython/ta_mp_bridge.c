@@ -13,11 +13,14 @@
 #include "ta_hal.h"
 #include "ta_output.h"
 
+#include <string.h>
+
 static char output[TA_MP_OUTPUT_MAX + 1];
 static size_t output_len;
 static size_t answer_start;
 static int truncated;
 static uint16_t ids[TA_LINE_MAX + 1]; /* a request's tokens: never more than its bytes, plus '\n' */
+static uint8_t line[TA_LINE_MAX];     /* the request, which the turn rewrites (its numbers as digits) */
 
 /* The console of this board: the turn's output buffer. */
 void ta_hal_write(const char *buf, size_t n)
@@ -90,7 +93,8 @@ ta_status ta_mp_turn(const uint8_t *request, size_t n)
         st = TA_ERR_TOO_LONG;
     }
     if (st == TA_OK) {
-        st = ta_agent_turn(request, n, ids, sizeof ids / sizeof ids[0]);
+        memcpy(line, request, n);
+        st = ta_agent_turn(line, n, ids, sizeof ids / sizeof ids[0]);
     }
     ta_flush();
     if (output_len > 0 && output[output_len - 1] == '\n') {

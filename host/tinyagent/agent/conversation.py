@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import bad_input
 from .grammar import Grammar
+from .numbers import digits_for_numbers
 from .tokenizer import BPE
 
 MAX_CALLS = 4  # tool calls per turn
@@ -176,7 +177,7 @@ class Conversation:
         A refused turn leaves no trace: the context is rolled back to where the turn started."""
         tc, grammar, ctx, engine, min_margin = self.tc, self.grammar, self.ctx, self.engine, self.min_margin
         bpe = tc.bpe
-        prompt = bpe.encode(request + "\n")
+        prompt = bpe.encode(digits_for_numbers(request) + "\n")  # the device rewrites it so too
         if len(prompt) > ctx - REPLY_RESERVE:
             raise RequestTooLong(f"request is too long ({len(prompt)} tokens; at most {ctx - REPLY_RESERVE} fit)")
         turn = Turn(request)

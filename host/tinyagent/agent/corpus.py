@@ -10,6 +10,7 @@ held-out score measures phrasings the model never saw.
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections import Counter
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ..errors import bad_input
 from . import phrasebook as pb
+from .numbers import digits_for_numbers
 from .spec import UNITS, AgentSpec, Arg, Intent, Ref, format_value, template_parts, unit_range
 
 # The model's context is 128 tokens of a ~512-token BPE vocabulary; these keep a turn well inside it.
@@ -69,6 +71,16 @@ def render(ex: Example) -> str:
     """The transcript, byte for byte what the model trains on (see docs/architecture.md): the earlier
     turns of the conversation, then this one."""
     return "".join(render_turn(b) for b in ex.before) + render_turn(ex)
+
+
+def as_read(ex: Example) -> str:
+    """render(ex) as the model reads it: every request with its numbers in digits (agent/numbers.py),
+    as the device rewrites a request before tokenising it."""
+    return "".join(read_turn(b) for b in ex.before) + read_turn(ex)
+
+
+def read_turn(ex: Example) -> str:
+    return render_turn(dataclasses.replace(ex, request=digits_for_numbers(ex.request)))
 
 
 def render_turn(ex: Example) -> str:

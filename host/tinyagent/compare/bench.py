@@ -463,7 +463,7 @@ def heldout_tokens(run: Path, n_tokens: int) -> list[int] | None:
     a run with no corpus, e.g. a random test model: compare_with_tflm then draws random ids)."""
     import json
 
-    from ..agent.corpus import render
+    from ..agent.corpus import as_read
     from ..agent.tokenizer import load_tokenizer
     from ..training.evaluate import heldout_examples
     from ..training.run import open_run
@@ -474,7 +474,7 @@ def heldout_tokens(run: Path, n_tokens: int) -> list[int] | None:
     bpe = load_tokenizer(r.path / "tokenizer.json")
     ids: list[int] = []
     for ex in heldout_examples(r, None)[1]:
-        ids += bpe.encode(render(ex))
+        ids += bpe.encode(as_read(ex))
         if len(ids) >= n_tokens:
             break
     return ids[:n_tokens]

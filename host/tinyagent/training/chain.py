@@ -325,16 +325,16 @@ def forward_seconds(cfg: ModelConfig, batch: int, length: int, dist: Dist, *, qa
 def _corpus_seconds(spec, seed: int, n: dict, vocab_size: int, ctx: int, tokenizer: bool) -> tuple[float, float]:
     """(seconds to make the corpus of n["n_train"] + n["n_val"] + n["n_heldout"] examples, and to train
     the tokenizer if `tokenizer`; the mean transcript length in tokens), from a PLAN_SAMPLE sample."""
-    from ..agent.corpus import generate_corpus, render
+    from ..agent.corpus import as_read, generate_corpus
     from ..agent.tokenizer import train_tokenizer
     from .data import encode_examples
 
     t0 = time.perf_counter()
     sample = generate_corpus(spec, seed=seed, n_train=PLAN_SAMPLE, n_val=10, n_heldout=10).train
     t1 = time.perf_counter()
-    tok = train_tokenizer([render(ex) for ex in sample], vocab_size=vocab_size)
+    tok = train_tokenizer([as_read(ex) for ex in sample], vocab_size=vocab_size)
     t2 = time.perf_counter()
-    data = encode_examples(sample, tok, ctx, render)
+    data = encode_examples(sample, tok, ctx, as_read)
     t3 = time.perf_counter()
     total = n["n_train"] + n["n_val"] + n["n_heldout"]
     seconds = ((t1 - t0) / (PLAN_SAMPLE + 20) + (t3 - t2) / PLAN_SAMPLE) * total

@@ -19,6 +19,7 @@ from typing import Sequence
 import torch
 from tokenizers import Tokenizer
 
+from ..agent.numbers import digits_for_numbers
 from ..agent.tokenizer import BYTE_TO_CHAR
 from ..errors import bad_input
 
@@ -31,7 +32,7 @@ def segments(ex) -> list[tuple[str, int]]:
     (`ex.before`, each trained like a turn of its own), then its own turn."""
     segs: list[tuple[str, int]] = []
     for turn in tuple(getattr(ex, "before", ())) + (ex,):
-        segs += [(turn.request, FED), ("\n", FED)]
+        segs += [(digits_for_numbers(turn.request), FED), ("\n", FED)]
         for call, result in turn.calls:
             segs += [("[", CALL), (call, CALL), ("]", CALL), (result, FED), ("\n", FED)]
         segs += [(turn.answer, ANSWER), ("\n", ANSWER)]
@@ -69,7 +70,7 @@ class TokenData:
 def encode_examples(examples: Sequence, tok: Tokenizer, ctx: int, render=None) -> TokenData:
     """Tokenise `examples` into ctx + 1 token rows (a transcript of L tokens uses L - 1 positions).
 
-    `render`, if given, is corpus.render: every example's segments must join to exactly its text.
+    `render`, if given, is corpus.as_read: every example's segments must join to exactly its text.
     """
     specials = {c: tok.token_to_id(BYTE_TO_CHAR[ord(c)]) for c in "\n[]"}
     if None in specials.values():
@@ -78,7 +79,7 @@ def encode_examples(examples: Sequence, tok: Tokenizer, ctx: int, render=None) -
     if render is not None:
         for ex, s in zip(examples, segs):
             if "".join(t for t, _ in s) != render(ex):
-                raise RuntimeError(f"transcript segments disagree with corpus.render for {ex.request!r}")
+                raise RuntimeError(f"transcript segments disagree with corpus.as_read for {ex.request!r}")
     texts = sorted({t for s in segs for t, _ in s if t not in specials})
     ids_of = dict(zip(texts, (e.ids for e in tok.encode_batch(texts, add_special_tokens=False))))
     ids_of.update({c: [i] for c, i in specials.items()})

@@ -20,7 +20,7 @@ import torch
 
 from ..agent import conversation
 from ..agent.conversation import RequestTooLong, TokenClasses, TorchEngine, load_min_margin, run_turn
-from ..agent.corpus import generate_corpus, render_turn
+from ..agent.corpus import generate_corpus, read_turn
 from ..agent.grammar import grammar_from_spec
 from ..agent.spec import load_spec
 from ..agent.tokenizer import load_tokenizer
@@ -51,7 +51,7 @@ def run_example(engine, tc, grammar, hal, ex, ctx: int, calls_only: bool = False
     wrote them) are put in the context, as the device would hold them."""
     conv = conversation.Conversation(engine, tc, grammar, ctx, min_margin)
     if getattr(ex, "before", ()):
-        conv.load([tc.bpe.encode(render_turn(b)) for b in ex.before])
+        conv.load([tc.bpe.encode(read_turn(b)) for b in ex.before])
     return conv.turn(hal, ex.request, calls_only=calls_only)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from tokenizers import Tokenizer
 
-from ..agent.corpus import corpus_stats, generate_corpus, render
+from ..agent.corpus import as_read, corpus_stats, generate_corpus
 from ..agent.spec import load_spec
 from ..agent.tokenizer import train_tokenizer
 from ..errors import bad_input
@@ -149,7 +149,7 @@ class Run:
             tok = self.tokenizer()
             from .data import encode_examples  # torch: only where a run is trained or scored in float
 
-            self._data[ctx] = Splits(*(encode_examples(getattr(corpus, s), tok, ctx, render)
+            self._data[ctx] = Splits(*(encode_examples(getattr(corpus, s), tok, ctx, as_read)
                                        for s in ("train", "val", "heldout")))
             if len(self._data[ctx].train) == 0:
                 raise bad_input(f"no training example fits in ctx {ctx} tokens "
@@ -303,10 +303,10 @@ def create_run(agent: str | Path, out: str | Path, *, seed: int, n_train: int, n
     check_input_file(agent, "agent spec")  # /dev/zero, a pipe or a huge file: refused before reading
     spec = load_spec(agent)  # validates; raises bad_input itself
     corpus = generate_corpus(spec, seed=seed, n_train=n_train, n_val=n_val, n_heldout=n_heldout)
-    tok = train_tokenizer((render(ex) for ex in corpus.train), vocab_size=vocab_size)
+    tok = train_tokenizer((as_read(ex) for ex in corpus.train), vocab_size=vocab_size)
     from .data import encode_examples  # torch
 
-    splits = Splits(*(encode_examples(getattr(corpus, s), tok, ctx, render) for s in ("train", "val", "heldout")))
+    splits = Splits(*(encode_examples(getattr(corpus, s), tok, ctx, as_read) for s in ("train", "val", "heldout")))
     if len(splits.train) == 0:
         raise bad_input(f"no training example fits in ctx {ctx} tokens; use a larger ctx")
     spec_bytes = agent.read_bytes()
