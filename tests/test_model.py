@@ -121,3 +121,29 @@ def test_calibration_records_through_the_one_forward_pass():
     assert all(blk.quant.scales is m.qat for blk in m.blocks)  # one hook, shared by the blocks
     with pytest.raises(AssertionError):
         m.observe(TOKS)  # calibration is in float
+
+
+def test_fused_float_attention_is_the_written_out_one():
+    """Float training takes torch's fused causal attention; calibration and QAT write it out (the
+    integer softmax needs the scores). Both are softmax(q k^T / sqrt(hd)) v under the causal mask."""
+    for cfg in (MHA, GQA):
+        m = seeded(cfg)
+        with torch.no_grad():
+            fused = m(TOKS)
+            m.quant.record = {k: [] for k in m.quant.KINDS}  # calibration: the written-out path
+            written = m(TOKS)
+            m.quant.record = None
+        assert torch.allclose(fused, written, atol=1e-5)
+
+
+def test_logits_at_the_loss_positions_are_rows_of_the_full_logits():
+    """`at` runs the head only where the loss looks: the same numbers as those rows of the full
+    logits, in float and in QAT."""
+    m = seeded(GQA)
+    at = torch.rand(TOKS.shape, generator=torch.Generator().manual_seed(1)) > 0.5
+    with torch.no_grad():
+        assert torch.equal(m(TOKS, at=at), m(TOKS)[at])
+        m.qat = intexport.calibrate(m, [TOKS])
+        assert torch.equal(m(TOKS, at=at), m(TOKS)[at])
+        logits, hidden = m(TOKS, return_hidden=True, at=at)
+        assert logits.shape == (int(at.sum()), GQA.vocab_size) and len(hidden) == GQA.n_layers + 1

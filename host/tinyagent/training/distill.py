@@ -34,7 +34,6 @@ from .train import (
     default_model,
     fit,
     init_dist,
-    masked_ce,
     model_cfg,
     stage_args,
     train_stage,
@@ -55,19 +54,20 @@ class DistillNet(nn.Module):
         self.pairs = layer_pairs(student.cfg.n_layers, teacher_cfg.n_layers) if hidden else []
         self.proj = nn.ModuleList(nn.Linear(student.cfg.dim, teacher_cfg.dim, bias=False) for _ in self.pairs)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, at: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if not self.pairs:
-            return self.student(x), []
-        logits, hs = self.student(x, return_hidden=True)
+            return self.student(x, at=at), []
+        logits, hs = self.student(x, return_hidden=True, at=at)
         return logits, [p(hs[i]) for p, (i, _) in zip(self.proj, self.pairs)]
 
 
-def kd_loss(s_logits: torch.Tensor, t_logits: torch.Tensor, mask: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T^2 * KL(teacher || student) at temperature T, averaged over the masked positions."""
+def kd_loss(s_logits: torch.Tensor, t_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(teacher || student) at temperature T, averaged over the rows: the generated positions,
+    where both models' logits are taken (`at` the loss mask)."""
     t = F.log_softmax(t_logits / temperature, -1)
     s = F.log_softmax(s_logits / temperature, -1)
-    kl = (t.exp() * (t - s)).sum(-1)  # (B, T)
-    return (kl * mask).sum() / mask.sum().clamp(min=1) * temperature**2
+    kl = (t.exp() * (t - s)).sum(-1)  # (N,)
+    return kl.sum() / max(kl.shape[0], 1) * temperature**2
 
 
 def distill_objective(teacher: GPT, alpha: float, temperature: float, hidden_weight: float):
@@ -76,14 +76,15 @@ def distill_objective(teacher: GPT, alpha: float, temperature: float, hidden_wei
         p.requires_grad_(False)
 
     def objective(net, x, y, mask):
-        s_logits, s_hidden = net(x)
+        at = mask > 0
+        s_logits, s_hidden = net(x, at=at)
         with torch.no_grad():
             if s_hidden:
-                t_logits, t_hidden = teacher(x, return_hidden=True)
+                t_logits, t_hidden = teacher(x, return_hidden=True, at=at)
             else:
-                t_logits, t_hidden = teacher(x), []
-        kd = kd_loss(s_logits, t_logits, mask, temperature)
-        ce = masked_ce(s_logits, y, mask)
+                t_logits, t_hidden = teacher(x, at=at), []
+        kd = kd_loss(s_logits, t_logits, temperature)
+        ce = F.cross_entropy(s_logits, y[at], reduction="sum") / max(s_logits.shape[0], 1)
         loss = alpha * kd + (1 - alpha) * ce
         logs = {"kd": kd.item(), "ce": ce.item()}
         if s_hidden:

@@ -97,14 +97,11 @@ def set_threads(cfg: ModelConfig, dist: Dist) -> None:
 # Losses and metrics
 # ---------------------------------------------------------------------------------------------------
 
-def masked_ce(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the positions whose target the model generates."""
-    ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(mask)
-    return (ce * mask).sum() / mask.sum().clamp(min=1)
-
-
 def ce_objective(net: nn.Module, x, y, mask) -> tuple[torch.Tensor, dict]:
-    loss = masked_ce(net(x), y, mask)
+    """Mean cross-entropy over the positions whose target the model generates (the mask), the head
+    run at those positions only."""
+    at = mask > 0
+    loss = F.cross_entropy(net(x, at=at), y[at], reduction="sum") / at.sum().clamp(min=1)
     return loss, {"loss": loss.item()}
 
 
