@@ -20,7 +20,7 @@ from pathlib import Path
 FUZZ = Path(__file__).resolve().parent
 REPO = FUZZ.parent
 FIRMWARE = REPO / "firmware"
-TARGETS = ("console", "tokenizer", "grammar")
+TARGETS = ("console", "tokenizer", "grammar", "numbers")
 CC = "clang"
 CFLAGS = ("-std=c99", "-g", "-O1", "-fno-omit-frame-pointer", "-fsanitize=fuzzer,address,undefined",
           "-fno-sanitize-recover=undefined", "-Wall", "-Wextra")

@@ -13,7 +13,7 @@ sys.path.insert(0, str(FUZZ))
 import run as fuzz_run  # noqa: E402  (fuzz/run.py)
 
 # per target: a bounded run (the console runs the model for every chat line, so it gets time, not runs)
-BUDGET = {"tokenizer": {"runs": 20000}, "grammar": {"runs": 20000}, "console": {"seconds": 10}}
+BUDGET = {"tokenizer": {"runs": 20000}, "grammar": {"runs": 20000}, "numbers": {"runs": 20000}, "console": {"seconds": 10}}
 
 
 @pytest.fixture(scope="module")
