@@ -15,11 +15,35 @@ void ta_engine_reset(void)
     }
 }
 
-/* out[o] = requant_i8(acc[o], lin.m[o], lin.sh[o]) */
-static void requant_rows(int8_t *out, const int32_t *acc, const ta_linear *lin, int rows)
+/* out[t * t_step + o * o_step] = requant_i8(acc[t * rows + o], lin.m[o], lin.sh[o]) for the nb
+ * tokens of a block, then through `lut` (indexed by the value + 128) if it is not null. Row by row, so
+ * that each row's multiplier and shift are read, and its rounding term made, once per block. */
+static inline void requant_block(int8_t *out, size_t t_step, size_t o_step, const int32_t *acc, const ta_linear *lin,
+                                 int rows, int nb, const int8_t *lut)
 {
+    if (nb == 1) { /* one token (decode): no rows to share */
+        for (int o = 0; o < rows; o++) {
+            const int8_t q = ta_requant_i8(acc[o], lin->m[o], lin->sh[o]);
+            out[(size_t)o * o_step] = lut ? lut[q + 128] : q;
+        }
+        return;
+    }
     for (int o = 0; o < rows; o++) {
-        out[o] = ta_requant_i8(acc[o], lin->m[o], lin->sh[o]);
+        const int32_t m = lin->m[o];
+        const int sh = lin->sh[o];
+        const int32_t *a = acc + o;
+        int8_t *y = out + (size_t)o * o_step;
+        if (sh >= 33) { /* nearly every row of a trained model */
+            for (int t = 0; t < nb; t++) {
+                const int32_t q = ta_sat8_32(ta_mul_shift_hi(a[(size_t)t * (size_t)rows], m, sh));
+                y[(size_t)t * t_step] = lut ? lut[q + 128] : (int8_t)q;
+            }
+        } else {
+            for (int t = 0; t < nb; t++) {
+                const int8_t q = ta_requant_i8(a[(size_t)t * (size_t)rows], m, sh);
+                y[(size_t)t * t_step] = lut ? lut[q + 128] : q;
+            }
+        }
     }
 }
 
@@ -33,11 +57,27 @@ static void linear_block(const ta_state *st, const ta_linear *lin, int rows, int
 static void residual_linear(const ta_state *st, const ta_linear *lin, int d, int cols, int nb)
 {
     linear_block(st, lin, d, cols, nb);
-    for (int t = 0; t < nb; t++) {
-        int16_t *x = st->x + (size_t)t * (size_t)d;
-        const int32_t *acc = st->acc + (size_t)t * (size_t)d;
+    if (nb == 1) {
         for (int o = 0; o < d; o++) {
-            x[o] = ta_residual_add(x[o], acc[o], lin->m[o], lin->sh[o]);
+            st->x[o] = ta_residual_add(st->x[o], st->acc[o], lin->m[o], lin->sh[o]);
+        }
+        return;
+    }
+    for (int o = 0; o < d; o++) { /* row by row, as requant_block */
+        const int32_t m = lin->m[o];
+        const int sh = lin->sh[o];
+        int16_t *x = st->x + o;
+        const int32_t *acc = st->acc + o;
+        if (sh >= 33) {
+            for (int t = 0; t < nb; t++) {
+                const size_t i = (size_t)t * (size_t)d;
+                x[i] = (int16_t)ta_sat16_32(x[i] + ta_sat16_32(ta_mul_shift_hi(acc[i], m, sh)));
+            }
+        } else {
+            for (int t = 0; t < nb; t++) {
+                const size_t i = (size_t)t * (size_t)d;
+                x[i] = ta_residual_add(x[i], acc[i], m, sh);
+            }
         }
     }
 }
@@ -86,20 +126,11 @@ static void attention(const ta_model *m, const ta_layer *ly, int8_t *k_cache, in
 
     norm_block(m, ly->attn_norm_k, nb);
     linear_block(st, &ly->wq, a, d, nb);
-    for (int t = 0; t < nb; t++) {
-        requant_rows(st->qo + (size_t)t * (size_t)a, st->acc + (size_t)t * (size_t)a, &ly->wq, a);
-    }
+    requant_block(st->qo, (size_t)a, 1, st->acc, &ly->wq, a, nb, 0);
     linear_block(st, &ly->wk, kv, d, nb);
-    for (int t = 0; t < nb; t++) {
-        requant_rows(k_cache + (size_t)(pos0 + t) * (size_t)kv, st->acc + (size_t)t * (size_t)kv, &ly->wk, kv);
-    }
+    requant_block(k_cache + (size_t)pos0 * (size_t)kv, (size_t)kv, 1, st->acc, &ly->wk, kv, nb, 0);
     linear_block(st, &ly->wv, kv, d, nb);
-    for (int t = 0; t < nb; t++) {
-        const int32_t *acc = st->acc + (size_t)t * (size_t)kv;
-        for (int o = 0; o < kv; o++) {
-            v_cache[(size_t)o * ctx + (size_t)(pos0 + t)] = ta_requant_i8(acc[o], ly->wv.m[o], ly->wv.sh[o]);
-        }
-    }
+    requant_block(v_cache + (size_t)pos0, 1, ctx, st->acc, &ly->wv, kv, nb, 0); /* transposed: (kv, ctx) */
 
     for (int t = 0; t < nb; t++) {
         const int pos = pos0 + t;
@@ -127,14 +158,7 @@ static void feed_forward(const ta_model *m, const ta_layer *ly, int nb)
 
     norm_block(m, ly->ffn_norm_k, nb);
     linear_block(st, &ly->w1, f, d, nb);
-    for (int t = 0; t < nb; t++) {
-        int8_t *hg = st->hg + (size_t)t * (size_t)f;
-        const int32_t *acc = st->acc + (size_t)t * (size_t)f;
-        for (int o = 0; o < f; o++) {
-            int8_t h = ta_requant_i8(acc[o], ly->w1.m[o], ly->w1.sh[o]);
-            hg[o] = ly->gelu[h + 128];
-        }
-    }
+    requant_block(st->hg, (size_t)f, 1, st->acc, &ly->w1, f, nb, ly->gelu);
     ta_kernel_prepare_block(st->xk, st->hg, (size_t)f, f, nb);
     residual_linear(st, &ly->w2, d, f, nb);
 }
@@ -155,9 +179,9 @@ static void forward_block(const uint16_t *tokens, int nb, int pos0, int logits)
         const int8_t *p = m->pos_emb + (size_t)pos * (size_t)d;
         int16_t *x = st->x + (size_t)t * (size_t)d;
         for (int c = 0; c < d; c++) {
-            int16_t te = (int16_t)ta_mul_shift_clamp(e[c], m->tok_emb_m[token], m->tok_emb_sh[token], -32768, 32767);
-            int16_t pe = (int16_t)ta_mul_shift_clamp(p[c], m->pos_emb_m[pos], m->pos_emb_sh[pos], -32768, 32767);
-            x[c] = ta_sat16((int32_t)te + pe);
+            int16_t te = ta_requant_i16(e[c], m->tok_emb_m[token], m->tok_emb_sh[token]);
+            int16_t pe = ta_requant_i16(p[c], m->pos_emb_m[pos], m->pos_emb_sh[pos]);
+            x[c] = (int16_t)ta_sat16_32((int32_t)te + pe);
         }
     }
 

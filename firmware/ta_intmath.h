@@ -9,6 +9,10 @@
 
 #include <stdint.h>
 
+#if defined(__ARM_FEATURE_SAT)
+#include <arm_acle.h> /* __ssat: one SSAT instruction (Armv6 and Armv7-M; not Armv6-M) */
+#endif
+
 #define TA_EXP_ENTRIES 256 /* softmax exp table: 0 .. 255 steps below the row maximum */
 
 /* C leaves >> of a negative value to the implementation; the contract needs floor (arithmetic)
@@ -29,6 +33,25 @@ static inline int8_t ta_sat8(int64_t v)
 static inline int16_t ta_sat16(int64_t v)
 {
     return (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
+}
+
+/* sat8 and sat16 of an int32: the same results, one SSAT where the core has it. */
+static inline int32_t ta_sat8_32(int32_t v)
+{
+#if defined(__ARM_FEATURE_SAT)
+    return __ssat(v, 8);
+#else
+    return v < -128 ? -128 : v > 127 ? 127 : v;
+#endif
+}
+
+static inline int32_t ta_sat16_32(int32_t v)
+{
+#if defined(__ARM_FEATURE_SAT)
+    return __ssat(v, 16);
+#else
+    return v < -32768 ? -32768 : v > 32767 ? 32767 : v;
+#endif
 }
 
 static inline int32_t ta_sat32(int64_t v)
@@ -111,13 +134,25 @@ static inline int32_t ta_mul_shift_clamp(int32_t x, int32_t m, int sh, int32_t l
 /* sat8(mul_shift(acc, m, sh)): an int32 accumulator to an int8 activation. Contract: mul_shift's. */
 static inline int8_t ta_requant_i8(int32_t acc, int32_t m, int sh)
 {
-    return (int8_t)ta_mul_shift_clamp(acc, m, sh, -128, 127);
+    if (sh >= 33) { /* nearly every shift of a trained model */
+        return (int8_t)ta_sat8_32(ta_mul_shift_hi(acc, m, sh));
+    }
+    return (int8_t)ta_mul_shift_sat(acc, m, sh, -128, 127);
+}
+
+/* sat16(mul_shift(x, m, sh)): ta_mul_shift_clamp to the int16 range (the embeddings' terms). */
+static inline int16_t ta_requant_i16(int32_t x, int32_t m, int sh)
+{
+    if (sh >= 33) {
+        return (int16_t)ta_sat16_32(ta_mul_shift_hi(x, m, sh));
+    }
+    return (int16_t)ta_mul_shift_sat(x, m, sh, -32768, 32767);
 }
 
 /* sat16(x + sat16(mul_shift(acc, m, sh))): add a layer's output to the int16 residual stream. */
 static inline int16_t ta_residual_add(int16_t x, int32_t acc, int32_t m, int sh)
 {
-    return ta_sat16((int32_t)x + ta_mul_shift_clamp(acc, m, sh, -32768, 32767));
+    return (int16_t)ta_sat16_32((int32_t)x + ta_requant_i16(acc, m, sh));
 }
 
 /* floor(sqrt(n)) for any uint64 n, by the bitwise (digit-by-digit) method: no division, no float. */
@@ -156,7 +191,7 @@ static inline void ta_rmsnorm(int8_t *y, const int16_t *x, int d, int32_t k)
     }
     int64_t m = (int64_t)(((uint64_t)(uint32_t)k << 15) / r); /* < 2^46 */
     for (int i = 0; i < d; i++) {
-        y[i] = ta_sat8(ta_asr64((int64_t)x[i] * m + ((int64_t)1 << 30), 31));
+        y[i] = (int8_t)ta_sat8_32((int32_t)ta_asr64((int64_t)x[i] * m + ((int64_t)1 << 30), 31)); /* |.| < 2^30 */
     }
 }
 
