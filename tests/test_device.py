@@ -110,16 +110,22 @@ def test_chat_reads_lines_as_the_console_edits_them(builds):
     assert dev.getvalue().count("> !new\nok\n") == 4
 
 
+# Long, and answered with calls that read no clock: the board's uptime under QEMU counts the
+# instructions it ran, polling for input too, so it depends on how fast this machine answers, and
+# the reference's on its wall clock; a turn that reads either would compare two clocks.
+LONG_NO_CLOCK = ("please could you be so kind as to turn on the light in the kitchen for me right now, and when you "
+                 "have done that please could you be so kind as to tell me how warm it is in here")
+
+
 def test_a_conversation_on_mps2_matches_the_reference(builds):
     """One conversation under QEMU (Cortex-M4): long requests overflow the context, a pin out of range
     is refused and leaves no trace, !new starts again; the same transcript as the reference."""
-    from test_conversation import LONG
-
-    requests = "\n".join(["set gpio 40 high", "turn on the light", "hello", LONG, LONG, LONG, LONG, "status please",
-                          "!new", "turn the led off"]) + "\n"  # the seventh and eighth turns drop the oldest
+    requests = "\n".join(["set gpio 40 high", "turn on the light", "hello", *[LONG_NO_CLOCK] * 4,
+                          "what is the temperature please", "!new", "turn the led off"]) + "\n"
     dev, ref = io.StringIO(), io.StringIO()
     chat(board="mps2-an386", out=str(builds["mps2-an386"].out), stdin=io.StringIO(requests), stdout=dev)
     chat(board="reference", run=DEFAULT_RUN, stdin=io.StringIO(requests), stdout=ref)
+    assert not re.search(r"^\[(uptime|status)\]", ref.getvalue(), re.M), "a clock was read: " + ref.getvalue()
     assert dev.getvalue() == ref.getvalue()
     assert "Not done: pin must be 0 to 39." in dev.getvalue() and "> !new\nok\n" in dev.getvalue()
 
