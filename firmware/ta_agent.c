@@ -274,7 +274,7 @@ ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
                 } else {
                     ta_put("Sorry, I'm not sure what you want: did you mean [");
                     put_call(&call);
-                    ta_put("]? I did nothing.");
+                    ta_put("]? I did not run it."); /* earlier calls of the turn, printed above, did run */
                 }
                 ta_put("\n");
                 roll_back(start);

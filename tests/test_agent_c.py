@@ -143,7 +143,7 @@ def test_gate_refuses_write_calls_identically(tmp_path, calling, bpe, spec, min_
     assert kinds == ({"unsure"} if min_margin else {"unsure", "range"}) or kinds <= {"unsure", "range"}
     for t in refused:
         assert t.answer.startswith("Not done: ") or (t.answer.startswith("Sorry, I'm not sure") and
-                                                      t.answer.endswith("I did nothing.")), t.answer
+                                                      t.answer.endswith("I did not run it.")), t.answer
 
 
 def test_board_without_temperature_sensor(calling, bpe, spec):

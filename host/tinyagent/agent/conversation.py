@@ -100,7 +100,7 @@ def top_margin(logits: np.ndarray) -> tuple[int, int]:
 
 
 def unsure_text(shown: str) -> str:
-    return f"Sorry, I'm not sure what you want: did you mean [{shown}]? I did nothing."
+    return f"Sorry, I'm not sure what you want: did you mean [{shown}]? I did not run it."
 
 
 def range_text(f, name: str) -> str:
