@@ -1,5 +1,5 @@
-/* Text helpers the runtime shares: a word compare, digits to an integer, an integer to digits, and
- * the result helpers tool handlers append with. One copy each (the console, the grammar, the agent
+/* Text helpers the runtime shares: a word compare, digits to an integer, an integer to digits, a
+ * request's number words to digits, and the result helpers tool handlers append with. One copy each (the console, the grammar, the agent
  * and the default tools all use these). */
 #ifndef TA_TEXT_H
 #define TA_TEXT_H

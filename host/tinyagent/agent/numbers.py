@@ -4,10 +4,11 @@ hundred and twenty" -> "120", "pin twenty-seven" -> "pin 27", "a thousand" -> "1
 The model copies digits well and reads number words badly (v10 wrote [timer 9] for "ninety seconds"
 and [timer 20] for "one hundred and twenty"), so the device rewrites the words people say for
 numbers as digits before the model sees them, the way speech assistants' inverse text normalisation
-does. This function is the spec; the firmware's ta_numbers() (firmware/runtime/ta_numbers.c) writes
-the same bytes for every line, and tests prove it.
+does. This module is the spec; the firmware's ta_text_numbers() (firmware/ta_text.c) writes the same
+bytes for every line, and tests/test_numbers.py holds it to that.
 
-The rules, over words (runs of ASCII letters; case is ignored, the rest of the line is kept as it is):
+The rules, over words (runs of ASCII letters, compared without case; the rest of the line is kept as
+it is):
 - a number is a run of number words: units (zero..nineteen), tens (twenty..ninety), a tens word and a
   unit joined by one space or one hyphen ("forty-five"), "hundred" after a unit, "a" or "an" ("a
   hundred"), "thousand" after a number below a thousand or "a"/"an"; "and" joins a hundred or a
@@ -17,10 +18,10 @@ The rules, over words (runs of ASCII letters; case is ignored, the rest of the l
 - "one" alone is a pronoun as often as a number ("the blue one", "that one off"), so it stays a word
   unless a unit of time follows it ("one second", "one hour") or "pin" comes before it, one space
   apart;
-- "a"/"an" and "and" that do not join a number stay as they are ("a minute and a half").
-Words are runs of ASCII letters, compared without case; a word with a digit right before or after its
-number ("2one", "ten5") is left alone. The result is never longer than the line (a number's words are
-at least as long as its digits), so the firmware rewrites the line in place.
+- "a"/"an" and "and" that do not join a number stay as they are ("a minute and a half");
+- a number with a digit right before or after it ("2one", "ten5") is left alone.
+The result is never longer than the line (a number's words are at least as long as its digits), so
+the firmware rewrites the line in place.
 """
 from __future__ import annotations
 
