@@ -78,6 +78,8 @@ typedef struct {
     size_t s, e; /* text[s..e) is the word */
 } word;
 
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 static const char *const units[] = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
                                     "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
                                     "sixteen", "seventeen", "eighteen", "nineteen"};
@@ -153,13 +155,13 @@ static int next_is(const uint8_t *t, size_t n, word a, const char *lit, word *b)
 
 static int below_100(const uint8_t *t, size_t n, word w, int32_t *value, word *end)
 {
-    int u = lookup(t, w, units, 20);
+    int u = lookup(t, w, units, COUNT(units));
     if (u >= 0) {
         *value = u;
         *end = w;
         return 1;
     }
-    int k = lookup(t, w, tens, 8);
+    int k = lookup(t, w, tens, COUNT(tens));
     if (k < 0) {
         return 0;
     }
@@ -167,7 +169,7 @@ static int below_100(const uint8_t *t, size_t n, word w, int32_t *value, word *e
     *end = w;
     word nx;
     if (word_from(t, n, w.e, &nx) && joined(t, w, nx, 1)) {
-        u = lookup(t, nx, units, 20);
+        u = lookup(t, nx, units, COUNT(units));
         if (u >= 1 && u <= 9) {
             *value += u;
             *end = nx;
@@ -254,7 +256,7 @@ size_t ta_text_numbers(uint8_t *t, size_t n)
             if ((w.s > 0 && is_digit(t[w.s - 1])) || (end.e < n && is_digit(t[end.e]))) {
                 found = 0;
             } else if (end.s == w.s && word_is(t, w, "one")) {
-                int unit_after = next_joined(t, n, w, &nx) && lookup(t, nx, time_units, 12) >= 0;
+                int unit_after = next_joined(t, n, w, &nx) && lookup(t, nx, time_units, COUNT(time_units)) >= 0;
                 found = unit_after || (after_pin && joined(t, prev, w, 0));
             }
         }
