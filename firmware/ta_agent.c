@@ -82,14 +82,14 @@ static int32_t choose(decoder *dc, const int32_t *logits, int can_open)
 }
 
 /* The parsed call as it is printed: its fields joined by spaces, durations in seconds. */
-static void put_call(const ta_call *c)
+static void cat_call(char *dst, size_t cap, const ta_call *c)
 {
     const char *p = c->text;
     for (int32_t k = 0; k <= c->n_args; k++) {
         if (k > 0) {
-            ta_put(" ");
+            ta_cat(dst, cap, " ");
         }
-        ta_put(p);
+        ta_cat(dst, cap, p);
         while (*p != '\0') {
             p++;
         }
@@ -98,26 +98,47 @@ static void put_call(const ta_call *c)
 }
 
 /* conversation.range_text: the answer when the grammar overruled the model inside field f of a write call. */
-static void put_range(const ta_field *f)
+static void cat_range(char *dst, size_t cap, const ta_field *f)
 {
-    ta_put("Not done: ");
-    ta_put(f->name);
+    ta_cat(dst, cap, "Not done: ");
+    ta_cat(dst, cap, f->name);
     if (f->kind == TA_FIELD_ENUM) {
-        ta_put(" must be one of ");
+        ta_cat(dst, cap, " must be one of ");
         for (int32_t w = 0; w < f->n_words; w++) {
             if (w > 0) {
-                ta_put(", ");
+                ta_cat(dst, cap, ", ");
             }
-            ta_put(f->words[w]);
+            ta_cat(dst, cap, f->words[w]);
         }
-        ta_put(".");
+        ta_cat(dst, cap, ".");
         return;
     }
-    ta_put(" must be ");
-    ta_put_i32(f->lo);
-    ta_put(" to ");
-    ta_put_i32(f->hi);
-    ta_put(f->kind == TA_FIELD_DUR ? " seconds." : ".");
+    ta_cat(dst, cap, " must be ");
+    ta_cat_i32(dst, cap, f->lo);
+    ta_cat(dst, cap, " to ");
+    ta_cat_i32(dst, cap, f->hi);
+    ta_cat(dst, cap, f->kind == TA_FIELD_DUR ? " seconds." : ".");
+}
+
+/* Its own frame, off the engine's deeper path (the stack plan adds the deepest one). */
+#if defined(__GNUC__)
+#define TA_NOINLINE __attribute__((noinline))
+#else
+#define TA_NOINLINE
+#endif
+
+/* "[call] -> result" */
+static TA_NOINLINE void put_ran(const ta_call *c, const char *result)
+{
+    char shown[TA_CALL_MAX + 1];
+    shown[0] = '\0';
+    cat_call(shown, sizeof shown, c);
+    ta_put("[");
+    ta_put(shown);
+    ta_put("] -> ");
+    ta_put(result);
+    ta_put("\n");
+    ta_flush();
 }
 
 static void run_tool(const ta_call *c, char *result, size_t cap)
@@ -140,12 +161,23 @@ static struct {
     uint16_t ids[TA_MODEL_CTX];  /* (ctx,) the token ids in the context */
     uint16_t starts[TURNS_MAX];  /* (n_turns,) the index of each whole turn's first token */
     int32_t n;                   /* tokens in the context */
-    int32_t fed;                 /* ids[0..fed) are in the KV cache; ids[fed..n): the pending '\n' */
+    int32_t fed;                 /* ids[0..fed) are in the KV cache; ids[fed..n): pending, the last
+                                  * answer's '\n' (after a refusal, the line said and its '\n') */
     int32_t n_turns;
 } conv;
 
+/* The gate's open question (conversation.Conversation.asked): how to resume the refused turn when the
+ * next request confirms it. The call's tokens ('[' to ']'); the turn's first token and its '[' stay
+ * in conv.ids (after a roll back, past conv.n: nothing writes there before the next request). */
+static struct {
+    int active;
+    int32_t start, open, n;
+    uint16_t ids[TA_CALL_MAX + 2]; /* each token of a call adds at least one byte of its text */
+} asked;
+
 void ta_agent_new(void)
 {
+    asked.active = 0;
     conv.n = 0;
     conv.fed = 0;
     conv.n_turns = 0;
@@ -193,25 +225,127 @@ static void roll_back(int32_t start)
     conv.n_turns--;
 }
 
-ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
+/* The gate refuses a write call: its line is said, and nothing more is decoded. The call's tokens
+ * are taken back to `kept`, the end of the last call of the turn that ran; if none ran the turn
+ * leaves no trace (roll_back), else the line said stays as the turn's answer, pending (fed with the
+ * next turn), cut where the context ends. */
+static TA_NOINLINE void refuse(const ta_call *call, const ta_field *overruled, int32_t start, int32_t kept,
+                               int32_t open, int n_calls, uint16_t *ids, size_t cap)
 {
-    const ta_agent_def *ag = &ta_agent_data;
+    char said[TA_SAID_MAX + 1];
+    said[0] = '\0';
+    if (overruled != 0) {
+        cat_range(said, sizeof said, overruled);
+    } else {
+        ta_cat(said, sizeof said, "Sorry, I'm not sure what you want: did you mean [");
+        cat_call(said, sizeof said, call);
+        /* earlier calls of the turn, printed above, did run */
+        ta_cat(said, sizeof said, "]? I did not run it. Say yes to run it.");
+        asked.active = 1; /* a question: a confirmation next resumes the turn from here */
+        asked.start = start;
+        asked.open = open;
+        asked.n = conv.n - open;
+        for (int32_t i = 0; i < asked.n; i++) {
+            asked.ids[i] = conv.ids[open + i];
+        }
+    }
+    ta_put(said);
+    ta_put("\n");
+    if (n_calls == 0) {
+        roll_back(start);
+        return;
+    }
+    conv.n = kept;
+    conv.fed = kept;
+    size_t n_ids = 0, len = 0; /* tokenized into ids, the request's scratch (free by now) */
+    while (said[len] != '\0') {
+        len++;
+    }
+    if (ta_tokenize((const uint8_t *)said, len, ids, cap, &n_ids) != TA_OK) {
+        n_ids = 0; /* cannot happen: a byte is a token, and cap > TA_SAID_MAX (ta_agent_turn) */
+    }
     const int32_t ctx = ta_model_data.ctx;
-    const int32_t limit = ctx - ag->reply_reserve;
-    decoder dc;
-    dc.open = ta_byte_token('[');
-    dc.close = ta_byte_token(']');
-    dc.newline = ta_byte_token('\n');
-    dc.call_len = 0;
-    dc.in_call = 0;
-    dc.margin = 0;
-    dc.overruled = -1;
+    for (size_t i = 0; i < n_ids && conv.n < ctx - 1; i++) {
+        conv.ids[conv.n++] = ids[i];
+    }
+    conv.ids[conv.n++] = ta_byte_token('\n');
+}
 
+/* conversation.is_confirmation: ASCII letters lower-cased, in words split by ' ' ',' '.' '!', one of
+ * conversation.CONFIRMATIONS; any other byte: not one. */
+static int is_confirmation(const uint8_t *s, size_t n)
+{
+    static const char *const yes[] = {"yes", "y", "yeah", "yep", "yup", "sure", "yes please", "please do",
+                                      "do it", "yes do it", "go ahead", "confirm"};
+    char words[16]; /* the longest confirmation is 10 bytes */
+    size_t len = 0;
+    int gap = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        if (c >= 'A' && c <= 'Z') {
+            c = (uint8_t)(c - 'A' + 'a');
+        }
+        if (c >= 'a' && c <= 'z') {
+            if (gap && len > 0) {
+                if (len + 1 >= sizeof words) {
+                    return 0;
+                }
+                words[len++] = ' ';
+            }
+            gap = 0;
+            if (len + 1 >= sizeof words) {
+                return 0;
+            }
+            words[len++] = (char)c;
+        } else if (c == ' ' || c == ',' || c == '.' || c == '!') {
+            gap = 1;
+        } else {
+            return 0;
+        }
+    }
+    for (size_t k = 0; k < sizeof yes / sizeof yes[0]; k++) {
+        size_t j = 0;
+        while (j < len && yes[k][j] == words[j]) {
+            j++;
+        }
+        if (j == len && yes[k][j] == '\0') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The confirmed call's turn, as it was when its ']' was fed: the refused turn back in the context
+ * (without the line said, if a call of it ran and it stayed), the call's tokens after its '['. */
+static const int32_t *resume(void)
+{
+    if (conv.n_turns > 0 && conv.starts[conv.n_turns - 1] == asked.start) {
+        conv.n = asked.open; /* it stayed: the line said goes */
+    } else {
+        conv.starts[conv.n_turns++] = (uint16_t)asked.start;
+        conv.n = asked.open; /* the request's tokens are still there, past the rolled-back end */
+    }
+    for (int32_t i = 0; i < asked.n; i++) {
+        conv.ids[conv.n++] = asked.ids[i];
+    }
+    if (conv.fed > asked.open) {
+        conv.fed = asked.open;
+    }
+    const int32_t *logits = ta_engine_feed(conv.ids + conv.fed, conv.n - conv.fed, conv.fed);
+    conv.fed = conv.n;
+    return logits;
+}
+
+/* The request's tokens appended as a new turn (the oldest dropped if it would not fit) and fed with
+ * what was pending; TA_ERR_TOO_LONG, printed, and nothing changed if it leaves no room to reply. */
+static ta_status prompt_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap, int32_t limit,
+                             const int32_t **logits)
+{
     size_t n_ids = 0;
     n = ta_text_numbers(request, n);
     ta_status st = cap > 0 ? ta_tokenize(request, n, ids, cap - 1, &n_ids) : TA_ERR_TOO_LONG;
     if (st == TA_OK) {
-        ids[n_ids++] = dc.newline;
+        ids[n_ids++] = ta_byte_token('\n');
     }
     if (st != TA_OK || n_ids > (size_t)(limit > 0 ? limit : 0)) {
         ta_put("error: request is too long (");
@@ -221,73 +355,108 @@ ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
         ta_put(" fit)\n");
         return TA_ERR_TOO_LONG;
     }
-
     make_room((int32_t)n_ids);
-    const int32_t start = conv.n;
-    conv.starts[conv.n_turns++] = (uint16_t)start;
+    conv.starts[conv.n_turns++] = (uint16_t)conv.n;
     for (size_t i = 0; i < n_ids; i++) {
         conv.ids[conv.n++] = ids[i];
     }
     /* the last turn's pending '\n', then the prompt (or, after a drop, all that was kept): one batched
      * prefill, bit-exact with feeding them one at a time */
-    const int32_t *logits = ta_engine_feed(conv.ids + conv.fed, conv.n - conv.fed, conv.fed);
+    *logits = ta_engine_feed(conv.ids + conv.fed, conv.n - conv.fed, conv.fed);
     conv.fed = conv.n;
+    return TA_OK;
+}
+
+ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
+{
+    const ta_agent_def *ag = &ta_agent_data;
+    const int32_t ctx = ta_model_data.ctx;
+    decoder dc;
+    dc.open = ta_byte_token('[');
+    dc.close = ta_byte_token(']');
+    dc.newline = ta_byte_token('\n');
+    dc.call_len = 0;
+    dc.in_call = 0;
+    dc.margin = 0;
+    dc.overruled = -1;
+
+    const int confirm = asked.active && is_confirmation(request, n);
+    asked.active = 0; /* any other request forgets the question */
+    int32_t start, kept; /* kept: the context's end after the last call that ran (its result fed) */
+    const int32_t *logits;
+    int confirmed = 0; /* 1: the call whose ']' was just fed runs first, without the gate */
+    if (confirm) {
+        start = asked.start;
+        kept = asked.open;
+        logits = resume();
+        for (int32_t i = 1; i + 1 < asked.n; i++) { /* the call's text, between '[' and ']' */
+            size_t tn;
+            const uint8_t *tb = ta_token_bytes(asked.ids[i], &tn);
+            for (size_t b = 0; b < tn; b++) {
+                dc.call[dc.call_len++] = tb[b];
+            }
+        }
+        dc.in_call = 1;
+        confirmed = 1;
+    } else {
+        const ta_status too_long = prompt_turn(request, n, ids, cap, ctx - ag->reply_reserve, &logits);
+        if (too_long != TA_OK) {
+            return too_long;
+        }
+        start = kept = conv.starts[conv.n_turns - 1];
+    }
+    ta_status st = TA_OK;
     int line_start = 1, n_calls = 0;
+    int32_t open = conv.n; /* where the call being decoded starts: its '[' */
     char result[TA_RESULT_MAX + 1];
     uint16_t result_ids[TA_RESULT_MAX + 1];
-    while (conv.n < ctx) { /* a full context ends the turn; it stays in the conversation */
-        int32_t tok = choose(&dc, logits, line_start && n_calls < ag->max_calls);
-        if (tok < 0) {
-            roll_back(start);
-            st = TA_ERR_NO_TOKEN; /* cannot happen with a valid grammar: ']' or a byte always fits */
-            break;
-        }
-        if (dc.in_call) { /* conversation.run_turn: the call's confidence, and where the grammar overruled */
-            if (dc.lead < dc.margin) {
-                dc.margin = dc.lead;
+    while (confirmed || conv.n < ctx) { /* a full context ends the turn; it stays in the conversation */
+        int32_t tok = dc.close; /* confirmed: its ']' is fed already */
+        if (!confirmed) {
+            tok = choose(&dc, logits, line_start && n_calls < ag->max_calls);
+            if (tok < 0) {
+                roll_back(start);
+                st = TA_ERR_NO_TOKEN; /* cannot happen with a valid grammar: ']' or a byte always fits */
+                break;
             }
-            if (dc.best != tok && dc.overruled < 0) {
-                int32_t field = 0;
-                for (size_t i = 0; i < dc.call_len; i++) {
-                    field += dc.call[i] == ' ';
+            if (dc.in_call) { /* conversation: the call's confidence, and where the grammar overruled */
+                if (dc.lead < dc.margin) {
+                    dc.margin = dc.lead;
                 }
-                dc.overruled = field;
+                if (dc.best != tok && dc.overruled < 0) {
+                    int32_t field = 0;
+                    for (size_t i = 0; i < dc.call_len; i++) {
+                        field += dc.call[i] == ' ';
+                    }
+                    dc.overruled = field;
+                }
+            } else if (tok == dc.open) {
+                dc.margin = dc.lead;
+                dc.overruled = -1;
+                open = conv.n;
             }
-        } else if (tok == dc.open) {
-            dc.margin = dc.lead;
-            dc.overruled = -1;
+            if (!dc.in_call && tok == dc.newline) {
+                conv.ids[conv.n++] = (uint16_t)tok; /* the end of the answer: pending, the next turn feeds it */
+                break;
+            }
+            logits = feed((uint16_t)tok);
         }
-        if (!dc.in_call && tok == dc.newline) {
-            conv.ids[conv.n++] = (uint16_t)tok; /* the end of the answer: pending, the next turn feeds it */
-            break;
-        }
-        logits = feed((uint16_t)tok);
         size_t tn;
         const uint8_t *tb = ta_token_bytes(tok, &tn);
         if (dc.in_call && tok == dc.close) {
             ta_call call;
             ta_call_parse(dc.call, dc.call_len, &call);
             const ta_tool_def *tool = &ag->tools[call.tool];
-            if (tool->acts && ag->min_margin >= 0 && (dc.overruled >= 0 || dc.margin < ag->min_margin)) {
-                if (dc.overruled >= 1 && tool->fields[dc.overruled - 1].kind != TA_FIELD_LIT) {
-                    put_range(&tool->fields[dc.overruled - 1]);
-                } else {
-                    ta_put("Sorry, I'm not sure what you want: did you mean [");
-                    put_call(&call);
-                    ta_put("]? I did not run it."); /* earlier calls of the turn, printed above, did run */
-                }
-                ta_put("\n");
-                roll_back(start);
+            if (!confirmed && tool->acts && ag->min_margin >= 0 &&
+                (dc.overruled >= 0 || dc.margin < ag->min_margin)) {
+                const int range = dc.overruled >= 1 && tool->fields[dc.overruled - 1].kind != TA_FIELD_LIT;
+                refuse(&call, range ? &tool->fields[dc.overruled - 1] : 0, start, kept, open, n_calls, ids, cap);
                 return st; /* nothing runs, nothing more is decoded */
             }
+            confirmed = 0;
             run_tool(&call, result, sizeof result);
             n_calls++;
-            ta_put("[");
-            put_call(&call);
-            ta_put("] -> ");
-            ta_put(result);
-            ta_put("\n");
-            ta_flush();
+            put_ran(&call, result);
             size_t rn = 0, n_res = 0;
             while (result[rn] != '\0') {
                 rn++;
@@ -303,6 +472,7 @@ ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
                 logits = ta_engine_feed(conv.ids + conv.fed, fit, conv.fed);
                 conv.fed = conv.n;
             }
+            kept = conv.n;
             dc.in_call = 0;
             dc.call_len = 0;
             line_start = 1;

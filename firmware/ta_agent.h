@@ -31,11 +31,13 @@
 ta_status ta_tools_dispatch(const ta_call *call, char *result, size_t cap);
 
 /* Runs the next turn of the conversation for request[0..n) (no '\n'), printing call lines and the
- * answer. The request is rewritten in place first, its number words as digits (ta_text_numbers). `ids` is scratch for the request's tokens (cap >= n + 1). TA_ERR_TOO_LONG (and a printed
+ * answer. The request is rewritten in place first, its number words as digits (ta_text_numbers).
+ * `ids` is scratch for the request's tokens, then for the line the gate says (cap >= n + 1 and
+ * cap > TA_SAID_MAX; a buffer of TA_LINE_MAX + 1 holds both). TA_ERR_TOO_LONG (and a printed
  * error; the conversation is unchanged) if the request leaves fewer than reply_reserve tokens of
  * context. Earlier turns stay in the context (conversation.Conversation, docs/integer-contract.md,
  * "Conversations"): the oldest are dropped when this one would not fit, and a refused turn leaves
- * no trace. */
+ * no trace unless a call of it ran (then it stays through that call, the line said as its answer). */
 ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap);
 
 /* Starts a new conversation: an empty context (the console's !new, and every command that runs the

@@ -20,6 +20,7 @@ enum { ESC_NONE, ESC_START, ESC_CSI, ESC_SS3 };
 
 static uint8_t line[TA_LINE_MAX + 1];
 static uint16_t ids[TA_LINE_MAX + 1]; /* tokens of one line: never more than its bytes, plus '\n' */
+typedef char ta_ids_hold_the_gate_line[TA_LINE_MAX >= TA_SAID_MAX ? 1 : -1]; /* ta_agent_turn's cap */
 static int prev_cr;                  /* the last byte ended a line with CR: swallow a following LF */
 
 /* Removes the last character: one UTF-8 sequence, or one stray byte. */

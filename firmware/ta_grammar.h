@@ -11,6 +11,7 @@
 #define TA_CALL_MAX 64    /* longest call text (name and arguments); the generator checks the spec */
 #define TA_MAX_FIELDS 8   /* fields after the tool name */
 #define TA_RESULT_MAX 63  /* longest tool result, in bytes (one line, no '\n') */
+#define TA_SAID_MAX 191   /* longest line the safety gate says, in bytes; the generator checks the spec */
 
 typedef enum { TA_FIELD_LIT, TA_FIELD_ENUM, TA_FIELD_INT, TA_FIELD_DUR } ta_field_kind;
 

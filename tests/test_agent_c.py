@@ -131,6 +131,9 @@ def test_gate_refuses_write_calls_identically(tmp_path, calling, bpe, spec, min_
     con.sim = RecordingHal()
     try:
         turns = assert_turns_match(con, im, bpe, spec, REQUESTS, min_margin=min_margin)
+        for pad in (16, 48):  # a refusal late in the context: the line kept is cut where it ends
+            assert_turns_match(con, im, bpe, spec, ["what is the temperature " + "x" * pad, "hello"],
+                               min_margin=min_margin)
     finally:
         assert con.close() == 0
     grammar = grammar_from_spec(spec)
@@ -143,7 +146,77 @@ def test_gate_refuses_write_calls_identically(tmp_path, calling, bpe, spec, min_
     assert kinds == ({"unsure"} if min_margin else {"unsure", "range"}) or kinds <= {"unsure", "range"}
     for t in refused:
         assert t.answer.startswith("Not done: ") or (t.answer.startswith("Sorry, I'm not sure") and
-                                                      t.answer.endswith("I did not run it.")), t.answer
+                                                      t.answer.endswith("I did not run it. Say yes to run it.")), t.answer
+    # a read call ran before the refused write in some turns: the later turns still match, whose
+    # context keeps those calls and the line said (test_a_refusal_after_a_call_keeps_what_ran)
+    assert any(t.calls for t in refused), [(t.request, t.calls) for t in refused]
+
+
+CONFIRMING = ["yes", "turn on the light please", "yes", "what is the temperature", "Yes, please!", "gpio pin 3 high",
+              "yes?", "yes", "hello", "status", "YEP", "could you toggle the led", "go ahead.", "yes", "yes",
+              "timer for ninety seconds", "ok", "pin twenty-seven high, then pin one", "  sure ,  ",
+              "what is the temperature " + "x" * 48, "do it"]
+
+
+def test_a_confirmation_runs_the_asked_call_identically(tmp_path, calling, bpe, spec):
+    """The gate above any confidence asks about every write call; a confirmation ("yes", "Yes, please!",
+    not "yes?" or "ok") resumes the turn with that call run, on the device as in the reference, and
+    the turns after it match (the context is the refused turn, resumed)."""
+    _, im = calling
+    con = start_firmware(tmp_path, im, bpe, spec, min_margin=2**31 - 1)
+    con.sim = RecordingHal()
+    try:
+        turns = assert_turns_match(con, im, bpe, spec, CONFIRMING, min_margin=2**31 - 1)
+    finally:
+        assert con.close() == 0
+    acting = {"led", "gpio", "timer"}
+    ran = [(t.request, t.calls[0][0]) for t in turns if t.calls and t.calls[0][0].split(" ")[0] in acting]
+    confirmed = [t.request for t in turns if conversation.is_confirmation(t.request)]
+    assert ran and all(conversation.is_confirmation(r) for r, _ in ran), ran  # only a yes runs a write call
+    assert {r for r, _ in ran} >= {"yes", "Yes, please!"}, ran
+    assert acting & set(con.sim.calls) and len(ran) < len(confirmed)  # the first "yes": nothing asked yet
+
+
+@pytest.mark.parametrize("text, yes", [("yes", True), ("Yes, please!", True), ("  sure ,  ", True),
+                                       ("YEP", True), ("go ahead.", True), ("do it", True), ("y", True),
+                                       ("yes?", False), ("ok", False), ("yes pin 5", False), ("yess", False),
+                                       ("", False), ("yés", False), ("yes-please", False), ("no", False)])
+def test_what_counts_as_a_confirmation(text, yes):
+    assert conversation.is_confirmation(text) is yes
+
+
+def test_a_refusal_after_a_call_keeps_what_ran(calling, bpe, spec):
+    """The gate above any confidence: read calls run, the first write call is refused. A refused turn
+    where nothing ran leaves no trace; one where a call ran stays, through that call's result, with the
+    line said as its answer (pending), so the context says what happened."""
+    _, im = calling
+    tc, grammar = conversation.TokenClasses(bpe), grammar_from_spec(spec)
+    conv = conversation.Conversation(Reference(im), tc, grammar, im.cfg.ctx, 2**31 - 1)
+    hal = FrozenClockSimHal()
+    seen = set()
+    for request in REQUESTS + ["what is the temperature " + "x" * 48]:
+        before = (list(conv.ids), list(conv.starts))
+        turn = conv.turn(hal, request)
+        if turn.stop != "refused":
+            continue
+        if turn.dropped:
+            continue  # the kept turns moved: compared below only when nothing was dropped
+        if not turn.calls:
+            seen.add("no trace")
+            assert (conv.ids, conv.starts) == before and conv.fed == len(conv.ids)
+            continue
+        seen.add("kept")
+        start = conv.starts[-1]
+        assert conv.starts[:-1] == before[1] and conv.ids[:start] == before[0] and start == len(before[0])
+        said = bpe.encode(turn.answer)[:im.cfg.ctx - conv.fed - 1] + [tc.newline]  # cut where the context ends
+        seen.add("cut" if len(said) <= len(bpe.encode(turn.answer)) else "kept")
+        assert conv.ids[conv.fed:] == said and conv.engine.pos == conv.fed
+        ran = bpe.decode(conv.ids[start:conv.fed])
+        assert ran.startswith(conversation.digits_for_numbers(request) + "\n")
+        for call, result in turn.calls:  # durations in seconds are how they are shown, not as typed
+            assert f"{result}\n" in ran
+        assert ran.endswith(f"{turn.calls[-1][1]}\n")
+    assert seen == {"no trace", "kept", "cut"}, seen
 
 
 def test_board_without_temperature_sensor(calling, bpe, spec):

@@ -300,6 +300,13 @@ def test_errors_name_the_problem(tmp_path, tiny_int, bpe, spec):
     long = Grammar([CallForm("led", (Field("enum", ("x" * 70,)),))])
     with pytest.raises(TinyAgentError, match="the longest call is 74 bytes"):
         generate_sources(tiny_int[1], bpe, long, "host", tmp_path / "a", user_tools_c=tools_c)
+    words = tuple(f"mode{i:02d}" for i in range(24))  # each call fits; the gate's range line would not
+    many = Grammar([CallForm("led", (Field("enum", words),), acts=True, arg_names=("mode",))])
+    with pytest.raises(TinyAgentError, match=r"tool 'led': the safety gate's longest line for it is 221 bytes "
+                                             r"\(allowed: at most 191; use fewer or shorter enum words\)"):
+        generate_sources(tiny_int[1], bpe, many, "host", tmp_path / "a", user_tools_c=tools_c)
+    reads = Grammar([CallForm("led", (Field("enum", words),), acts=False, arg_names=("mode",))])
+    assert generate_sources(tiny_int[1], bpe, reads, "host", tmp_path / "r", user_tools_c=tools_c)  # no gate
     other = type(tiny_int[1])(ModelConfig(**{**tiny_int[1].cfg.to_dict(), "vocab_size": 400}),
                               tiny_int[1].tensors, tiny_int[1].scales)
     with pytest.raises(TinyAgentError, match="tokenizer has 320 tokens but the model's vocabulary is 400"):

@@ -168,6 +168,27 @@ def test_a_refused_turn_leaves_no_trace(shipped):
     assert plain.turn(shipped.hal, "what is the temperature?") == after and plain.ids == gated.ids
 
 
+def test_yes_runs_the_call_the_gate_asked_about(shipped):
+    """The gate forced above any confidence asks about [led on]; "yes" runs it, and the conversation
+    is then exactly the one in which the model was sure: the refused turn resumed, no "yes" in it."""
+    gated = conversation(shipped, min_margin=2**31 - 1)
+    gated.turn(shipped.hal, "hello")
+    asked = gated.turn(shipped.hal, "turn on the light")
+    assert asked.refused == "unsure" and asked.answer.endswith("Say yes to run it.") and not asked.calls
+    done = gated.turn(shipped.hal, "yes")
+    sure = conversation(shipped, min_margin=-1)
+    sure.turn(shipped.hal, "hello")
+    plain = sure.turn(shipped.hal, "turn on the light")
+    assert plain.calls == [("led on", "on")] and done.calls == plain.calls and done.answer == plain.answer
+    assert (gated.ids, gated.starts, gated.fed) == (sure.ids, sure.starts, sure.fed)
+    # nothing asked now: "yes" is a request like any other, and a question is forgotten by the next one
+    again = gated.turn(shipped.hal, "yes")
+    assert again.request == "yes" and gated.tc.bpe.decode(gated.ids[gated.starts[-1]:]).startswith("yes\n")
+    gated.turn(shipped.hal, "turn off the light")
+    gated.turn(shipped.hal, "what is the temperature?")
+    assert not any(c.startswith("led") for c, _ in gated.turn(shipped.hal, "yes").calls)
+
+
 def test_a_request_too_long_leaves_the_conversation_unchanged(shipped):
     conv = conversation(shipped)
     conv.turn(shipped.hal, "hello")

@@ -43,7 +43,7 @@ def test_forced_low_confidence_does_not_actuate(gated):
     assert dev == transcript("reference", run, None, requests)
     lines = dev.splitlines()
     asks = [line for line in lines if line.startswith("Sorry, I'm not sure what you want: did you mean [")]
-    assert len(asks) == 3 and all(line.endswith("I did not run it.") for line in asks), dev
+    assert len(asks) == 3 and all(line.endswith("I did not run it. Say yes to run it.") for line in asks), dev
     assert not [line for line in lines if line.startswith(("[led", "[gpio", "[timer"))], dev
     assert "[status] -> led=off " in dev  # read-only: it runs, and the LED was never switched on
 

@@ -20,6 +20,7 @@ static size_t output_len;
 static size_t answer_start;
 static int truncated;
 static uint16_t ids[TA_LINE_MAX + 1]; /* a request's tokens: never more than its bytes, plus '\n' */
+typedef char ta_ids_hold_the_gate_line[TA_LINE_MAX >= TA_SAID_MAX ? 1 : -1]; /* ta_agent_turn's cap */
 static uint8_t line[TA_LINE_MAX];     /* the request, which the turn rewrites (its numbers as digits) */
 
 /* The console of this board: the turn's output buffer. */

@@ -100,7 +100,30 @@ def top_margin(logits: np.ndarray) -> tuple[int, int]:
 
 
 def unsure_text(shown: str) -> str:
-    return f"Sorry, I'm not sure what you want: did you mean [{shown}]? I did not run it."
+    return f"Sorry, I'm not sure what you want: did you mean [{shown}]? I did not run it. Say yes to run it."
+
+
+CONFIRMATIONS = frozenset({"yes", "y", "yeah", "yep", "yup", "sure", "yes please", "please do", "do it",
+                           "yes do it", "go ahead", "confirm"})
+
+
+def is_confirmation(request: str) -> bool:
+    """A reply that confirms the gate's question (ta_agent.c is_confirmation, byte for byte): ASCII
+    letters, lower-cased, in words split by spaces, commas, full stops and exclamation marks, that are
+    one of CONFIRMATIONS ("Yes, please!"); any other byte makes it not one ("yes?")."""
+    words, word = [], ""
+    for ch in request:
+        if ch.isascii() and ch.isalpha():
+            word += ch.lower()
+        elif ch in " ,.!":
+            if word:
+                words.append(word)
+            word = ""
+        else:
+            return False
+    if word:
+        words.append(word)
+    return " ".join(words) in CONFIRMATIONS
 
 
 def range_text(f, name: str) -> str:
@@ -124,9 +147,10 @@ class Conversation:
 
     `ids` are the token ids in the context and `starts` the index of each whole turn's first token.
     A turn is its request + '\n', then every token chosen or fed during it, ending with the answer's
-    '\n', which is chosen but not fed: `ids[fed:]` is that pending token, fed at the start of the next
-    turn. Earlier turns are never recomputed, except when the oldest are dropped to make room: then
-    the kept tokens move to position 0 and are fed again."""
+    '\n', which is chosen but not fed: `ids[fed:]` is that pending token (after a refusal, the line
+    said and its '\n'), fed at the start of the next turn. Earlier turns are never recomputed, except
+    when the oldest are dropped to make room: then the kept tokens move to position 0 and are fed
+    again."""
 
     def __init__(self, engine: Engine, tc: TokenClasses, grammar: Grammar, ctx: int, min_margin: int = 0):
         self.engine, self.tc, self.grammar, self.ctx, self.min_margin = engine, tc, grammar, ctx, min_margin
@@ -134,6 +158,7 @@ class Conversation:
 
     def new(self) -> None:
         """An empty context (the console's !new)."""
+        self.asked: tuple | None = None  # the gate's open question: how to resume the refused turn
         self.ids: list[int] = []
         self.starts: list[int] = []
         self.fed = 0  # ids[:fed] are in the engine's cache at positions 0..fed-1
@@ -174,75 +199,105 @@ class Conversation:
         the model's own choice inside it, or when its confidence (the smallest lead of the chosen token
         over the runner-up, over '[' and every token up to ']') is below `min_margin`. A negative
         `min_margin` turns the gate off (tests of the bare grammar, measurements of the gate itself).
-        A refused turn leaves no trace: the context is rolled back to where the turn started."""
-        tc, grammar, ctx, engine, min_margin = self.tc, self.grammar, self.ctx, self.engine, self.min_margin
-        bpe = tc.bpe
-        prompt = bpe.encode(digits_for_numbers(request) + "\n")  # the device rewrites it so too
-        if len(prompt) > ctx - REPLY_RESERVE:
-            raise RequestTooLong(f"request is too long ({len(prompt)} tokens; at most {ctx - REPLY_RESERVE} fit)")
+        A refused turn before any call of it ran leaves no trace: the context is rolled back to where
+        the turn started. After a call ran, the context keeps the turn up to that call's result and then
+        the line the device said, as the turn's answer: it says what happened.
+
+        A clarifying question ("did you mean [...]?") is answered by the next request: a confirmation
+        (`is_confirmation`, "yes") resumes the refused turn with that call run, as if the model had
+        been sure of it; anything else is a new turn, and the question is forgotten."""
+        asked, self.asked = self.asked, None
+        if asked is not None and is_confirmation(request):
+            return self._resume(hal, request, asked, on_text, calls_only)
+        prompt = self.tc.bpe.encode(digits_for_numbers(request) + "\n")  # the device rewrites it so too
+        limit = self.ctx - REPLY_RESERVE
+        if len(prompt) > limit:
+            raise RequestTooLong(f"request is too long ({len(prompt)} tokens; at most {limit} fit)")
         turn = Turn(request)
         turn.dropped = self._make_room(len(prompt))
         start = len(self.ids)
         self.starts.append(start)
         self.ids.extend(prompt)
-        logits = engine.feed(self.ids[self.fed:])
-        pos = self.fed = len(self.ids)
+        logits = self.engine.feed(self.ids[self.fed:])
+        self.fed = len(self.ids)
+        return self._decode(turn, hal, logits, start, start, on_text, calls_only)
+
+    def _resume(self, hal: Hal, request: str, asked: tuple, on_text, calls_only: bool) -> Turn:
+        """The confirmed call of the refused turn: the context as it was when the call closed, then on."""
+        start, call_open, head, call_ids, margin = asked
+        if self.starts and self.starts[-1] == start:  # it stayed (a call ran before it): its line goes
+            del self.ids[start:]
+        else:
+            self.starts.append(start)
+        self.ids.extend(head + call_ids)
+        self.fed = min(self.fed, call_open)
+        self.engine.rewind(self.fed)
+        logits = self.engine.feed(self.ids[self.fed:])
+        self.fed = len(self.ids)
+        turn = Turn(request)
+        turn.generated.extend(call_ids[1:])  # '[' was chosen in the refused turn, the rest is replayed
+        turn.margins.append(margin)
+        call = "".join(self.tc.text[t] for t in call_ids[1:-1])
+        return self._decode(turn, hal, logits, start, call_open, on_text, calls_only, confirmed=call)
+
+    def _decode(self, turn: Turn, hal: Hal, logits, start: int, kept: int, on_text, calls_only: bool,
+                confirmed: str | None = None) -> Turn:
+        """Chooses tokens from `logits` on; `kept` is the context's end after the last call that ran.
+        `confirmed`: a call whose ']' was just fed, run first without the gate."""
+        tc, grammar, ctx, engine, min_margin = self.tc, self.grammar, self.ctx, self.engine, self.min_margin
+        bpe = tc.bpe
+        pos = len(self.ids)
 
         def fed(tokens: list[int]) -> None:
             self.ids.extend(tokens)
             self.fed = len(self.ids)
 
-        in_call, call, line_start, answer = False, "", True, b""
+        in_call, call, line_start, answer = confirmed is not None, confirmed or "", True, b""
+        call_open = pos  # where the call being decoded starts ('[')
         margin, overruled = 0, -1  # of the call being decoded; overruled: the field index (0: the name)
         emit = on_text or (lambda s: None)
         while True:
-            if pos >= ctx:
-                turn.stop = "context"
-                break
-            if in_call:
-                def allowed(t: int) -> bool:
-                    if t == tc.close:
-                        return grammar.complete(call)
-                    return bool(tc.plain[t]) and grammar.viable(call + tc.text[t])
+            if confirmed is not None:
+                tok = tc.close  # fed already
             else:
-                can_open = line_start and len(turn.calls) < MAX_CALLS
-                def allowed(t: int) -> bool:
-                    return t != tc.close and (t != tc.open or can_open)
-            tok = choose(logits, allowed)
-            best, lead = top_margin(logits)
-            if in_call:
-                margin = min(margin, lead)
-                if best != tok and overruled < 0:
-                    overruled = call.count(" ")
-            elif tok == tc.open:
-                margin, overruled = lead, -1
-            if calls_only and not in_call and tok != tc.open:
-                break
-            turn.generated.append(tok)
-            if not in_call and tok == tc.newline:
-                self.ids.append(tok)  # the end of the answer: pending, the next turn feeds it
-                break
-            logits = engine.step(tok)
-            fed([tok])
-            pos += 1
+                if pos >= ctx:
+                    turn.stop = "context"
+                    break
+                if in_call:
+                    def allowed(t: int) -> bool:
+                        if t == tc.close:
+                            return grammar.complete(call)
+                        return bool(tc.plain[t]) and grammar.viable(call + tc.text[t])
+                else:
+                    can_open = line_start and len(turn.calls) < MAX_CALLS
+                    def allowed(t: int) -> bool:
+                        return t != tc.close and (t != tc.open or can_open)
+                tok = choose(logits, allowed)
+                best, lead = top_margin(logits)
+                if in_call:
+                    margin = min(margin, lead)
+                    if best != tok and overruled < 0:
+                        overruled = call.count(" ")
+                elif tok == tc.open:
+                    margin, overruled, call_open = lead, -1, pos
+                if calls_only and not in_call and tok != tc.open:
+                    break
+                turn.generated.append(tok)
+                if not in_call and tok == tc.newline:
+                    self.ids.append(tok)  # the end of the answer: pending, the next turn feeds it
+                    break
+                logits = engine.step(tok)
+                fed([tok])
+                pos += 1
             if in_call and tok == tc.close:
                 name, args = grammar.parse(call)  # durations in seconds: what is printed and what the HAL gets
                 shown = " ".join([name] + args)
-                turn.margins.append(margin)
                 form = grammar.form(name)
-                if form is not None and form.acts and min_margin >= 0 and (overruled >= 0 or margin < min_margin):
-                    if overruled >= 1 and form.fields[overruled - 1].kind != "lit":
-                        text = range_text(form.fields[overruled - 1], form.arg_names[overruled - 1])
-                        turn.refused = "range"
-                    else:
-                        text = unsure_text(shown)
-                        turn.refused = "unsure"
-                    turn.stop, turn.answer = "refused", text
-                    del self.ids[start:], self.starts[-1]  # no trace: back to where the turn started
-                    self.fed = start
-                    engine.rewind(start)
-                    emit(text + "\n")
-                    return turn
+                if confirmed is None:
+                    turn.margins.append(margin)
+                    if form is not None and form.acts and min_margin >= 0 and (overruled >= 0 or margin < min_margin):
+                        return self._refuse(turn, form, overruled, shown, start, kept, call_open, margin, emit)
+                confirmed = None
                 result = hal(name, args)
                 turn.calls.append((shown, result))
                 emit(f"[{shown}] -> {result}\n")
@@ -251,6 +306,7 @@ class Conversation:
                     logits = engine.feed(res)
                     fed(res)
                     pos += len(res)
+                kept = len(self.ids)
                 in_call, call, line_start = False, "", True
             elif in_call:
                 call += tc.text[tok]
@@ -262,6 +318,29 @@ class Conversation:
                 emit(bpe.token_bytes[tok].decode("utf-8", errors="replace"))
         turn.answer = answer.decode("utf-8", errors="replace")
         emit("\n")
+        return turn
+
+    def _refuse(self, turn: Turn, form, overruled: int, shown: str, start: int, kept: int, call_open: int,
+                margin, emit) -> Turn:
+        """The gate stops the call that just closed: its line is said, its tokens are taken back, and
+        nothing more is decoded (see turn)."""
+        tc = self.tc
+        if overruled >= 1 and form.fields[overruled - 1].kind != "lit":
+            text = range_text(form.fields[overruled - 1], form.arg_names[overruled - 1])
+            turn.refused = "range"
+        else:
+            text = unsure_text(shown)
+            turn.refused = "unsure"  # a question: a confirmation next resumes the turn from here
+            self.asked = (start, call_open, self.ids[start:call_open], self.ids[call_open:], margin)
+        turn.stop, turn.answer = "refused", text
+        del self.ids[kept:]  # the refused call's tokens are taken back
+        self.fed = kept
+        self.engine.rewind(kept)
+        if turn.calls:  # a call of this turn ran: the line said is its answer, pending
+            self.ids.extend(tc.bpe.encode(text)[:self.ctx - kept - 1] + [tc.newline])
+        else:  # no trace: back to where the turn started
+            del self.starts[-1]
+        emit(text + "\n")
         return turn
 
 

@@ -574,7 +574,7 @@ class _Generator:
         history = []
         for _ in range(self.rng.randint(1, MAX_HISTORY)):
             kind = self.pick_kind()
-            # a refused turn is taken back on the device: it never stays in a conversation
+            # a refused turn where nothing ran is taken back on the device: it never stays in a conversation
             history.append(self.example_of("plain" if kind in ("followup", "out_of_range") else kind, avoid))
         if not ex.calls and not ex.before and self.tool_intents and self.rng.random() < P_AFTER_ACTION:
             # "thanks", "cool", "what's the capital of Peru?" right after a call: still no call (not "again")

@@ -331,8 +331,20 @@ def _tools_header(grammar: Grammar) -> dict:
     return {"tools": tools, "enum_words": enum_words}
 
 
+def longest_said(form, call_len: int) -> int:
+    """The longest line the safety gate can say for a call of `form` (0 for a tool that only reads), in
+    bytes: the clarifying question around a call of `call_len` bytes, or an argument's range."""
+    if not form.acts:
+        return 0
+    lines = [conversation.unsure_text("x" * call_len)]
+    lines += [conversation.range_text(f, form.arg_names[k]) for k, f in enumerate(form.fields)
+              if f.kind != "lit" and k < len(form.arg_names)]
+    return max(len(line.encode()) for line in lines)
+
+
 def _tools_source(grammar: Grammar, min_margin: int = 0) -> dict:
     call_max, fields_max = _runtime_limit("TA_CALL_MAX"), _runtime_limit("TA_MAX_FIELDS")
+    said_max = _runtime_limit("TA_SAID_MAX")
     if grammar.max_len > call_max:
         raise bad_input(f"the longest call is {grammar.max_len} bytes (allowed: at most {call_max})")
     kinds = {"lit": "TA_FIELD_LIT", "enum": "TA_FIELD_ENUM", "int": "TA_FIELD_INT", "dur": "TA_FIELD_DUR"}
@@ -344,6 +356,10 @@ def _tools_source(grammar: Grammar, min_margin: int = 0) -> dict:
         if normalized > call_max:
             raise bad_input(f"tool {form.name!r}: its call with durations in seconds is {normalized} bytes "
                             f"(allowed: at most {call_max})")
+        said = longest_said(form, normalized)
+        if said > said_max:
+            raise bad_input(f"tool {form.name!r}: the safety gate's longest line for it is {said} bytes "
+                            f"(allowed: at most {said_max}; use fewer or shorter enum words)")
         word_arrays, fields = [], []
         for k, f in enumerate(form.fields):
             words = "0"

@@ -8,7 +8,7 @@
    results (the device prints each result it used, so real sensors are no obstacle).
 5. Whole conversations of several turns (after `!new`), the same way turn by turn: the earlier turns
    stay in the context on both sides; one conversation overflows the context (the oldest turns are
-   dropped), one has a turn the safety gate refuses (which leaves no trace).
+   dropped), one has a turn the safety gate refuses (which leaves no trace; a question is answered yes).
 Any difference names the first prompt and step that differ; the command then exits non-zero.
 """
 from __future__ import annotations
@@ -139,7 +139,8 @@ def conversation_plans(requests: list[str], bpe, ctx: int, rng: random.Random) -
 def find_refusal(conv, requests: list[str], rng: random.Random) -> list[str] | None:
     """Three turns whose second the reference's safety gate refuses (a value out of range: the
     requests' numbers made large, or a call below the confidence gate), or None if none was found.
-    The first turn makes no call, so no tool result of the device's can steer the refusal."""
+    The first turn makes no call, so no tool result of the device's can steer the refusal. After a
+    clarifying question, "yes" comes third: the refused turn resumes with that call run."""
     from ..agent.conversation import RequestTooLong
 
     def turns(reqs: list[str]):
@@ -154,8 +155,9 @@ def find_refusal(conv, requests: list[str], rng: random.Random) -> list[str] | N
     first, last = firsts[0], rng.choice(requests)
     for request in tries[:REFUSAL_TRIES]:
         try:
-            if turns([first, request])[1].refused:
-                return [first, request, last]
+            refused = turns([first, request])[1].refused
+            if refused:
+                return [first, request] + (["yes"] if refused == "unsure" else []) + [last]
         except RequestTooLong:
             continue
     return None
