@@ -1,9 +1,10 @@
-"""Train the shipped model's recipe (v10, docs/training.md): a scratch student, no teacher, pruned to
-three quarters of its FFN with recovery distilled from itself, QAT, the gate chosen on val.
+"""Train the shipped model's recipe (v10's, which v13 kept; docs/training.md): a scratch student, no
+teacher, pruned to three quarters of its FFN with recovery distilled from itself, QAT, the gate
+chosen on val.
 
-    python scripts/train_shipped.py runs/v10            # about 60 minutes on one core of a 2-core machine
-    python scripts/train_shipped.py runs/v10            # again: resumes where it stopped
-    python scripts/ship_model.py runs/v10 models/default
+    python scripts/train_shipped.py runs/v13            # 60 to 95 minutes on one core of a 2-core machine
+    python scripts/train_shipped.py runs/v13            # again: resumes where it stopped
+    python scripts/ship_model.py runs/v13 models/default
     STEPS=18000 python scripts/train_shipped.py runs/plant agents/plant.toml   # another agent
 
 THREADS (default 1) sets torch's threads, STEPS (default 15000, v10's) the scratch student's steps

@@ -19,7 +19,8 @@ N_HELDOUT = 150  # a fixed slice of the held-out phrasings: the full set is in e
 SHIPPED_ACCURACY_FLOOR = 0.80
 HANDWRITTEN = REPO_ROOT / "tests" / "handwritten" / "default.tsv"
 HANDWRITTEN_EVERY = 5  # every 5th request of the hand-written set: 77 requests, all ten categories
-HANDWRITTEN_FLOOR = 0.76  # measured 63/77 = 81.8% on this slice with v10 (v9: 59/77, v5: 62/77; the whole set: docs/training.md)
+# measured 61/77 = 79.2% on this slice with v13 (v10: 63/77, v9: 59/77, v5: 62/77; the whole set: docs/training.md)
+HANDWRITTEN_FLOOR = 0.76
 
 
 def test_int8_heldout_tool_call_accuracy():
