@@ -151,6 +151,9 @@ static void run_tool(const ta_call *c, char *result, size_t cap)
     }
 }
 
+/* the words that name a tool are checked against this build's buffer (ta_text_names) */
+typedef char ta_name_max_matches[TA_NAME_MAX == TA_TEXT_NAME_MAX ? 1 : -1];
+
 /* ---- the conversation (conversation.Conversation) ---------------------------------------------------- */
 
 /* A kept turn has at least two tokens (its request's '\n' and one chosen token: a request leaves
@@ -169,6 +172,9 @@ static struct {
 /* The gate's open question (conversation.Conversation.asked): how to resume the refused turn when the
  * next request confirms it. The call's tokens ('[' to ']'); the turn's first token and its '[' stay
  * in conv.ids (after a roll back, past conv.n: nothing writes there before the next request). */
+/* The tools that ran in the last turn that ran a call (conversation.Conversation.recent), as bits. */
+static uint32_t recent;
+
 static struct {
     int active;
     int32_t start, open, n;
@@ -178,6 +184,7 @@ static struct {
 void ta_agent_new(void)
 {
     asked.active = 0;
+    recent = 0;
     conv.n = 0;
     conv.fed = 0;
     conv.n_turns = 0;
@@ -338,11 +345,11 @@ static const int32_t *resume(void)
 
 /* The request's tokens appended as a new turn (the oldest dropped if it would not fit) and fed with
  * what was pending; TA_ERR_TOO_LONG, printed, and nothing changed if it leaves no room to reply. */
-static ta_status prompt_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap, int32_t limit,
+static ta_status prompt_turn(uint8_t *request, size_t *request_n, uint16_t *ids, size_t cap, int32_t limit,
                              const int32_t **logits)
 {
     size_t n_ids = 0;
-    n = ta_text_numbers(request, n);
+    const size_t n = *request_n = ta_text_numbers(request, *request_n);
     ta_status st = cap > 0 ? ta_tokenize(request, n, ids, cap - 1, &n_ids) : TA_ERR_TOO_LONG;
     if (st == TA_OK) {
         ids[n_ids++] = ta_byte_token('\n');
@@ -399,7 +406,7 @@ ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
         dc.in_call = 1;
         confirmed = 1;
     } else {
-        const ta_status too_long = prompt_turn(request, n, ids, cap, ctx - ag->reply_reserve, &logits);
+        const ta_status too_long = prompt_turn(request, &n, ids, cap, ctx - ag->reply_reserve, &logits);
         if (too_long != TA_OK) {
             return too_long;
         }
@@ -407,6 +414,7 @@ ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
     }
     ta_status st = TA_OK;
     int line_start = 1, n_calls = 0;
+    uint32_t ran = 0; /* the tools that ran in this turn */
     int32_t open = conv.n; /* where the call being decoded starts: its '[' */
     char result[TA_RESULT_MAX + 1];
     uint16_t result_ids[TA_RESULT_MAX + 1];
@@ -448,12 +456,17 @@ ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
             ta_call_parse(dc.call, dc.call_len, &call);
             const ta_tool_def *tool = &ag->tools[call.tool];
             if (!confirmed && tool->acts && ag->min_margin >= 0 &&
-                (dc.overruled >= 0 || dc.margin < ag->min_margin)) {
+                (dc.overruled >= 0 || dc.margin < ag->min_margin ||
+                 !((recent >> call.tool) & 1u || ta_text_names(request, n, tool->names, tool->n_names, tool->units)))) {
                 const int range = dc.overruled >= 1 && tool->fields[dc.overruled - 1].kind != TA_FIELD_LIT;
                 refuse(&call, range ? &tool->fields[dc.overruled - 1] : 0, start, kept, open, n_calls, ids, cap);
+                if (ran != 0) {
+                    recent = ran;
+                }
                 return st; /* nothing runs, nothing more is decoded */
             }
             confirmed = 0;
+            ran |= 1u << call.tool;
             run_tool(&call, result, sizeof result);
             n_calls++;
             put_ran(&call, result);
@@ -487,6 +500,9 @@ ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
             ta_put_bytes(tb, tn);
             ta_flush();
         }
+    }
+    if (ran != 0) {
+        recent = ran;
     }
     ta_put("\n");
     return st;

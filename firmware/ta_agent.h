@@ -8,7 +8,8 @@
  * The safety gate: a call of a tool that acts is not run, and the turn ends with one line saying so,
  * when the grammar had to overrule the model inside it (a value out of range: "Not done: pin must be
  * 0 to 39.") or when its confidence, the smallest lead of the chosen token over the runner-up from
- * '[' to ']', is below ta_agent_data.min_margin (a clarifying question).
+ * '[' to ']', is below ta_agent_data.min_margin, or when the request does not name the tool (its
+ * naming words, ta_text_names) and it did not run in the last turn that ran a call (a question too).
  *
  * A conversation: the token ids in the context and the start of each whole turn, in static buffers
  * sized from the model's context (TA_MODEL_CTX); each turn feeds only its own tokens, at the

@@ -12,6 +12,8 @@
 #define TA_MAX_FIELDS 8   /* fields after the tool name */
 #define TA_RESULT_MAX 63  /* longest tool result, in bytes (one line, no '\n') */
 #define TA_SAID_MAX 191   /* longest line the safety gate says, in bytes; the generator checks the spec */
+#define TA_MAX_TOOLS 32   /* tools of one agent (ta_agent.c keeps the last turn's as bits) */
+#define TA_NAME_MAX 32    /* letters in a word that names a tool (agent/naming.py); the generator checks */
 
 typedef enum { TA_FIELD_LIT, TA_FIELD_ENUM, TA_FIELD_INT, TA_FIELD_DUR } ta_field_kind;
 
@@ -39,6 +41,9 @@ typedef struct {
     int32_t n_fields;
     const ta_field *fields;    /* (n_fields,) */
     int32_t acts;              /* 1: the tool changes the world (spec effect "write"), gated */
+    int32_t n_names;           /* a write tool: the request words that name it (agent/naming.py) */
+    const char *const *names;  /* (n_names,) lower-case letters */
+    int32_t units;             /* 1: it takes a duration, so h, m, s right after a digit name it too */
 } ta_tool_def;
 
 typedef struct {

@@ -282,3 +282,85 @@ size_t ta_text_numbers(uint8_t *t, size_t n)
     }
     return o;
 }
+
+/* ---- naming (agent/naming.py) ---- */
+
+#define FUZZY_MIN 4 /* naming.FUZZY_MIN */
+
+static int same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* naming._typo_of: w is name with one typo after the first letter. */
+static int typo_of(const char *w, size_t wn, const char *name, size_t nn)
+{
+    if (w[0] != name[0] || (wn < nn ? wn : nn) < FUZZY_MIN) {
+        return 0;
+    }
+    const char *a = wn <= nn ? w : name, *b = wn <= nn ? name : w;
+    const size_t an = wn <= nn ? wn : nn, bn = wn <= nn ? nn : wn;
+    if (bn - an > 1) {
+        return 0;
+    }
+    size_t i = 0;
+    while (i < an && a[i] == b[i]) {
+        i++;
+    }
+    if (an == bn) {
+        if (i + 1 < an && a[i] == b[i + 1] && a[i + 1] == b[i] && same_bytes(a + i + 2, b + i + 2, an - i - 2)) {
+            return 1; /* swapped */
+        }
+        return an > FUZZY_MIN && (i >= an || same_bytes(a + i + 1, b + i + 1, an - i - 1)); /* changed */
+    }
+    return an >= FUZZY_MIN + 1 && same_bytes(a + i, b + i + 1, an - i); /* one more letter in b */
+}
+
+int ta_text_names(const uint8_t *s, size_t n, const char *const *names, int32_t n_names, int units)
+{
+    size_t i = 0;
+    while (i < n) {
+        char word[TA_TEXT_NAME_MAX + 1];
+        const size_t begin = i;
+        size_t len = 0;
+        for (; i < n; i++) {
+            uint8_t c = s[i];
+            if (c >= 'A' && c <= 'Z') {
+                c = (uint8_t)(c - 'A' + 'a');
+            }
+            if (c < 'a' || c > 'z') {
+                break;
+            }
+            if (len < sizeof word) {
+                word[len] = (char)c;
+            }
+            len++;
+        }
+        if (len == 0) {
+            i++;
+            continue;
+        }
+        if (len <= TA_TEXT_NAME_MAX + 1) { /* longer: one typo from no name */
+            for (int32_t k = 0; k < n_names; k++) {
+                const char *name = names[k];
+                size_t nn = 0;
+                while (name[nn] != '\0') {
+                    nn++;
+                }
+                if ((nn == len && same_bytes(word, name, len)) || typo_of(word, len, name, nn)) {
+                    return 1;
+                }
+            }
+        }
+        if (units && len == 1 && (word[0] == 'h' || word[0] == 'm' || word[0] == 's') && begin > 0 &&
+            s[begin - 1] >= '0' && s[begin - 1] <= '9') {
+            return 1;
+        }
+    }
+    return 0;
+}

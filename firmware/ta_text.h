@@ -25,6 +25,13 @@ size_t ta_text_u64(char *out, uint64_t v);
  * rules are agent/numbers.py's, which is the spec); returns the new length (never more than n). */
 size_t ta_text_numbers(uint8_t *t, size_t n);
 
+#define TA_TEXT_NAME_MAX 32 /* letters in a word that names a tool (TA_NAME_MAX in ta_grammar.h) */
+
+/* agent/naming.py names_tool: a word of s[0..n) (a run of ASCII letters, lower-cased) is one of the
+ * n_names names (lower-case, at most TA_TEXT_NAME_MAX letters) or one typo from one; with units, an
+ * h, m or s right after a digit counts too. */
+int ta_text_names(const uint8_t *s, size_t n, const char *const *names, int32_t n_names, int units);
+
 /* Result helpers for handlers: append to the NUL-terminated dst of capacity cap, truncating. */
 void ta_cat(char *dst, size_t cap, const char *s);
 void ta_cat_i32(char *dst, size_t cap, int32_t v);

@@ -8,6 +8,7 @@ float model through TorchEngine). A HAL is a callable `(tool, args) -> result te
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..errors import bad_input
 from .grammar import Grammar
+from .naming import names_tool
 from .numbers import digits_for_numbers
 from .tokenizer import BPE
 
@@ -159,6 +161,8 @@ class Conversation:
     def new(self) -> None:
         """An empty context (the console's !new)."""
         self.asked: tuple | None = None  # the gate's open question: how to resume the refused turn
+        self.recent: frozenset[str] = frozenset()  # the tools that ran in the last turn that ran a call
+        self.said = ""  # the request being answered, as tokenised (naming.names_tool reads it)
         self.ids: list[int] = []
         self.starts: list[int] = []
         self.fed = 0  # ids[:fed] are in the engine's cache at positions 0..fed-1
@@ -173,6 +177,9 @@ class Conversation:
         for t in turns:
             self.starts.append(len(self.ids))
             self.ids.extend(int(x) for x in t)
+            ran = frozenset(re.findall(r"(?:^|\n)\[([a-z][a-z0-9_]*)[ \]]", self.tc.bpe.decode(t)))
+            if ran:
+                self.recent = ran
 
     def _make_room(self, n_prompt: int) -> int:
         """Drop the fewest oldest turns that leave room for the prompt and the reply; how many."""
@@ -208,8 +215,10 @@ class Conversation:
         been sure of it; anything else is a new turn, and the question is forgotten."""
         asked, self.asked = self.asked, None
         if asked is not None and is_confirmation(request):
-            return self._resume(hal, request, asked, on_text, calls_only)
-        prompt = self.tc.bpe.encode(digits_for_numbers(request) + "\n")  # the device rewrites it so too
+            self.said = request
+            return self._ran(self._resume(hal, request, asked, on_text, calls_only))
+        self.said = digits_for_numbers(request)  # the device rewrites it so too
+        prompt = self.tc.bpe.encode(self.said + "\n")
         limit = self.ctx - REPLY_RESERVE
         if len(prompt) > limit:
             raise RequestTooLong(f"request is too long ({len(prompt)} tokens; at most {limit} fit)")
@@ -220,7 +229,16 @@ class Conversation:
         self.ids.extend(prompt)
         logits = self.engine.feed(self.ids[self.fed:])
         self.fed = len(self.ids)
-        return self._decode(turn, hal, logits, start, start, on_text, calls_only)
+        return self._ran(self._decode(turn, hal, logits, start, start, on_text, calls_only))
+
+    def _ran(self, turn: Turn) -> Turn:
+        if turn.calls:
+            self.recent = frozenset(c.split(" ")[0] for c, _ in turn.calls)
+        return turn
+
+    def named(self, form) -> bool:
+        """The request names the tool of `form`, or it ran in the last turn that ran a call (naming.py)."""
+        return form.name in self.recent or names_tool(self.said, form.names, form.units)
 
     def _resume(self, hal: Hal, request: str, asked: tuple, on_text, calls_only: bool) -> Turn:
         """The confirmed call of the refused turn: the context as it was when the call closed, then on."""
@@ -295,7 +313,8 @@ class Conversation:
                 form = grammar.form(name)
                 if confirmed is None:
                     turn.margins.append(margin)
-                    if form is not None and form.acts and min_margin >= 0 and (overruled >= 0 or margin < min_margin):
+                    if form is not None and form.acts and min_margin >= 0 and (overruled >= 0 or margin < min_margin
+                                                                         or not self.named(form)):
                         return self._refuse(turn, form, overruled, shown, start, kept, call_open, margin, emit)
                 confirmed = None
                 result = hal(name, args)

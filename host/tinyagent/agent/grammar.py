@@ -25,6 +25,8 @@ class CallForm:
     fields: tuple[Field, ...]  # after the name
     acts: bool = True  # the tool changes the world (spec effect "write"): the safety gate applies
     arg_names: tuple[str, ...] = ()  # each field's name in the spec ("" for a literal word)
+    names: tuple[str, ...] = ()  # a write tool: the request words that name it (agent/naming.py)
+    units: bool = False  # it takes a duration: h, m, s right after a digit name it too
 
 
 def _int_prefix_viable(p: str, lo: int, hi: int) -> bool:
@@ -175,6 +177,7 @@ class Grammar:
 
 def grammar_from_spec(spec) -> Grammar:
     """Build the grammar from an AgentSpec (spec.call_fields gives each tool's call as fields)."""
+    from .naming import naming_words
     from .spec import call_fields
 
     forms = []
@@ -190,5 +193,7 @@ def grammar_from_spec(spec) -> Grammar:
                 fields.append(Field("dur", (), f.min, f.max))
             else:
                 fields.append(Field("enum", tuple(f.values)))
-        forms.append(CallForm(tool.name, tuple(fields), tool.acts, tuple(names)))
+        words = naming_words(spec, tool) if tool.acts else ()
+        units = tool.acts and any(a.kind == "duration" for a in tool.args)
+        forms.append(CallForm(tool.name, tuple(fields), tool.acts, tuple(names), words, units))
     return Grammar(forms)

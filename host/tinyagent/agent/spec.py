@@ -32,6 +32,7 @@ UNITS: dict[str, int] = {"seconds": 1, "minutes": 60, "hours": 3600}
 
 # Args go through the decoding grammar as unsigned decimals, and the device keeps them in an int32.
 INT_LIMIT = 2**31 - 1
+NAMING_WORD_MAX = 32  # letters in one of a tool's `words` (TA_NAME_MAX in firmware/ta_grammar.h)
 MAX_PLACES = 4
 
 
@@ -87,6 +88,7 @@ class Tool:
     intents: tuple[Intent, ...] = ()
     effect: str = "write"  # "write": changes the world, gated by confidence; "read": runs freely
     nouns: tuple[str, ...] = ()  # how people name the tool's thing ("the {light}"); default "the NAME"
+    words: tuple[str, ...] = ()  # more words that name it in a request ("dark"): agent/naming.py
 
     @property
     def acts(self) -> bool:
@@ -259,7 +261,7 @@ def scaffold(name: str) -> str:
 
 _TOP_FIELDS = ("agent", "synonyms", "tools", "chat", "corpus")
 _AGENT_FIELDS = ("name", "description")
-_TOOL_FIELDS = ("name", "description", "args", "call", "result", "intents", "effect", "nouns")
+_TOOL_FIELDS = ("name", "description", "args", "call", "result", "intents", "effect", "nouns", "words")
 _RESULT_FIELDS = ("format", "slots")
 _INTENT_FIELDS = ("name", "args", "result", "phrasings", "answers", "weight", "polarity")
 _CHAT_FIELDS = ("name", "phrasings", "answers", "weight")
@@ -475,13 +477,26 @@ class _Parser:
                 if r.unit or (r.name not in self.synonyms and r.name not in {a.name for a in args}):
                     self.fail(where, f"noun {noun!r} uses unknown slot '{_ref_text(r)}' (allowed: "
                                      f"synonyms and args of the tool)")
+        words = self.naming_words(where, v["words"]) if "words" in v else ()
         tool = Tool(name=name, args=args, call=call, description=description, result=result,
-                    result_slots=slots, effect=effect, nouns=nouns)
+                    result_slots=slots, effect=effect, nouns=nouns, words=words)
         intents = self.array_of_tables(where, v["intents"], "tools.intents")
         if not intents:
             self.fail(where, "no intents (allowed: one or more [[tools.intents]] with phrasings)")
         return dataclasses.replace(tool, intents=tuple(self.intent(tool, i, x)
                                                        for i, x in enumerate(intents)))
+
+    def naming_words(self, where: str, v: Any) -> tuple[str, ...]:
+        if not isinstance(v, list):
+            self.fail(where, f"words must be an array of strings, got {_kind(v)}")
+        for w in v:
+            if not isinstance(w, str) or not re.fullmatch(r"[a-z]{1,%d}" % NAMING_WORD_MAX, w):
+                self.fail(where, f"words: {w!r} is not one lower-case word (allowed: 1 to "
+                                 f"{NAMING_WORD_MAX} letters a-z, as a request spells it)")
+        dup = next((w for i, w in enumerate(v) if w in v[:i]), None)
+        if dup is not None:
+            self.fail(where, f"words lists {dup!r} twice (allowed: each once)")
+        return tuple(v)
 
     def slot(self, where: str, name: str, v: Any, result: bool) -> Arg:
         self.word(where, "name", name)

@@ -345,6 +345,9 @@ def longest_said(form, call_len: int) -> int:
 def _tools_source(grammar: Grammar, min_margin: int = 0) -> dict:
     call_max, fields_max = _runtime_limit("TA_CALL_MAX"), _runtime_limit("TA_MAX_FIELDS")
     said_max = _runtime_limit("TA_SAID_MAX")
+    tools_max, name_max = _runtime_limit("TA_MAX_TOOLS"), _runtime_limit("TA_NAME_MAX")
+    if len(grammar.forms) > tools_max:
+        raise bad_input(f"the agent has {len(grammar.forms)} tools (allowed: at most {tools_max})")
     if grammar.max_len > call_max:
         raise bad_input(f"the longest call is {grammar.max_len} bytes (allowed: at most {call_max})")
     kinds = {"lit": "TA_FIELD_LIT", "enum": "TA_FIELD_ENUM", "int": "TA_FIELD_INT", "dur": "TA_FIELD_DUR"}
@@ -369,8 +372,13 @@ def _tools_source(grammar: Grammar, min_margin: int = 0) -> dict:
             name = form.arg_names[k] if k < len(form.arg_names) else ""
             fields.append({"kind": kinds[f.kind], "n_words": len(f.words), "words": words,
                            "lo": literals.c_int(f.lo), "hi": literals.c_int(f.hi), "name": literals.c_string(name)})
+        long = next((w for w in form.names if len(w) > name_max), None)
+        if long is not None:
+            raise bad_input(f"tool {form.name!r}: the word {long!r} that names it is {len(long)} letters "
+                            f"(allowed: at most {name_max}; shorten that noun or synonym)")
         tools.append({"name": form.name, "macro": literals.c_macro_name(form.name), "doc": _call_doc(form),
                       "name_c": literals.c_string(form.name), "word_arrays": word_arrays, "fields": fields,
-                      "acts": int(form.acts)})
+                      "acts": int(form.acts), "names": [literals.c_string(w) for w in form.names],
+                      "units": int(form.units)})
     return {"tools": tools, "max_call_len": grammar.max_len, "max_calls": conversation.MAX_CALLS,
             "reply_reserve": conversation.REPLY_RESERVE, "min_margin": literals.c_int(min_margin)}

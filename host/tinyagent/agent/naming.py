@@ -1,0 +1,90 @@
+"""Which words of a request name a tool: the second half of the safety gate (docs/integer-contract.md,
+"Decoding"). A write call runs only if the request names its tool, or the tool ran in the last turn
+that ran a call (a follow-up: "turn it off", "make it 8 instead"); otherwise the device asks, as for
+a call below the confidence threshold. Line noise, word salad and small talk name no tool, so
+whatever the model decodes from them does not act.
+
+A tool's naming words come from its spec: the last word of every noun it is named by (synonyms
+expanded: "the {light}" gives light, led, lamp, lights, bulb), the other words of its nouns that are
+not articles or prepositions ("the GPIO pins": gpio, pins), its own name, the time units if it takes
+a duration, and the words it lists under `words`. A request word names the tool if it is one of them,
+or is one typo away from one (`_typo_of`: same first letter, two neighbours swapped, or in words of
+5 letters or more one letter inserted, dropped or changed). A time unit of one letter (h, m, s) counts only right after
+a digit ("90s", "1h30m"). firmware/ta_agent.c (`names_tool`) does the same, byte for byte.
+"""
+from __future__ import annotations
+
+import re
+
+from .numbers import TIME_UNITS
+
+# noun words that name nothing
+STOP_WORDS = frozenset({"the", "a", "an", "on", "of", "in", "at", "to", "for", "and", "or", "my", "your", "our",
+                        "this", "that", "its", "his", "her", "their", "with", "by", "from"})
+UNITS = tuple(sorted(u.decode() for u in TIME_UNITS))
+SHORT_UNITS = ("h", "m", "s")  # only right after a digit
+FUZZY_MIN = 4  # a swap is forgiven in words of at least this many letters, other typos from one more
+
+_WORD = re.compile(r"[a-z]+")
+_BRACES = re.compile(r"\{([^{}]*)\}")
+
+
+def words_of(text: str) -> list[str]:
+    """The runs of ASCII letters in text, lower-cased."""
+    return _WORD.findall("".join(ch.lower() if ch.isascii() else " " for ch in text))
+
+
+def naming_words(spec, tool) -> tuple[str, ...]:
+    """The words that name `tool` in a request (sorted, each once); see the module docstring."""
+    syn = dict(spec.synonyms)
+    out = {tool.name.lower()} if tool.name.isascii() else set()
+    for noun in tool.noun_templates():
+        for name in _BRACES.findall(noun):
+            if name in syn:
+                for value in syn[name]:
+                    ws = words_of(value)
+                    if ws:
+                        out.add(ws[-1])
+        literal = _BRACES.sub(" ", noun)
+        out.update(w for w in words_of(literal) if w not in STOP_WORDS)
+    if any(a.kind == "duration" for a in tool.args):
+        out.update(UNITS)
+    out.update(tool.words)
+    return tuple(sorted(out))
+
+
+def _typo_of(word: str, name: str) -> bool:
+    """`word` is `name` with one typo after the first letter: two neighbours swapped (both at least
+    FUZZY_MIN letters), or, both at least FUZZY_MIN + 1 letters, one letter inserted, dropped or
+    changed. The first letter must match: "right" is not a typo of "light", nor "back" of "black"."""
+    if min(len(word), len(name)) < FUZZY_MIN or word[0] != name[0]:
+        return False
+    a, b = (word, name) if len(word) <= len(name) else (name, word)
+    if len(b) - len(a) > 1:
+        return False
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        if i + 1 < len(a) and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2:] == b[i + 2:]:
+            return True  # swapped
+        return len(a) > FUZZY_MIN and a[i + 1:] == b[i + 1:]  # changed
+    return len(a) >= FUZZY_MIN + 1 and a[i:] == b[i + 1:]  # one more letter in b
+
+
+def word_names(word: str, names: tuple[str, ...]) -> bool:
+    """One request word (lower-case letters) against a tool's naming words."""
+    return any(word == n or _typo_of(word, n) for n in names)
+
+
+def names_tool(request: str, names: tuple[str, ...], units: bool) -> bool:
+    """Whether the request (as the device tokenises it: after the numbers rewrite) names the tool;
+    `units`: the tool takes a duration, so h, m and s right after a digit name it too."""
+    text = "".join(ch.lower() if ch.isascii() else " " for ch in request)
+    for m in _WORD.finditer(text):
+        w = m.group()
+        if word_names(w, names):
+            return True
+        if units and w in SHORT_UNITS and m.start() > 0 and text[m.start() - 1].isdigit():
+            return True
+    return False
