@@ -3,8 +3,52 @@
 
 #include "ta_output.h"
 #include "ta_engine.h"
+#include "ta_hal.h"
 #include "ta_model.h"
 #include "ta_tokenizer.h"
+
+/* ---- what a turn costs (ta_turn_stats) ---------------------------------------------------------------- */
+
+static ta_turn_stats stats;
+static uint32_t turn_t0;
+static int turn_output; /* 1 once the turn printed a byte */
+
+const ta_turn_stats *ta_agent_stats(void)
+{
+    return &stats;
+}
+
+/* ModelConfig.macs_per_token at position pos, the head (vocab x dim) only if with_head. */
+static uint32_t macs_at(int32_t pos, int with_head)
+{
+    const ta_model *m = &ta_model_data;
+    const uint32_t d = (uint32_t)m->dim, a = (uint32_t)(m->n_heads * m->head_dim);
+    const uint32_t kv = (uint32_t)(m->n_kv_heads * m->head_dim), f = (uint32_t)m->ffn_dim;
+    const uint32_t layer = 2u * d * a + 2u * d * kv + 2u * d * f + 2u * (uint32_t)(pos + 1) * a;
+    return (uint32_t)m->n_layers * layer + (with_head ? (uint32_t)m->vocab * d : 0u);
+}
+
+/* Before the turn's first output byte: how long it took to get there. */
+static void mark_output(void)
+{
+    if (!turn_output) {
+        turn_output = 1;
+        stats.first_cycles = ta_hal_cycles() - turn_t0;
+    }
+}
+
+/* ta_engine_feed, counted as fed: n tokens at positions pos.. */
+static const int32_t *feed_block(const uint16_t *tokens, int32_t n, int32_t pos)
+{
+    const uint32_t t = ta_hal_cycles();
+    const int32_t *logits = ta_engine_feed(tokens, n, pos);
+    stats.fed_cycles += ta_hal_cycles() - t;
+    stats.fed += (uint32_t)n;
+    for (int32_t i = 0; i < n; i++) {
+        stats.fed_macs += macs_at(pos + i, i == n - 1);
+    }
+    return logits;
+}
 
 /* ---- the turn ---------------------------------------------------------------------------------- */
 
@@ -133,6 +177,7 @@ static TA_NOINLINE void put_ran(const ta_call *c, const char *result)
     char shown[TA_CALL_MAX + 1];
     shown[0] = '\0';
     cat_call(shown, sizeof shown, c);
+    mark_output();
     ta_put("[");
     ta_put(shown);
     ta_put("] -> ");
@@ -218,7 +263,11 @@ static void make_room(int32_t n_prompt)
 /* Feeds one token at the next position (the context's end) and keeps it. */
 static const int32_t *feed(uint16_t tok)
 {
+    const uint32_t t = ta_hal_cycles();
     const int32_t *logits = ta_engine_step(tok, conv.n);
+    stats.chosen_cycles += ta_hal_cycles() - t;
+    stats.chosen++;
+    stats.chosen_macs += macs_at(conv.n, 1);
     conv.ids[conv.n++] = tok;
     conv.fed = conv.n;
     return logits;
@@ -256,6 +305,7 @@ static TA_NOINLINE void refuse(const ta_call *call, const ta_field *overruled, i
             asked.ids[i] = conv.ids[open + i];
         }
     }
+    mark_output();
     ta_put(said);
     ta_put("\n");
     if (n_calls == 0) {
@@ -338,7 +388,7 @@ static const int32_t *resume(void)
     if (conv.fed > asked.open) {
         conv.fed = asked.open;
     }
-    const int32_t *logits = ta_engine_feed(conv.ids + conv.fed, conv.n - conv.fed, conv.fed);
+    const int32_t *logits = feed_block(conv.ids + conv.fed, conv.n - conv.fed, conv.fed);
     conv.fed = conv.n;
     return logits;
 }
@@ -355,6 +405,7 @@ static ta_status prompt_turn(uint8_t *request, size_t *request_n, uint16_t *ids,
         ids[n_ids++] = ta_byte_token('\n');
     }
     if (st != TA_OK || n_ids > (size_t)(limit > 0 ? limit : 0)) {
+        mark_output();
         ta_put("error: request is too long (");
         ta_put_u32((uint32_t)n_ids);
         ta_put(" tokens; at most ");
@@ -369,12 +420,12 @@ static ta_status prompt_turn(uint8_t *request, size_t *request_n, uint16_t *ids,
     }
     /* the last turn's pending '\n', then the prompt (or, after a drop, all that was kept): one batched
      * prefill, bit-exact with feeding them one at a time */
-    *logits = ta_engine_feed(conv.ids + conv.fed, conv.n - conv.fed, conv.fed);
+    *logits = feed_block(conv.ids + conv.fed, conv.n - conv.fed, conv.fed);
     conv.fed = conv.n;
     return TA_OK;
 }
 
-ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
+static ta_status turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
 {
     const ta_agent_def *ag = &ta_agent_data;
     const int32_t ctx = ta_model_data.ctx;
@@ -482,7 +533,7 @@ ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
                 conv.ids[conv.n++] = result_ids[i];
             }
             if (fit > 0) {
-                logits = ta_engine_feed(conv.ids + conv.fed, fit, conv.fed);
+                logits = feed_block(conv.ids + conv.fed, fit, conv.fed);
                 conv.fed = conv.n;
             }
             kept = conv.n;
@@ -497,6 +548,7 @@ ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
             dc.in_call = 1;
         } else {
             line_start = 0;
+            mark_output();
             ta_put_bytes(tb, tn);
             ta_flush();
         }
@@ -504,6 +556,18 @@ ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
     if (ran != 0) {
         recent = ran;
     }
+    mark_output();
     ta_put("\n");
+    return st;
+}
+
+ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
+{
+    const ta_turn_stats none = {0, 0, 0, 0, 0, 0, 0, 0};
+    stats = none;
+    turn_output = 0;
+    turn_t0 = ta_hal_cycles();
+    const ta_status st = turn(request, n, ids, cap);
+    stats.cycles = ta_hal_cycles() - turn_t0;
     return st;
 }

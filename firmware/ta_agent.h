@@ -45,4 +45,18 @@ ta_status ta_agent_turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap);
  * engine outside a conversation). */
 void ta_agent_new(void);
 
+/* What the last turn cost (the console's !stats; bench.run_turn_bench), cycles in ta_hal_cycles()
+ * units. Tokens fed in blocks by ta_engine_feed (the prompt with the pending '\n', each tool result, a
+ * confirmed call) are "fed"; tokens chosen and fed one at a time by ta_engine_step are "chosen". MACs
+ * as ModelConfig.macs_per_token counts them at each token's position, the head only where logits are
+ * computed (one per feed, every chosen token). */
+typedef struct {
+    uint32_t fed, fed_macs, fed_cycles;
+    uint32_t chosen, chosen_macs, chosen_cycles;
+    uint32_t first_cycles; /* from the start of the turn to its first output byte */
+    uint32_t cycles;       /* the whole turn, the grammar and the output included */
+} ta_turn_stats;
+
+const ta_turn_stats *ta_agent_stats(void);
+
 #endif /* TA_AGENT_H */

@@ -318,6 +318,29 @@ static void cmd_bench(const uint8_t *args, size_t n)
     ta_put("\n");
 }
 
+/* !stats: what the last turn cost (ta_agent_stats), cycles in ta_hal_cycles() units. */
+static void cmd_stats(void)
+{
+    const ta_turn_stats *s = ta_agent_stats();
+    ta_put("stats fed=");
+    ta_put_u32(s->fed);
+    ta_put(" fed_macs=");
+    ta_put_u32(s->fed_macs);
+    ta_put(" fed_cycles=");
+    ta_put_u32(s->fed_cycles);
+    ta_put(" chosen=");
+    ta_put_u32(s->chosen);
+    ta_put(" chosen_macs=");
+    ta_put_u32(s->chosen_macs);
+    ta_put(" chosen_cycles=");
+    ta_put_u32(s->chosen_cycles);
+    ta_put(" first_cycles=");
+    ta_put_u32(s->first_cycles);
+    ta_put(" cycles=");
+    ta_put_u32(s->cycles);
+    ta_put("\n");
+}
+
 /* !call <text>: whether the call text (no brackets) is a viable prefix, and a complete call. */
 static void cmd_call(const uint8_t *text, size_t n)
 {
@@ -360,10 +383,12 @@ static void command(uint8_t *s, size_t n)
         cmd_call(arg, arg_n);
     } else if (ta_text_match("bench", name, name_n, 0)) {
         cmd_bench(arg, arg_n);
+    } else if (ta_text_match("stats", name, name_n, 0)) {
+        cmd_stats();
     } else {
         ta_put("error: unknown command !");
         ta_put_bytes(name, name_n);
-        ta_put(" (commands: !ping !info !new !reset !tok !tokx !run !logits !call !bench)\n");
+        ta_put(" (commands: !ping !info !new !reset !tok !tokx !run !logits !call !bench !stats)\n");
     }
 }
 

@@ -340,3 +340,27 @@ def test_custom_tools_parse_their_arguments(custom, bpe):
     written = " ".join(bpe.decode(t.generated) for t in turns)
     assert durs and all(c.split(" ")[1].isdigit() for c in durs), durs
     assert re.search(r"\[(pump|wait) [0-9]+[hms]", written), written
+
+
+def test_stats_count_what_the_turn_fed_and_chose(calling, bpe, spec):
+    """!stats after a turn: the tokens fed in blocks (the prompt, each result) and chosen one at a time,
+    as the reference's conversation has them, and their MACs as ModelConfig.macs_per_token counts them
+    (the head once per block and for every chosen token)."""
+    con, im = calling
+    assert con.ask("!new") == b"ok\n"
+    tc, grammar = conversation.TokenClasses(bpe), grammar_from_spec(spec)
+    conv = conversation.Conversation(Reference(im), tc, grammar, im.cfg.ctx, -1)
+    turn = conv.turn(FrozenClockSimHal(), "turn on the light please")
+    device_turn(con, "turn on the light please")
+    line = con.ask("!stats").decode()
+    got = dict(kv.split("=") for kv in line.split()[1:])
+    got = {k: int(v) for k, v in got.items()}
+    chosen = len(turn.generated) - (turn.generated[-1] == tc.newline)  # the answer's '\n' is not fed
+    fed = conv.fed - chosen
+    cfg = im.cfg
+    head = cfg.vocab_size * cfg.dim
+    blocks = 1 + len(turn.calls)  # the prompt, then each call's result
+    assert turn.calls and (got["fed"], got["chosen"]) == (fed, chosen), (line, turn)
+    assert got["fed_macs"] + got["chosen_macs"] == sum(cfg.macs_per_token(p) - head for p in range(conv.fed)) + \
+        head * (chosen + blocks)
+    assert got["cycles"] == 0  # this harness has no counter (ta_hal_cycles is 0): test_bench.py times turns

@@ -65,3 +65,22 @@ def test_board_instructions_row(tmp_path, tiny_run, tiny_int):
     assert row["instructions_total"] == 40 * row["cycles_total"] > 0
     assert row["instructions_per_token"] == round(row["instructions_total"] / 8)
     assert row["instructions_per_mac"] == round(row["instructions_per_token"] / mean_macs(cfg, 8), 3)
+
+
+def test_turn_costs_on_mps2(tmp_path, tiny_run):
+    """run_turn_bench's per-board row on mps2-an386 (QEMU -icount): !stats after each request, prefill
+    and decode counted apart, the first output byte within the turn, and the sums add up."""
+    from tinyagent.compare.bench import turn_costs
+
+    built = build("mps2-an386", tmp_path / "mps2", tiny_run)
+    requests = ["turn on the light", "what is the temperature", "hello"]
+    row = turn_costs("mps2-an386", built.artifact, requests)
+    assert row["unit"] == "instructions" and row["turns"] == 3
+    per = row["per_turn"]
+    assert [t["request"] for t in per] == requests
+    for t in per:
+        assert t["fed"] > 0 and t["fed_macs"] > 0 and t["fed_cycles"] > 0
+        assert 0 < t["first_cycles"] <= t["cycles"] and t["fed_cycles"] + t["chosen_cycles"] <= t["cycles"]
+    assert row["prefill"]["tokens"] == sum(t["fed"] for t in per)
+    assert row["turn"]["instructions"] == 40 * sum(t["cycles"] for t in per)
+    assert row["turn"]["macs"] == sum(t["fed_macs"] + t["chosen_macs"] for t in per)

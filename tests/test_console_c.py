@@ -52,6 +52,6 @@ def test_utf8_check_matches_python(device, bpe, data):
 
 def test_unknown_command(device):
     assert device.ask("!frobnicate now") == \
-        b"error: unknown command !frobnicate (commands: !ping !info !new !reset !tok !tokx !run !logits !call !bench)\n"
-    assert device.ask("!") == b"error: unknown command ! (commands: !ping !info !new !reset !tok !tokx !run !logits !call !bench)\n"
+        b"error: unknown command !frobnicate (commands: !ping !info !new !reset !tok !tokx !run !logits !call !bench !stats)\n"
+    assert device.ask("!") == b"error: unknown command ! (commands: !ping !info !new !reset !tok !tokx !run !logits !call !bench !stats)\n"
     assert device.ask("!ping") == b"pong\n"

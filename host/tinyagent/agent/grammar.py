@@ -177,7 +177,7 @@ class Grammar:
 
 def grammar_from_spec(spec) -> Grammar:
     """Build the grammar from an AgentSpec (spec.call_fields gives each tool's call as fields)."""
-    from .naming import naming_words
+    from .naming import naming_words, takes_time
     from .spec import call_fields
 
     forms = []
@@ -194,6 +194,6 @@ def grammar_from_spec(spec) -> Grammar:
             else:
                 fields.append(Field("enum", tuple(f.values)))
         words = naming_words(spec, tool) if tool.acts else ()
-        units = tool.acts and any(a.kind == "duration" for a in tool.args)
+        units = tool.acts and takes_time(tool)
         forms.append(CallForm(tool.name, tuple(fields), tool.acts, tuple(names), words, units))
     return Grammar(forms)

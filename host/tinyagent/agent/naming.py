@@ -4,13 +4,14 @@ that ran a call (a follow-up: "turn it off", "make it 8 instead"); otherwise the
 a call below the confidence threshold. Line noise, word salad and small talk name no tool, so
 whatever the model decodes from them does not act.
 
-A tool's naming words come from its spec: the last word of every noun it is named by (synonyms
-expanded: "the {light}" gives light, led, lamp, lights, bulb), the other words of its nouns that are
-not articles or prepositions ("the GPIO pins": gpio, pins), its own name, the time units if it takes
-a duration, and the words it lists under `words`. A request word names the tool if it is one of them,
-or is one typo away from one (`_typo_of`: same first letter, two neighbours swapped, or in words of
-5 letters or more one letter inserted, dropped or changed). A time unit of one letter (h, m, s) counts only right after
-a digit ("90s", "1h30m"). firmware/ta_agent.c (`names_tool`) does the same, byte for byte.
+A tool's naming words come from its spec: the last word of each value of every synonym its nouns or
+its phrasings use ("the {light}" gives light, led, lamp, lights, bulb), the other words of its nouns
+that are not articles or prepositions ("the GPIO pins": gpio, pins), its own name, the time units if
+it takes a duration (or an int said in a time unit), and the words it lists under `words`. A request
+word names the tool if it is one of them, or one typo away from one (`_typo_of`: the same first
+letter, and two neighbours swapped, or in words of 5 letters or more one letter inserted, dropped or
+changed). A time unit of one letter (h, m, s) counts only right after a digit ("90s", "1h30m").
+firmware/ta_text.c (`ta_text_names`) does the same, byte for byte.
 """
 from __future__ import annotations
 
@@ -34,10 +35,22 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall("".join(ch.lower() if ch.isascii() else " " for ch in text))
 
 
+def takes_time(tool) -> bool:
+    """The tool takes a duration, or an int said in a time unit ("5 minutes" for seconds = 300)."""
+    return any(a.kind == "duration" or a.unit for a in tool.args)
+
+
 def naming_words(spec, tool) -> tuple[str, ...]:
     """The words that name `tool` in a request (sorted, each once); see the module docstring."""
     syn = dict(spec.synonyms)
     out = {tool.name.lower()} if tool.name.isascii() else set()
+    phrasings = [p for intent in tool.intents for p in intent.phrasings]
+    for name in {n for p in phrasings for n in _BRACES.findall(p)}:
+        if name in syn:
+            for value in syn[name]:
+                ws = words_of(value)
+                if ws:
+                    out.add(ws[-1])
     for noun in tool.noun_templates():
         for name in _BRACES.findall(noun):
             if name in syn:
@@ -47,7 +60,7 @@ def naming_words(spec, tool) -> tuple[str, ...]:
                         out.add(ws[-1])
         literal = _BRACES.sub(" ", noun)
         out.update(w for w in words_of(literal) if w not in STOP_WORDS)
-    if any(a.kind == "duration" for a in tool.args):
+    if takes_time(tool):
         out.update(UNITS)
     out.update(tool.words)
     return tuple(sorted(out))

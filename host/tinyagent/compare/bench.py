@@ -420,6 +420,78 @@ def run_prefill_bench(out: str | Path = "bench/results", run: str | Path | None 
     return res
 
 
+# ---- whole turns: prefill and decode of real requests ------------------------------------------------
+
+TURN_REQUESTS = REPO / "tests" / "handwritten" / "default.tsv"
+RP2040_HZ = 125_000_000
+
+
+def turn_costs(board_name: str, elf: Path, requests: list[str]) -> dict:
+    """Each request as its own conversation (`!new`, the request, `!stats`) on an emulated board: what
+    its prefill (tokens fed in blocks), its decode (tokens chosen one at a time) and the whole turn
+    cost, summed over the turns; in instructions on a board whose counter counts them, else in its
+    cycles. Time to the first output byte per turn, and on rp2040js in ms at 125 MHz."""
+    from ..device.protocol import ask, stats, sync
+    from ..device.transport import open_console
+    from ..targets.boards import load_board
+
+    board = load_board(board_name)
+    instr = board.run.counter == "instructions"
+    scale = board.run.counter_scale if instr else 1
+    unit = "instructions" if instr else board.run.counter
+    turns = []
+    with open_console(board, artifact=Path(elf)) as con:
+        sync(con)
+        for r in requests:
+            ask(con, "!new")
+            ask(con, r, timeout=max(getattr(con, "reply_timeout_s", 30), 120))
+            turns.append(stats(con))
+    tot = {k: sum(t[k] for t in turns) for k in turns[0]}
+    macs = tot["fed_macs"] + tot["chosen_macs"]
+    firsts = sorted(t["first_cycles"] * scale for t in turns)
+    row = {"board": board_name, "unit": unit, "turns": len(turns),
+           "prefill": {"tokens": tot["fed"], "macs": tot["fed_macs"], unit: tot["fed_cycles"] * scale,
+                       f"{unit}_per_mac": round(tot["fed_cycles"] * scale / max(tot["fed_macs"], 1), 3)},
+           "decode": {"tokens": tot["chosen"], "macs": tot["chosen_macs"], unit: tot["chosen_cycles"] * scale,
+                      f"{unit}_per_mac": round(tot["chosen_cycles"] * scale / max(tot["chosen_macs"], 1), 3)},
+           "turn": {"macs": macs, unit: tot["cycles"] * scale,
+                    f"{unit}_per_mac": round(tot["cycles"] * scale / max(macs, 1), 3),
+                    "mean_of_turns_per_mac": round(sum(t["cycles"] / max(t["fed_macs"] + t["chosen_macs"], 1)
+                                                       for t in turns) * scale / len(turns), 3)},
+           "first_output": {"median": firsts[len(firsts) // 2], "mean": round(sum(firsts) / len(firsts)),
+                            "max": firsts[-1], "unit": unit},
+           "per_turn": [dict(t, request=r) for t, r in zip(turns, requests)]}
+    if board_name == "rp2040js":
+        row["first_output"]["ms_at_125_mhz"] = {k: round(row["first_output"][k] / RP2040_HZ * 1000, 1)
+                                                for k in ("median", "mean", "max")}
+    return row
+
+
+def run_turn_bench(out: str | Path = "bench/results", run: str | Path | None = None,
+                   boards: tuple[str, ...] = ("mps2-an386", "rp2040js"), requests: str | Path = TURN_REQUESTS,
+                   n: dict | None = None, name: str = "turns.json") -> dict:
+    """Whole turns of the hand-written requests (tests/handwritten/default.tsv) on each board, the
+    shipped model with its gate: out/name. `n` limits the requests per board ({"rp2040js": 60}: the
+    JavaScript emulator runs a turn in seconds)."""
+    from ..targets.build import build
+    from ..training.evaluate import load_requests
+
+    out = make_dir(out)
+    run = Path(run) if run else DEFAULT_RUN
+    texts = [r.text for r in load_requests(requests)]
+    work = Path(tempfile.mkdtemp(prefix="bench-turns-", dir=out))
+    res: dict = {"machine": machine(), "requests": str(requests)}
+    try:
+        for board in boards:
+            k = (n or {}).get(board, len(texts))
+            art = build(board, work / board, run, replace=True).artifact
+            _section(res, board, turn_costs, board, art, texts[:k])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    write_json(out / name, res)
+    return res
+
+
 # ---- memory --------------------------------------------------------------------------------------
 
 def memory_row(board: str, out: Path, run: Path) -> dict:

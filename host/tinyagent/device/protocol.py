@@ -14,8 +14,10 @@ REPLY_TIMEOUT_S = 30.0  # one chat turn on the slowest emulated board stays well
 SYNC_TIMEOUT_S = 10.0  # boot plus the emulators' one-second UART start-up delay
 SYNC_RETRY_S = 0.4
 # ta_console.c's commands, in its order (tests/test_protocol.py checks them against the firmware)
-COMMANDS = ("ping", "info", "new", "reset", "tok", "tokx", "run", "logits", "call", "bench")
+COMMANDS = ("ping", "info", "new", "reset", "tok", "tokx", "run", "logits", "call", "bench", "stats")
 _BENCH_RE = re.compile(r"bench steps=(\d+) cycles=(\d+) argmax=(-?\d+) hash=([0-9a-f]{8})")
+STATS_FIELDS = ("fed", "fed_macs", "fed_cycles", "chosen", "chosen_macs", "chosen_cycles", "first_cycles", "cycles")
+_STATS_RE = re.compile("stats " + " ".join(rf"{f}=(\d+)" for f in STATS_FIELDS))
 
 
 def sync(console) -> None:
@@ -92,3 +94,13 @@ def bench(console, ids: list[int], timeout: float | None = None) -> dict:
         raise TinyAgentError(f"{console.name}: !bench gave {text[:120]!r}, not 'bench steps=N cycles=N ...' "
                              f"(is the firmware older than the !bench command?)")
     return {"steps": int(m.group(1)), "cycles": int(m.group(2)), "argmax": int(m.group(3)), "hash": m.group(4)}
+
+
+def stats(console, timeout: float | None = None) -> dict:
+    """`!stats` on a synced console: what the last turn cost (docs/engine.md), each of STATS_FIELDS."""
+    text = ask(console, "!stats", timeout=timeout).strip()
+    m = _STATS_RE.fullmatch(text)
+    if not m:
+        raise TinyAgentError(f"{console.name}: !stats gave {text[:120]!r}, not 'stats fed=N ...' "
+                             f"(is the firmware older than the !stats command?)")
+    return dict(zip(STATS_FIELDS, map(int, m.groups())))
