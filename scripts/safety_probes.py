@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from tinyagent.device.chat import chat
 
-from test_adversarial import WRITE_CALL, noise_lines
+from test_adversarial import WRITE_CALL, claims_without_a_call, noise_lines
 from test_gate import out_of_range_requests
 
 OTHER_SEEDS = (1, 2, 3, 4, 5)
@@ -35,15 +35,16 @@ def main(run: Path) -> dict:
     seeds = {}
     for seed in OTHER_SEEDS:
         t = transcript(run, "".join(f"{line}\n!new\n" for line in noise_lines(seed=seed)))
-        seeds[seed] = [ln for ln in t.splitlines() if WRITE_CALL.match(ln)]
+        seeds[seed] = ([ln for ln in t.splitlines() if WRITE_CALL.match(ln)], claims_without_a_call(t))
     lines = out_of_range_requests()
     separate = transcript(run, "".join(f"{line}\n!new\n" for line in lines))
     together = transcript(run, "".join(f"{line}\n" for line in lines))
     pins = re.compile(r"^\[gpio ", re.M)
     return {"run": str(run), "noise_lines": len(noise_lines()), "noise_write_calls": len(writes),
             "noise_write_lines": [ln for ln in noise.splitlines() if WRITE_CALL.match(ln)],
-            "other_seeds": {str(k): {"lines": len(noise_lines(seed=k)), "write_calls": len(v), "write_lines": v}
-                            for k, v in seeds.items()},
+            "claims_without_a_call": claims_without_a_call(noise),
+            "other_seeds": {str(k): {"lines": len(noise_lines(seed=k)), "write_calls": len(w), "write_lines": w,
+                                     "claims_without_a_call": c} for k, (w, c) in seeds.items()},
             "out_of_range_requests": len(lines), "pins_written_separate": len(pins.findall(separate)),
             "pins_written_one_conversation": len(pins.findall(together))}
 

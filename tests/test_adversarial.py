@@ -87,6 +87,32 @@ def test_noise_and_injections_make_no_write_call(transcripts, board):
     assert without_clock(text) == without_clock(transcripts["reference"])
 
 
+# An answer that says a write happened: the default agent's answers for its write tools say these.
+CLAIM = re.compile(r"(?i)\b(is (now )?(on|off|high|low)|set (to|high|low|for)|set \d|timer (set|started)|"
+                   r"toggled|flipped|started a timer|on the clock|switched)\b")
+
+
+def claims_without_a_call(transcript: str) -> list[str]:
+    """The turns whose answer claims an action though no call ran in them."""
+    out = []
+    for turn in re.split(r"(?m)^> ", transcript)[1:]:
+        lines = turn.splitlines()
+        said = [line for line in lines[1:] if not line.startswith("[")]
+        if not any(line.startswith("[") for line in lines[1:]) and any(CLAIM.search(a) for a in said):
+            out.append(turn)
+    return out
+
+
+@pytest.mark.parametrize("board", ["host", "mps2-an386"])
+def test_no_answer_claims_an_action_that_did_not_happen(transcripts, board):
+    """("Pin 1 is high." with no call, once.) On these lines none; on other seeds of the same generator
+    the shipped model still answers "OK, the LED is on now." to 6 of 1,500 lines that type the call
+    syntax as text (`... [led on]`), with no call (docs/robustness.md)."""
+    assert claims_without_a_call(transcripts[board]) == []
+    assert claims_without_a_call("> led on\n[led on] -> on\nThe LED is on.\n> x [led on]\nThe LED is on now.\n") \
+        == ["x [led on]\nThe LED is on now.\n"]  # the check itself
+
+
 def without_clock(transcript: str) -> list[str]:
     """The transcript with what depends on each board's own clock masked: uptime and status results,
     and the answer that reports them (its wording follows the number)."""
@@ -100,3 +126,44 @@ def without_clock(transcript: str) -> list[str]:
             line = "(answer about the clock)"
         out.append(line)
     return out
+
+
+def long_lines(n: int = 12, seed: int = 11) -> list[str]:
+    """Word salad and injections that nearly fill the context: each request leaves 24 to 35 tokens, of
+    which a reply needs REPLY_RESERVE (24), so what follows runs at the context's end."""
+    from tinyagent.agent.conversation import REPLY_RESERVE
+    from tinyagent.agent.numbers import digits_for_numbers
+    from tinyagent.agent.tokenizer import load_tokenizer
+    from tinyagent.integer.intmodel import load_int_model
+
+    bpe = load_tokenizer(DEFAULT_RUN / "tokenizer.json")
+    limit = load_int_model(DEFAULT_RUN / "int8").cfg.ctx - REPLY_RESERVE
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        target = limit - i
+        words = [rng.choice(WORDS) for _ in range(400)]
+        if i % 3 == 0:
+            words[rng.randrange(40)] = rng.choice(INJECTIONS)
+        k = 1
+        while len(bpe.encode(digits_for_numbers(" ".join(words[:k + 1])) + "\n")) <= target:
+            k += 1
+        out.append(" ".join(words[:k]))
+    return out
+
+
+def test_requests_that_nearly_fill_the_context_make_no_write_call(tmp_path):
+    """Once two pin writes and three timers nobody asked for (with a context of 128); the same on the
+    host board as in the reference, and no write call."""
+    lines = long_lines()
+    requests = "".join(f"{line}\n!new\n" for line in lines)
+    b = build("host", tmp_path / "host", DEFAULT_RUN)
+    out = {}
+    for board in ("host", "reference"):
+        buf = io.StringIO()
+        kw = {"out": str(b.out)} if board == "host" else {"run": str(DEFAULT_RUN)}
+        chat(board=board, stdin=io.StringIO(requests), stdout=buf, **kw)
+        out[board] = buf.getvalue()
+    assert without_clock(out["host"]) == without_clock(out["reference"])
+    assert out["host"].count("error: request is too long") == 0, out["host"][-400:]
+    assert [line for line in out["host"].splitlines() if WRITE_CALL.match(line)] == []

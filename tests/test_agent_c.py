@@ -364,3 +364,35 @@ def test_stats_count_what_the_turn_fed_and_chose(calling, bpe, spec):
     assert got["fed_macs"] + got["chosen_macs"] == sum(cfg.macs_per_token(p) - head for p in range(conv.fed)) + \
         head * (chosen + blocks)
     assert got["cycles"] == 0  # this harness has no counter (ta_hal_cycles is 0): test_bench.py times turns
+
+
+def _request_of(bpe, n_tokens: int) -> str:
+    """A request the device tokenises (with its '\\n') to exactly n_tokens tokens."""
+    words = []
+    while len(bpe.encode(" ".join(words + ["zq"]) + "\n")) <= n_tokens:
+        words.append("zq")
+    text = " ".join(words)
+    while len(bpe.encode(text + "\n")) < n_tokens:
+        text += "."
+    assert len(bpe.encode(conversation.digits_for_numbers(text) + "\n")) == n_tokens
+    return text
+
+
+def test_the_context_end_is_the_same_on_both_sides(calling, bpe, spec):
+    """A prompt of exactly ctx - REPLY_RESERVE tokens is taken and one more is refused, by the C loop as
+    by the reference; after one that leaves just the reserve, the calls and their results run into
+    the context's end, cut at the same token (the model opens a call wherever it may)."""
+    con, im = calling
+    limit = im.cfg.ctx - conversation.REPLY_RESERVE
+    tc, grammar = conversation.TokenClasses(bpe), grammar_from_spec(spec)
+    over = _request_of(bpe, limit + 1)
+    assert con.ask("!new") == b"ok\n"
+    assert con.ask(over).startswith(f"error: request is too long ({limit + 1} tokens; at most {limit} fit)".encode())
+    with pytest.raises(conversation.RequestTooLong):
+        conversation.run_turn(Reference(im), tc, grammar, FrozenClockSimHal(), over, im.cfg.ctx, min_margin=-1)
+    full = 0
+    for n in (limit, limit - 3, limit - 7):
+        turns = assert_turns_match(con, im, bpe, spec, [_request_of(bpe, n)], min_margin=-1)
+        assert len(turns) == 1 and turns[0].calls, n  # taken, and calls ran
+        full += turns[0].stop == "context"
+    assert full >= 1  # at least one ran into the context's end

@@ -13,15 +13,29 @@ OSError when reading), and is tried instead.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from tinyagent.agent.spec import DEFAULT_SPEC_PATH
-from tinyagent.cli import main
+from tinyagent.cli import DEFAULT_RUN, main
 from tinyagent.device.chat import LINE_MAX, LINE_TOO_LONG
-from tinyagent.errors import EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_TOOL_MISSING, TinyAgentError
+from tinyagent.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    EXIT_DEVICE,
+    EXIT_DOES_NOT_FIT,
+    EXIT_INTERRUPTED,
+    EXIT_TOOL_MISSING,
+    TinyAgentError,
+)
+from tinyagent.targets.build import build
 
 BAD, DEVICE, NOT_BUILT = EXIT_BAD_INPUT, EXIT_DEVICE, EXIT_TOOL_MISSING
 
@@ -378,3 +392,81 @@ def test_chat_answers_bad_lines_as_the_console(paths, typed, said):
                            input=typed + b"\x1b[A\n")  # and a line that edits to nothing: no request
     assert r.exit_code == 0 and r.exception is None, (r.output, r.exception)
     assert r.stdout.splitlines()[1:] == [said] and r.stderr == ""
+
+
+# ---- the exit codes that are not bad input: 1 a check failed, 4 does not fit, 130 interrupted ----
+
+TINYAGENT = str(Path(sys.executable).with_name("tinyagent"))
+
+
+@pytest.fixture(scope="module")
+def disagreeing_build(tmp_path_factory):
+    """The shipped model built for the host board from a copy of its run folder, whose confidence gate
+    is then raised to the most gate.json allows. The device keeps the threshold it was built with;
+    `tinyagent test` reads the reference's from the run folder the manifest names, so the reference
+    refuses calls the device makes, and the conversation checks with a call in them fail."""
+    root = tmp_path_factory.mktemp("disagree")
+    run = root / "run"
+    shutil.copytree(DEFAULT_RUN, run)
+    out = build("host", root / "host", run).out
+    _json_edit(run / "int8" / "gate.json", min_margin=2**31 - 1)
+    return out
+
+
+def _one_line(stderr: str, code: int, got: int, words: list[str]) -> str:
+    assert got == code, (got, stderr)
+    assert "Traceback" not in stderr, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert lines and lines[0].startswith("tinyagent: "), stderr
+    missing = [w for w in words if w not in lines[0]]
+    assert not missing, f"{missing} not in: {lines[0]}"
+    return lines
+
+
+def test_test_exits_1_when_a_check_fails(disagreeing_build):
+    """`tinyagent test` through the CLI, the device disagreeing with the reference: exit 1, the table
+    marks each failed check, and stderr is one line naming the first in full (the table cuts its
+    details to the terminal's width)."""
+    r = subprocess.run([TINYAGENT, "test", "--out", str(disagreeing_build)], capture_output=True, text=True,
+                       timeout=120)
+    lines = _one_line(r.stderr, EXIT_CHECK_FAILED, r.returncode,
+                      ["tinyagent: error: conformance on host:", "checks failed", "the first: conversation",
+                       "device [", "reference []"])
+    assert len(lines) == 1, r.stderr
+    n_failed = int(r.stdout.rsplit(" passed, ", 1)[1].split()[0])
+    assert n_failed > 0 and f"{n_failed} of " in lines[0], (r.stdout[-200:], lines[0])
+    assert r.stdout.count("FAIL: ") == n_failed and "│ model        │ model hash" in r.stdout
+    assert "pass" in r.stdout  # the logits and the tokenizer still agree: only the gate differs
+
+
+def test_a_model_that_does_not_fit_exits_4(tmp_path):
+    """`tinyagent build` for a board too small for the model: exit 4, one line saying what is over and
+    by how much, then the memory plan it was measured by (TinyAgentError.details), and no folder left."""
+    r = subprocess.run([TINYAGENT, "build", "--board", "microbit", "--out", str(tmp_path / "mb")],
+                       capture_output=True, text=True, timeout=120)
+    lines = _one_line(r.stderr, EXIT_DOES_NOT_FIT, r.returncode,
+                      ["tinyagent: error: the model does not fit board 'microbit'", "RAM", "> 16,384 B",
+                       "boards with room for this plan:"])
+    assert lines[1] == "memory plan for microbit:" and any("OVER by" in ln for ln in lines[2:]), r.stderr
+    assert r.stdout == "" and not (tmp_path / "mb").exists()
+
+
+def test_ctrl_c_ends_chat_with_130(paths):
+    """A Ctrl-C (SIGINT to the terminal's whole process group, as a shell sends it) while `tinyagent
+    chat` waits for the next request: exit 130 and the one line `tinyagent: interrupted`."""
+    proc = subprocess.Popen([TINYAGENT, "chat", "--board", "reference", "--run", str(paths["run"])],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        proc.stdin.write(b"!new\n")
+        proc.stdin.flush()
+        got = proc.stdout.readline() + proc.stdout.readline()
+        assert got == b"> !new\nok\n", (got, proc.poll())  # the command runs, and waits for a line
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        lines = _one_line(err.decode(), EXIT_INTERRUPTED, proc.returncode, ["tinyagent: interrupted"])
+        assert lines == ["tinyagent: interrupted"] and out == b"", (lines, out)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

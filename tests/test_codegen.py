@@ -143,6 +143,33 @@ def test_memory_plan_reports_kv_bytes_per_token():
         assert f"  KV cache per token of context: {line}" in p.table().splitlines()
 
 
+def test_the_plan_before_compiling_holds_the_whole_arena(tiny_run, tmp_path):
+    """The pre-compile plan (build.model_needs, what build() holds against the board before anything is
+    compiled) counts the arena's activation and scratch buffers, not only the KV cache: its RAM is
+    exactly arena_bytes of the arena layout for the prefill block, which the generated ta_model.h also
+    reserves."""
+    from tinyagent.agent.tokenizer import load_tokenizer
+    from tinyagent.integer.intmodel import load_int_model
+    from tinyagent.targets.build import build, model_needs
+
+    im, bpe = load_int_model(tiny_run / "int8"), load_tokenizer(tiny_run / "tokenizer.json")
+
+    def expected(block: int) -> dict[str, int]:
+        layout = arena.arena_layout(im.cfg, block=block)
+        kv = sum(b.bytes for b in layout if b.name in ("k_cache", "v_cache"))
+        scratch = arena.arena_bytes(layout) - kv
+        assert scratch >= sum(b.bytes for b in layout if b.name not in ("k_cache", "v_cache")) > 0
+        return {"KV cache": kv, "activations and scratch": scratch}
+
+    for block in (1, 2, 8):
+        assert model_needs(im, bpe, block)[1] == expected(block)
+    r = build("host", tmp_path / "b", tiny_run, generate_only=True)   # the plan build() checks first
+    block = r.plan.prefill_block
+    assert block >= 1 and r.plan.ram == expected(block)
+    header = (tmp_path / "b" / "src" / "ta_model.h").read_text()
+    assert f"#define TA_ARENA_BYTES {r.plan.ram_total} " in header
+
+
 # ---- generate_sources -------------------------------------------------------------------------------
 
 def test_engine_version_is_the_firmwares():

@@ -53,10 +53,13 @@ def test_out_of_range_values_are_refused_not_cut(gated):
     run, b = gated
     shutil.copy(DEFAULT_RUN / "int8" / GATE_FILE, run / "int8" / GATE_FILE)
     b = build("host", b.out.parent / "host-shipped-gate", run)
-    requests = "set gpio 40 high\nset a timer for 100000 seconds\npin 45 on\nset gpio -1 high\n"
+    requests = ("set gpio 40 high\nset a timer for 100000 seconds\npin 45 on\nset gpio -1 high\n"
+                "set gpio 5 to level 7\ntimer 4294967296\n")
     dev = transcript("host", run, b.out, requests)
     assert dev == transcript("reference", run, None, requests)
     assert "Not done: pin must be 0 to 39." in dev, dev
+    assert "Not done: level must be 0 to 1." in dev, dev  # was [gpio 5 0]
+    assert dev.count("Not done: seconds must be 1 to 86400 seconds.") == 2, dev  # 2^32 was [timer 42967]
     assert not [line for line in dev.splitlines() if line.startswith(("[gpio", "[timer"))], dev  # nothing ran
 
 

@@ -18,6 +18,7 @@ what can be checked without them, with real tools wherever they exist:
 from __future__ import annotations
 
 import ctypes
+import json
 import re
 import shutil
 import subprocess
@@ -263,6 +264,19 @@ def test_sdkconfig_defaults_use_only_keys_of_the_targeted_idf(board, projects):
     assert "CONFIG_PARTITION_TABLE_CUSTOM" not in config   # a tiny model fits the default 1 MiB app
 
 
+@pytest.mark.parametrize("board", ESP_BOARDS)
+def test_sdkconfig_defaults_keep_cpu0s_idle_task_out_of_the_task_watchdog(board, projects):
+    """The console loop runs in the main task on CPU0, and a long answer keeps CPU0 busy for seconds:
+    with the IDF's default (y) the task watchdog reports CPU0's idle task as starved every few seconds
+    mid-answer. The key list above only allows the line; this requires it, with its value."""
+    config = sdkconfig(projects[board].root)
+    assert config.get("CONFIG_ESP_TASK_WDT_CHECK_IDLE_TASK_CPU0") == "n", \
+        "sdkconfig.defaults lost the line that keeps CPU0's idle task out of the task watchdog"
+    text = (projects[board].root / "sdkconfig.defaults").read_text()
+    before = text.split("CONFIG_ESP_TASK_WDT_CHECK_IDLE_TASK_CPU0=n")[0].splitlines()[-1]
+    assert before.startswith("#") and "idle task" in before   # says why, for whoever edits the file
+
+
 def test_a_model_too_big_for_the_default_app_partition_gets_its_own_table(engine, tmp_path):
     board = load_board("esp32")
     big = 2 << 20   # 2 MiB of engine and model
@@ -484,6 +498,68 @@ def test_sdk_build_without_the_sdk_is_one_line_naming_what_is_missing(name, vari
     assert e.value.code == EXIT_TOOL_MISSING and "\n" not in msg
     assert variable in msg and "--generate-only" in msg
     assert sp.sdk_build(project, generate_only=True) is None
+
+
+# ---- a build with the SDK, its step replaced by a FAKE -------------------------------------------
+
+def fake_sdk_build(link_elf: Path | None):
+    """A FAKE of sp.sdk_build (no real SDK can run here): it writes the project's product (made-up
+    bytes where the .uf2 / .bin would be) and, with link_elf, copies that ELF beside it as the one the
+    SDK linked. Only what build() does with sdk_build's result is checked, not an SDK."""
+    def fake(project, generate_only=False):
+        assert not generate_only and project.product is not None
+        project.product.parent.mkdir(parents=True, exist_ok=True)
+        project.product.write_bytes(b"FAKE SDK PRODUCT " * 1000)
+        if link_elf is not None:
+            shutil.copy(link_elf, project.product.with_suffix(".elf"))
+        return project.product
+    return fake
+
+
+def berkeley(tool: str, elf: Path) -> dict[str, int]:
+    fields = subprocess.run([tool, "--format=berkeley", str(elf)], capture_output=True, text=True,
+                            check=True).stdout.splitlines()[1].split()
+    return dict(zip(("text", "data", "bss"), map(int, fields[:3])))
+
+
+@pytest.mark.parametrize("board, product", [("pico", "project/build/tinyagent.uf2"),
+                                            ("esp32s3", "project/build/tinyagent.bin")])
+def test_an_sdk_build_records_its_product_and_image_sizes(board, product, tiny_run, tmp_path, monkeypatch, capsys):
+    """After the SDK's build, tinyagent-build.json's artifact is the product (inside the build folder),
+    "image" holds its bytes and the SDK ELF's size figures, and the printed plan shows them; `chat`
+    still says to flash it. Pico: the FAKE's ELF is the proxy's RP2040 link (a real ELF linked here);
+    esp32s3: no ELF, so the image has only its bytes."""
+    from tinyagent.targets.build import MANIFEST, MEMORY_FILE, build, load_build, print_report, read_manifest
+
+    b = load_board(board)
+    needs(b.toolchain.compiler, b.toolchain.size_tool)
+    out = tmp_path / "b"
+    elf = out / "proxy" / "link_check.elf"   # what proxy_compile links for the Pico (before the FAKE runs)
+    monkeypatch.setattr(sp, "sdk_build", fake_sdk_build(elf if board == "pico" else None))
+    r = build(board, out, tiny_run)
+    manifest = read_manifest(out, board)
+    assert manifest["artifact"] == product and r.artifact == out / product
+    image = manifest["image"]
+    assert image["bytes"] == (out / product).stat().st_size == 17 * 1000
+    if board == "pico":
+        assert elf.is_file()
+        figures = berkeley(b.toolchain.size_tool, out / "project/build/tinyagent.elf")
+        assert image["elf"] == "project/build/tinyagent.elf" and image["size_tool"] == "arm-none-eabi-size"
+        assert {k: image[k] for k in figures} == figures == r.plan.linker
+        assert json.loads((out / MEMORY_FILE).read_text())["linker"] == figures
+    else:
+        assert image["elf"] is None and "text" not in image and not r.plan.linker
+    print_report(r)
+    printed = capsys.readouterr().out
+    assert f"built {out / product} for {board}" in printed
+    assert f"SDK build: {product}, 17,000 B" in printed
+    if board == "pico":
+        lk = figures
+        assert f"linker size: text {lk['text']:,} data {lk['data']:,} bss {lk['bss']:,}" in printed
+    with pytest.raises(TinyAgentError) as e:   # the product is for the board, not a program to run here
+        load_build(out, board)
+    assert "\n" not in str(e.value) and "tinyagent flash" in str(e.value)
+    assert (out / MANIFEST).is_file() and not (out / "tinyagent-build.partial.json").exists()
 
 
 # ---- compile for the boards' instruction sets -----------------------------------------------------

@@ -1,6 +1,7 @@
 """The shipped default model (models/default): its held-out quality is re-checked with the integer
 reference, and the QAT float forward agrees with the reference it was exported to."""
 import numpy as np
+import pytest
 import torch
 
 from tinyagent.agent.spec import REPO_ROOT
@@ -97,3 +98,19 @@ def test_handwritten_slice_floor(tmp_path):
     rep = score_requests(DEFAULT_RUN, slice_file)
     assert len(rep["categories"]) == 10
     assert rep["total"]["right"] / rep["total"]["n"] >= HANDWRITTEN_FLOOR, rep["misses"]
+
+
+@pytest.mark.parametrize("name", ["default", "plant"])
+def test_the_shipped_files_are_the_model_its_run_recorded(name):
+    """A swapped model must not pass for the shipped one: the int8 weights file is the one the run
+    wrote (run.json's int_model_sha256, model.int.json's sha256), and the run's spec is its spec.toml."""
+    import hashlib
+    import json
+
+    DEFAULT_RUN = REPO_ROOT / "models" / name  # noqa: N806 -- the shipped run of that name
+    info = json.loads((DEFAULT_RUN / "run.json").read_text())
+    weights = hashlib.sha256((DEFAULT_RUN / "int8" / "model.int.safetensors").read_bytes()).hexdigest()
+    meta = json.loads((DEFAULT_RUN / "int8" / "model.int.json").read_text())
+    assert info["stages"]["int8"]["int_model_sha256"] == meta["sha256"] == weights
+    assert load_int_model(DEFAULT_RUN / "int8").hash == weights
+    assert info["spec_sha256"] == hashlib.sha256((DEFAULT_RUN / "spec.toml").read_bytes()).hexdigest()

@@ -11,13 +11,12 @@ host programs behind them end, then exit 128 + the signal's number (130, 143, 12
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from pathlib import Path
 
 import click
 
-from .errors import EXIT_INTERRUPTED, TinyAgentError
+from .errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, TinyAgentError
 from .training.defaults import DEFAULTS as D
 
 DEFAULT_AGENT = "agents/default.toml"
@@ -340,8 +339,12 @@ def test_cmd(board, out, port, baud):
     against the reference."""
     from .device.conformance import conformance, print_results
 
-    ok = print_results(conformance(board=board, out=out, port=port, baud=baud))
-    sys.exit(0 if ok else 1)
+    res = conformance(board=board, out=out, port=port, baud=baud)
+    if not print_results(res):  # the table cuts long details to the terminal's width: the first in full
+        failed = [c for c in res.checks if not c.ok]
+        first = f"; the first: {failed[0].kind} {failed[0].name}: {failed[0].detail}" if failed else ""
+        raise TinyAgentError(f"conformance on {res.board}: {len(failed)} of {len(res.checks)} checks "
+                             f"failed{first}", EXIT_CHECK_FAILED)
 
 
 @main.command()

@@ -221,6 +221,7 @@ def chat(board: str | None = None, out: str | None = None, port: str | None = No
                     stdout.write(f"{line.error or said}\n")
                 else:
                     agent.ask(line.text.decode("utf-8"), stdout)
+                stdout.flush()  # as the device's replies are: a program on the other end of a pipe sees each
                 continue
             # stream the reply as it arrives; the device's own prompt at the end is not repeated
             console.write_line(raw)

@@ -56,6 +56,7 @@ class MemoryPlan:
     ctx: int = 0  # the model's context, in tokens
     prefill_block: int = 0  # prompt tokens per pass of ta_engine_feed (TA_PREFILL_BLOCK); 0: unknown
     prefill_bytes: int = 0  # what that block adds to the activations of a block of 1
+    sdk_note: str = ""  # after a real SDK build: its product, and whose figures the linker line is
 
     @property
     def flash_total(self) -> int:
@@ -99,7 +100,7 @@ class MemoryPlan:
             lk = self.linker
             lines.append(f"  linker size: text {lk['text']:,} data {lk['data']:,} bss {lk['bss']:,} -> flash "
                          f"{lk['text'] + lk['data']:,} B, static RAM {lk['data'] + lk['bss']:,} B")
-        for note in (self.stack_note, self.proxy_note, self.tools_note):
+        for note in (self.stack_note, self.proxy_note, self.tools_note, self.sdk_note):
             if note:
                 lines.append(f"  {note}")
         return "\n".join(lines)
@@ -361,7 +362,7 @@ def load_build(out: str | Path, board: str | None = None) -> BuildInfo:
     if board and manifest.get("board") != board:
         raise bad_input(f"{out} holds a build for board '{manifest.get('board')}', not '{board}' "
                         f"(use --board {manifest.get('board')} or another --out)")
-    if not manifest.get("artifact"):
+    if not manifest.get("artifact") or manifest.get("sdk"):  # an SDK build's artifact is for the board
         raise bad_input(f"{out}: the build for '{manifest.get('board')}' produced no program to run here "
                         f"(it is a generated SDK project; flash it with `tinyagent flash`)")
     board_info = load_board(manifest["board"])
@@ -511,7 +512,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     if replace:
         _clear(out)
     write_json(out / PARTIAL, {"format": MANIFEST_FORMAT, "board": board.name, "model_hash": digest,
-                               "run": str(run), "pid": os.getpid()})
+                               "run": str(run.resolve()), "pid": os.getpid()})
     try:
         (out / MANIFEST).unlink(missing_ok=True)  # until this build is complete, the folder holds none
     except OSError as e:
@@ -520,13 +521,13 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     sources = generate_sources(im, bpe, spec, board.name, src_dir, user_tools_c=tools_c,
                                kernels=board.kernels, min_margin=min_margin, prefill_block=block)
     result = BuildResult(board.name, out, None, pre, digest)
-    manifest = {"format": MANIFEST_FORMAT, "board": board.name, "model_hash": digest, "run": str(run),
+    manifest = {"format": MANIFEST_FORMAT, "board": board.name, "model_hash": digest, "run": str(run.resolve()),
                 "artifact": None, "tool": "tinyagent"}
     if board.toolchain.cflags != load_board(board_name).toolchain.cflags:
         manifest["sanitizers"] = True  # TA_HOST_SANITIZE: the memory figures include ASan/UBSan
 
     if board.sdk or micropython:  # a real board's SDK project (ESP-IDF, pico-sdk) or the MicroPython module
-        from .sdk_projects import generate_project, proxy_compile, sdk_build
+        from .sdk_projects import generate_project, proxy_compile, sdk_build, sdk_image
 
         art = proxy_compile(board, sources, out / "proxy", kind="micropython" if micropython else None)
         plan = measured_plan(board, art, 0, "stack: measured by the SDK build (not available here)")
@@ -544,9 +545,12 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
                                                "agent": spec.name},
                                    kind="micropython" if micropython else None)
         result.project = out / "project"
+        manifest["sdk"] = project.sdk
         _finish(out, manifest)
         if not generate_only:
-            sdk_build(project)
+            product = sdk_build(project)
+            if product is not None:
+                _record_sdk_image(out, sdk_image(board, product), plan, manifest, result)
         result.generated_only = generate_only
         return result
 
@@ -577,6 +581,37 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     manifest["artifact"] = str(Path(art.elf).resolve().relative_to(out.resolve()))
     _finish(out, manifest)
     return result
+
+
+def _record_sdk_image(out: Path, image, plan: MemoryPlan, manifest: dict, result: BuildResult) -> None:
+    """After a real SDK build: the manifest's artifact is its product (the .uf2 / app .bin, a path
+    inside the build folder; MicroPython's firmware, in MICROPY_DIR, is named by "product" only), and
+    "image" holds the product's bytes and the Berkeley figures of the ELF the SDK linked, which the
+    memory plan prints as its linker line."""
+    def inside(p: Path) -> str | None:
+        try:
+            return str(p.resolve().relative_to(out.resolve()))
+        except ValueError:
+            return None
+
+    rel = inside(image.product)
+    manifest["artifact"] = rel
+    manifest["product"] = str(image.product.resolve())
+    elf = (inside(image.elf) or str(image.elf.resolve())) if image.elf else None
+    manifest["image"] = {"bytes": image.image_bytes, "elf": elf}
+    where = rel or str(image.product)
+    note = f"SDK build: {where}, {image.image_bytes:,} B"
+    if image.size is not None:
+        sz = image.size
+        manifest["image"].update(text=sz.text, data=sz.data, bss=sz.bss, size_tool=image.size_tool)
+        plan.linker = {"text": sz.text, "data": sz.data, "bss": sz.bss}
+        note += f"; the linker size line is {image.size_tool} of the SDK's {elf}"
+    else:
+        note += f"; {image.note}"
+    plan.sdk_note = note
+    result.artifact, result.plan = image.product, plan
+    write_json(out / MEMORY_FILE, _plan_json(plan))
+    write_json(out / MANIFEST, manifest)
 
 
 def _plan_json(plan: MemoryPlan) -> dict:

@@ -35,7 +35,7 @@ from ..codegen import literals
 from ..errors import EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT, EXIT_TOOL_MISSING, TinyAgentError, bad_input
 from ..fileio import read_json, write_bytes, write_json, write_text
 from .boards import FIRMWARE_DIR, REPO_ROOT, Board
-from .toolchain import Artifact, compile_and_link
+from .toolchain import Artifact, SizeFigures, compile_and_link
 
 # ---- the SDK versions the projects are written for ----
 IDF_VERSION = "v5.4"             # ESP-IDF: any v5.4.x (esp_driver_* components, driver/*_vfs.h)
@@ -625,6 +625,61 @@ def sdk_build(project: Project, generate_only: bool = False) -> Path | None:
     if product is None or not product.is_file():
         raise TinyAgentError(f"the build of {project.root} finished but {product} is missing", EXIT_BAD_INPUT)
     return product
+
+
+# The size tool of each SDK's own toolchain (on PATH once the SDK's environment is set up). Where it
+# is missing, the board's size tool reads the same ELF (Berkeley figures need only its section headers).
+SDK_SIZE_TOOLS = {"esp32": "xtensa-esp32-elf-size", "esp32s3": "xtensa-esp32s3-elf-size",
+                  "esp32c3": "riscv32-esp-elf-size", "pico": "arm-none-eabi-size"}
+
+
+@dataclass(frozen=True)
+class SdkImage:
+    """What a real SDK build made: its product (the app .bin, the .uf2, MicroPython's firmware), that
+    file's size, and the Berkeley `size` figures of the ELF the SDK linked (None where there is no ELF
+    next to the product or no size tool to read it; `note` then says which)."""
+    product: Path
+    image_bytes: int
+    elf: Path | None = None
+    size: SizeFigures | None = None
+    size_tool: str = ""
+    note: str = ""
+
+
+def _sdk_elf(product: Path) -> Path | None:
+    """The ELF the SDK linked the product from: the product itself (MicroPython's unix port), or the
+    .elf beside it (ESP-IDF's and the Pico SDK's build/tinyagent.elf, MicroPython's firmware.elf or
+    micropython.elf)."""
+    for cand in (product, product.with_suffix(".elf"), product.parent / "firmware.elf",
+                 product.parent / "micropython.elf"):
+        try:
+            with open(cand, "rb") as f:
+                if f.read(4) == b"\x7fELF":
+                    return cand
+        except OSError:
+            continue
+    return None
+
+
+def sdk_image(board: Board, product: str | Path) -> SdkImage:
+    """The figures of a real SDK build's product (what sdk_build returned)."""
+    product = Path(product)
+    image_bytes = product.stat().st_size
+    elf = _sdk_elf(product)
+    if elf is None:
+        return SdkImage(product, image_bytes, note=f"no ELF beside {product.name}: no linker size figures")
+    tools = [t for t in (SDK_SIZE_TOOLS.get(board.name), board.toolchain.size_tool) if t]
+    tool = next((shutil.which(t) for t in tools if shutil.which(t)), None)
+    if tool is None:
+        return SdkImage(product, image_bytes, elf, note=f"{' or '.join(tools)} not on PATH: no linker size figures")
+    done = subprocess.run([tool, "--format=berkeley", str(elf)], capture_output=True, text=True)
+    lines = done.stdout.splitlines()
+    fields = lines[1].split() if done.returncode == 0 and len(lines) > 1 else []
+    if len(fields) < 3 or not all(f.isdigit() for f in fields[:3]):
+        first = (done.stderr.strip().splitlines() or ["no figures"])[0]
+        return SdkImage(product, image_bytes, elf, note=f"{Path(tool).name} could not read {elf.name}: {first}")
+    text, data, bss = (int(f) for f in fields[:3])
+    return SdkImage(product, image_bytes, elf, SizeFigures(text=text, data=data, bss=bss), Path(tool).name)
 
 
 # ---- what can be checked here: the proxy compile ---------------------------------------------------
