@@ -157,13 +157,10 @@ def test_requests_that_nearly_fill_the_context_make_no_write_call(tmp_path):
     host board as in the reference, and no write call."""
     lines = long_lines()
     requests = "".join(f"{line}\n!new\n" for line in lines)
+    from test_gate import transcript
+
     b = build("host", tmp_path / "host", DEFAULT_RUN)
-    out = {}
-    for board in ("host", "reference"):
-        buf = io.StringIO()
-        kw = {"out": str(b.out)} if board == "host" else {"run": str(DEFAULT_RUN)}
-        chat(board=board, stdin=io.StringIO(requests), stdout=buf, **kw)
-        out[board] = buf.getvalue()
+    out = {board: transcript(board, DEFAULT_RUN, b.out, requests) for board in ("host", "reference")}
     assert without_clock(out["host"]) == without_clock(out["reference"])
     assert out["host"].count("error: request is too long") == 0, out["host"][-400:]
     assert [line for line in out["host"].splitlines() if WRITE_CALL.match(line)] == []

@@ -5,7 +5,6 @@ gate on the shipped model, on the host board and in the reference."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
 import subprocess
 
@@ -18,7 +17,6 @@ from tinyagent.agent.grammar import grammar_from_spec
 from tinyagent.agent.naming import names_tool, naming_words, word_names
 from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
 from tinyagent.cli import DEFAULT_RUN
-from tinyagent.device.chat import chat
 from tinyagent.errors import TinyAgentError
 from tinyagent.targets.build import build
 
@@ -181,14 +179,11 @@ def test_unnamed_requests_ask_on_the_device_as_in_the_reference(tmp_path):
     """The shipped model calls a write tool for word salad ("can only" -> [led on], "write out" ->
     [led off], margins far above its threshold): the device asks, as the reference does; a typo, a
     follow-up of the last turn's tool and a duration in digits still run."""
+    from test_gate import transcript
+
     b = build("host", tmp_path / "host", DEFAULT_RUN)
     requests = "".join(f"{r}\n" for r in NAMING)
-    out = {}
-    for board in ("host", "reference"):
-        buf = io.StringIO()
-        kw = {"out": str(b.out)} if board == "host" else {"run": str(DEFAULT_RUN)}
-        chat(board=board, stdin=io.StringIO(requests), stdout=buf, **kw)
-        out[board] = buf.getvalue()
+    out = {board: transcript(board, DEFAULT_RUN, b.out, requests) for board in ("host", "reference")}
     assert out["host"] == out["reference"]
     turns = re.split(r"(?m)^> ", out["host"])[1:]
     for t in turns[:3]:
