@@ -192,3 +192,19 @@ def test_unnamed_requests_ask_on_the_device_as_in_the_reference(tmp_path):
     assert turns[4].startswith("turn it off\n[led off] -> off\n"), turns[4]  # the last turn's tool
     assert turns[5].startswith("set pin 5 high\n[gpio 5 1] -> ok\n"), turns[5]
     assert turns[8].startswith("remind me in 90s\n[timer 90] -> ok\n"), turns[8]
+
+
+def test_the_build_names_the_phrasings_that_name_no_tool(tmp_path):
+    """Without its `words`, the default agent's indirect phrasings name no tool: the build report says
+    which, so that a user adds the words (the shipped spec lists them: none)."""
+    from tinyagent.agent.naming import unnamed_note, unnamed_phrasings
+
+    spec = load_spec(DEFAULT_SPEC_PATH)
+    assert unnamed_phrasings(spec) == [] and unnamed_note(spec) == ""
+    bare = dataclasses.replace(spec, tools=tuple(dataclasses.replace(t, words=()) for t in spec.tools))
+    found = unnamed_phrasings(bare)
+    assert ("led", "it's too dark in here") in found and ("led", "toggle it") in found
+    assert ("gpio", "digitalWrite({pin}, {level})") in found
+    assert all(t in ("led", "gpio", "timer") for t, _ in found)  # write tools only
+    note = unnamed_note(bare)
+    assert note.startswith(f"naming: {len(found)} phrasing(s) of a write tool name no word of it") and "\n" not in note

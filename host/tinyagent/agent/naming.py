@@ -101,3 +101,33 @@ def names_tool(request: str, names: tuple[str, ...], units: bool) -> bool:
         if units and w in SHORT_UNITS and m.start() > 0 and text[m.start() - 1].isdigit():
             return True
     return False
+
+
+def unnamed_phrasings(spec) -> list[tuple[str, str]]:
+    """(tool, phrasing) for each phrasing of a write tool whose own words, with every synonym and arg
+    left out, name no tool word: said that way, the device asks before it runs the call (unless the
+    tool ran in the last turn). `tinyagent build` lists them, so that the spec can add `words`."""
+    out = []
+    for tool in spec.tools:
+        if not tool.acts:
+            continue
+        names, units = naming_words(spec, tool), takes_time(tool)
+        syn = dict(spec.synonyms)
+        for intent in tool.intents:
+            for p in intent.phrasings:
+                # each synonym as its first value, an arg as a number with its unit: the words it always has
+                text = _BRACES.sub(lambda m: syn[m.group(1)][0] if m.group(1) in syn else
+                                   "5 " + UNITS[0] if units else "5", p)
+                if not names_tool(text, names, units):
+                    out.append((tool.name, p))
+    return out
+
+
+def unnamed_note(spec, most: int = 4) -> str:
+    """One line for the build report about unnamed_phrasings, or "" if there are none."""
+    found = unnamed_phrasings(spec)
+    if not found:
+        return ""
+    shown = ", ".join(f"{p!r} ({t})" for t, p in found[:most]) + (", ..." if len(found) > most else "")
+    return (f"naming: {len(found)} phrasing(s) of a write tool name no word of it, so the device asks before "
+            f"running them: {shown}; list the missing words under the tool's `words` (docs/agent-spec.md)")

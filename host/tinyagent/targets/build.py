@@ -115,6 +115,7 @@ class BuildResult:
     model_hash: str
     generated_only: bool = False
     project: Path | None = None
+    naming_note: str = ""  # phrasings whose words name no tool (naming.unnamed_note): the device asks
 
 
 # ---- what the model needs, known before compiling --------------------------------------------------
@@ -478,6 +479,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     written when the build is complete. A build that was interrupted or failed is redone by the next
     build of the same model without --replace."""
     from ..agent.conversation import load_min_margin
+    from ..agent.naming import unnamed_note
     from ..agent.spec import load_spec
     from ..agent.tokenizer import load_tokenizer
     from ..codegen.generate import generate_sources, model_hash
@@ -521,6 +523,7 @@ def build(board_name: str, out: str | Path, run: str | Path, *, tools_c: str | N
     sources = generate_sources(im, bpe, spec, board.name, src_dir, user_tools_c=tools_c,
                                kernels=board.kernels, min_margin=min_margin, prefill_block=block)
     result = BuildResult(board.name, out, None, pre, digest)
+    result.naming_note = unnamed_note(spec)
     manifest = {"format": MANIFEST_FORMAT, "board": board.name, "model_hash": digest, "run": str(run.resolve()),
                 "artifact": None, "tool": "tinyagent"}
     if board.toolchain.cflags != load_board(board_name).toolchain.cflags:
@@ -630,6 +633,8 @@ def print_report(r: BuildResult) -> None:
     else:
         click.echo(f"generated sources in {r.out / 'src'} for {r.board} (model {r.model_hash[:12]})")
     click.echo(r.plan.table())
+    if r.naming_note:
+        click.echo(f"note: {r.naming_note}")
 
 
 def print_boards(run: Path) -> None:
