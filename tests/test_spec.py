@@ -241,3 +241,28 @@ def test_docs_example_validates():
     doc = (REPO_ROOT / "docs" / "agent-spec.md").read_text()
     example = re.search(r"## A complete small spec\n\n```toml\n(.*?)```", doc, re.S).group(1)
     assert parse_spec(example, "docs/agent-spec.md").name == "blinky"
+
+
+@pytest.mark.parametrize("arg_unit, lo, hi, unit, want", [
+    ("seconds", 90, 3600, "minutes", (2, 60)),  # the whole minutes inside 90..3600 s: from 2 (rounded up)
+    ("seconds", 90, 3599, "hours", (1, 0)),  # none: no whole hour lies inside
+    ("seconds", 3600, 7200, "hours", (1, 2)),
+    ("seconds", 5, 600, "seconds", (5, 600)),
+    ("minutes", 2, 90, "seconds", (120, 5400)),  # a smaller unit: every value converts exactly
+    ("hours", 1, 3, "minutes", (60, 180)),
+])
+def test_unit_range_counts_whole_units(arg_unit, lo, hi, unit, want):
+    from tinyagent.agent.spec import unit_range
+
+    got = unit_range(Arg(name="t", kind="int", min=lo, max=hi, unit=arg_unit), unit)
+    assert got == want and all(type(v) is int for v in got)
+
+
+def test_template_parts_keep_the_literal_text_and_refuse_a_stray_brace():
+    from tinyagent.agent.spec import Ref, template_parts
+
+    assert template_parts("set {pin} high") == ("set ", Ref("pin"), " high")
+    assert template_parts("{seconds:minutes} on the clock") == (Ref("seconds", "minutes"), " on the clock")
+    for bad in ("a } b", "a { b", "x}"):
+        with pytest.raises(ValueError, match="stray '\\{' or '\\}'"):
+            template_parts(bad)
