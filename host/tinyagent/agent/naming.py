@@ -6,12 +6,12 @@ whatever the model decodes from them does not act.
 
 A tool's naming words come from its spec: the last word of each value of every synonym its nouns or
 its phrasings use ("the {light}" gives light, led, lamp, lights, bulb), the other words of its nouns
-that are not articles or prepositions ("the GPIO pins": gpio, pins), its own name, the time units if
-it takes a duration (or an int said in a time unit), and the words it lists under `words`. A request
-word names the tool if it is one of them, or one typo away from one (`_typo_of`: the same first
-letter, and two neighbours swapped, or in words of 5 letters or more one letter inserted, dropped or
-changed). A time unit of one letter (h, m, s) counts only right after a digit ("90s", "1h30m").
-firmware/ta_text.c (`ta_text_names`) does the same, byte for byte.
+that are not articles or prepositions ("the GPIO pins": gpio, pins), the words of its name, the time
+units if it takes a duration (or an int said in a time unit), and the words it lists under `words`.
+A request word names the tool if it is one of them, or one typo away from one (`_typo_of`: the same
+first letter, and two neighbours swapped, or in words of 5 letters or more one letter inserted,
+dropped or changed). A time unit of one letter (h, m, s) counts only right after a digit ("90s",
+"1h30m"). firmware/ta_text.c (`ta_text_names`) does the same, byte for byte.
 """
 from __future__ import annotations
 
@@ -43,23 +43,13 @@ def takes_time(tool) -> bool:
 def naming_words(spec, tool) -> tuple[str, ...]:
     """The words that name `tool` in a request (sorted, each once); see the module docstring."""
     syn = dict(spec.synonyms)
-    out = {tool.name.lower()} if tool.name.isascii() else set()
-    phrasings = [p for intent in tool.intents for p in intent.phrasings]
-    for name in {n for p in phrasings for n in _BRACES.findall(p)}:
-        if name in syn:
-            for value in syn[name]:
-                ws = words_of(value)
-                if ws:
-                    out.add(ws[-1])
-    for noun in tool.noun_templates():
-        for name in _BRACES.findall(noun):
-            if name in syn:
-                for value in syn[name]:
-                    ws = words_of(value)
-                    if ws:
-                        out.add(ws[-1])
-        literal = _BRACES.sub(" ", noun)
-        out.update(w for w in words_of(literal) if w not in STOP_WORDS)
+    out = set(words_of(tool.name))  # "led_strip": led, strip
+    nouns = tool.noun_templates()
+    used = {n for t in nouns + tuple(p for i in tool.intents for p in i.phrasings) for n in _BRACES.findall(t)}
+    for name in sorted(used & set(syn)):
+        out.update(ws[-1] for ws in map(words_of, syn[name]) if ws)
+    for noun in nouns:
+        out.update(w for w in words_of(_BRACES.sub(" ", noun)) if w not in STOP_WORDS)
     if takes_time(tool):
         out.update(UNITS)
     out.update(tool.words)
