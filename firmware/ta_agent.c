@@ -214,12 +214,12 @@ static struct {
     int32_t n_turns;
 } conv;
 
-/* The gate's open question (conversation.Conversation.asked): how to resume the refused turn when the
- * next request confirms it. The call's tokens ('[' to ']'); the turn's first token and its '[' stay
- * in conv.ids (after a roll back, past conv.n: nothing writes there before the next request). */
 /* The tools that ran in the last turn that ran a call (conversation.Conversation.recent), as bits. */
 static uint32_t recent;
 
+/* The gate's open question (conversation.Conversation.asked): how to resume the refused turn when the
+ * next request confirms it. The call's tokens ('[' to ']'); the turn's first token and its '[' stay
+ * in conv.ids (after a roll back, past conv.n: nothing writes there before the next request). */
 static struct {
     int active;
     int32_t start, open, n;

@@ -332,6 +332,13 @@ def test_errors_name_the_problem(tmp_path, tiny_int, bpe, spec):
     with pytest.raises(TinyAgentError, match=r"tool 'led': the safety gate's longest line for it is 221 bytes "
                                              r"\(allowed: at most 191; use fewer or shorter enum words\)"):
         generate_sources(tiny_int[1], bpe, many, "host", tmp_path / "a", user_tools_c=tools_c)
+    named = Grammar([CallForm("led", (), names=("light", "x" * 33))])
+    with pytest.raises(TinyAgentError, match=r"tool 'led': the word 'x{33}' that names it is 33 letters "
+                                             r"\(allowed: at most 32; shorten that noun or synonym\)"):
+        generate_sources(tiny_int[1], bpe, named, "host", tmp_path / "a", user_tools_c=tools_c)
+    crowd = Grammar([CallForm(f"t{i}", ()) for i in range(33)])
+    with pytest.raises(TinyAgentError, match=r"the agent has 33 tools \(allowed: at most 32\)"):
+        generate_sources(tiny_int[1], bpe, crowd, "host", tmp_path / "a", user_tools_c=tools_c)
     reads = Grammar([CallForm("led", (Field("enum", words),), acts=False, arg_names=("mode",))])
     assert generate_sources(tiny_int[1], bpe, reads, "host", tmp_path / "r", user_tools_c=tools_c)  # no gate
     other = type(tiny_int[1])(ModelConfig(**{**tiny_int[1].cfg.to_dict(), "vocab_size": 400}),

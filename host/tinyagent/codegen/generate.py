@@ -95,6 +95,9 @@ def generate_sources(int_model: IntModel, bpe: BPE, spec, board_name: str, out_d
     if bpe.vocab_size != cfg.vocab_size:
         raise bad_input(f"tokenizer has {bpe.vocab_size} tokens but the model's vocabulary is "
                         f"{cfg.vocab_size} (they must come from the same run)")
+    tools_max = _runtime_limit("TA_MAX_TOOLS")
+    if len(grammar.forms) > tools_max:  # before the handlers: no use asking for 33 of them
+        raise bad_input(f"the agent has {len(grammar.forms)} tools (allowed: at most {tools_max})")
     tools_c = Path(user_tools_c).resolve() if user_tools_c else FIRMWARE_DIR / DEFAULT_TOOLS
     _check_handlers(grammar, tools_c, default=not user_tools_c, agent=getattr(spec, "name", "NAME"))
 
@@ -345,9 +348,7 @@ def longest_said(form, call_len: int) -> int:
 def _tools_source(grammar: Grammar, min_margin: int = 0) -> dict:
     call_max, fields_max = _runtime_limit("TA_CALL_MAX"), _runtime_limit("TA_MAX_FIELDS")
     said_max = _runtime_limit("TA_SAID_MAX")
-    tools_max, name_max = _runtime_limit("TA_MAX_TOOLS"), _runtime_limit("TA_NAME_MAX")
-    if len(grammar.forms) > tools_max:
-        raise bad_input(f"the agent has {len(grammar.forms)} tools (allowed: at most {tools_max})")
+    name_max = _runtime_limit("TA_NAME_MAX")
     if grammar.max_len > call_max:
         raise bad_input(f"the longest call is {grammar.max_len} bytes (allowed: at most {call_max})")
     kinds = {"lit": "TA_FIELD_LIT", "enum": "TA_FIELD_ENUM", "int": "TA_FIELD_INT", "dur": "TA_FIELD_DUR"}
