@@ -96,7 +96,7 @@ def test_golden_corpus():
 
 
 GOLDEN_FIRST = "tnl ztqcxbgvblpokv v\nThat doesn't look like a request.\n"
-GOLDEN_SHA256 = "615e1af11bcdd8bf172d919afea2511961ea7350cd3dbcf0bf2f77deec88f857"
+GOLDEN_SHA256 = "331e8d302293516be43603f00c2231799e3cea66e98db55d308b51b34747b667"
 
 
 def test_render_and_prompt():
@@ -457,7 +457,7 @@ def test_far_values_past_a_range_are_copied_whole(spec):
 def test_terse_requests_are_the_calls_own_words(spec):
     """"led on", "gpio 5 1", "uptime", "timer 90s": the tool's name and its values in the call's order
     name that call; with brackets it is the call syntax typed in, which is noise (no call)."""
-    c = generate_corpus(spec, seed=4, n_train=3000, n_val=10, n_heldout=10)
+    c = generate_corpus(spec, seed=4, n_train=6000, n_val=10, n_heldout=10)  # every tool, by some 10 each
     terse = [ex for ex in c.train if ex.intent.startswith("terse:")]
     assert 0.02 < len(terse) / len(c.train) < 0.07
     tools = {t.name for t in spec.tools}
@@ -500,3 +500,33 @@ def test_a_call_written_as_data_is_noise(spec):
     assert len(data) > 0.15 * len(noise) and all(not ex.calls for ex in data)
     tools = {t.name for t in spec.tools}
     assert all(any(t in ex.request for t in tools) for ex in data if "{" in ex.request or "(" in ex.request)
+
+
+def test_a_0_1_value_is_often_a_level_word(spec, corpus):
+    """"set pin 5 to true", "gpio 3 LOW": the request says a 0..1 arg as a level word, the call says
+    the digit; with level_word_rate 0 only the digits and number words remain."""
+    import dataclasses
+
+    def said(c):
+        out = []
+        for ex in c.train:
+            if ex.intent != "gpio_set":
+                continue
+            (call, _), = ex.calls
+            level = int(call.split()[2])
+            words = set(re.findall(r"[A-Za-z]+", ex.request))
+            out.append((level, words & plain))  # "on" is also a preposition: "put LOW on pin 3"
+        return out
+
+    plain = {w for w in pb.LEVEL_WORDS[0] + pb.LEVEL_WORDS[1] if w.lower() not in ("on", "off") and w.isalpha()}
+
+    rows = said(corpus)
+    worded = [(level, w) for level, w in rows if w]
+    assert 0.15 < len(worded) / len(rows) < 0.6, (len(worded), len(rows))
+    for level, w in worded:  # never the other level's word ("hi" is also a greeting: "hi, pin 3 false")
+        assert w - {"hi"} <= set(pb.LEVEL_WORDS[level]), (level, w)
+    assert {level for level, _ in worded} == {0, 1}
+    assert {"true", "false", "hi", "lo", "HIGH", "LOW"} <= set().union(*(w for _, w in worded))
+    off = dataclasses.replace(spec, style=dataclasses.replace(single_turn(spec).style, level_word_rate=0.0))
+    quiet = said(generate_corpus(off, seed=0, n_train=1500, n_val=10, n_heldout=10))
+    assert quiet and not any(w & {"true", "false", "True", "False", "lo", "TRUE", "FALSE"} for _, w in quiet)

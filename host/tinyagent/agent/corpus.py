@@ -907,7 +907,7 @@ class _Generator:
             return self.duration(arg, unit, fixed)
         if not unit:
             value = fixed if fixed is not None else self.request_int(arg.min, arg.max)
-            return value, self.number_text(int(value))
+            return value, self.int_text(arg, int(value))
         # "{seconds:minutes}": pick the number as a person would say it in minutes, then convert.
         f_arg, f_show = UNITS[arg.unit], UNITS[unit]
         if f_show >= f_arg:
@@ -930,7 +930,7 @@ class _Generator:
         if arg.kind == "duration":
             return self.duration_words(_parse_duration(str(value)))
         if not unit:
-            return self.number_text(int(value))
+            return self.int_text(arg, int(value))
         f_arg, f_show = UNITS[arg.unit], UNITS[unit]
         shown = int(value) * f_arg // f_show if f_show <= f_arg else int(value) // (f_show // f_arg)
         singular, plural = self.style.unit_forms(unit)[0].split("/")
@@ -1046,6 +1046,14 @@ class _Generator:
             return self.rng.randint(lo, hi)
         digits = self.rng.randint(len(str(lo)), len(str(hi)))
         return self.rng.randint(max(lo, 10 ** (digits - 1) if digits > 1 else 0), min(hi, 10**digits - 1))
+
+    def int_text(self, arg: Arg, n: int) -> str:
+        """A unitless int as a request says it: a 0..1 arg (a pin's level, a relay) is often a level
+        word, "set pin 5 to true", "gpio 3 LOW" (the call still says 0 or 1)."""
+        rate = self.style.level_word_rate
+        if (arg.min, arg.max) == (0, 1) and n in (0, 1) and rate > 0 and self.rng.random() < rate:
+            return self.rng.choice(pb.LEVEL_WORDS[n])
+        return self.number_text(n)
 
     def number_text(self, n: int) -> str:
         words = self.style.number_words

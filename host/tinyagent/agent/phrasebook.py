@@ -361,3 +361,12 @@ NOISE_ANSWERS = (
     "Sorry, I didn't understand that.", "I don't know what you mean.", "That doesn't look like a request.",
     "Sorry, I can't make sense of that.", "I didn't get that; nothing done.",
 )
+
+
+# How people say the value of a 0..1 argument (a pin's level, a relay's state) in place of the digit:
+# LEVEL_WORDS[0] for 0, LEVEL_WORDS[1] for 1 (corpus knob `level_word_rate`). Arduino's HIGH/LOW,
+# Python's True/False, the datasheet's hi/lo.
+LEVEL_WORDS = (
+    ("low", "LOW", "Low", "lo", "false", "False", "FALSE", "off", "OFF", "0"),
+    ("high", "HIGH", "High", "hi", "true", "True", "TRUE", "on", "ON", "1"),
+)

@@ -113,6 +113,7 @@ class CorpusStyle:
     heldout_fraction: float = 0.2  # share of each intent's phrasings kept out of train/val
     typo_rate: float = 0.08  # share of requests with a realistic typo
     number_word_rate: float = 0.15  # share of numbers up to 999 written as words ("forty-five")
+    level_word_rate: float = 0.4  # share of a 0..1 int arg's values said as a level word ("true", "hi", "LOW")
     terse_fraction: float = 0.04  # "led on", "gpio 5 1", "timer 90s", "uptime": the call's words typed as a request
     negation_fraction: float = 0.07  # "don't turn on the light", "... never mind", "leave it alone"
     correction_fraction: float = 0.09  # "turn it on, no wait, off": only the second is done
@@ -272,8 +273,9 @@ _TYPE_FIELDS = {
     "duration": ("type", "min", "max"),
 }
 _STYLE_FRACTIONS = ("chat_fraction", "two_call_fraction", "heldout_fraction", "typo_rate",
-                    "number_word_rate", "terse_fraction", "negation_fraction", "correction_fraction", "meta_fraction",
-                    "offtopic_fraction", "wake_rate", "filler_rate", "followup_fraction",
+                    "number_word_rate", "level_word_rate", "terse_fraction", "negation_fraction",
+                    "correction_fraction", "meta_fraction", "offtopic_fraction", "wake_rate", "filler_rate",
+                    "followup_fraction",
                     "conditional_fraction", "noise_fraction", "structured_noise_rate", "out_of_range_fraction",
                     "duration_range_rate", "history_rate")
 _STYLE_LISTS = ("openers", "context", "closers", "joiners", "number_words")
