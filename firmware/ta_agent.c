@@ -508,7 +508,8 @@ static ta_status turn(uint8_t *request, size_t n, uint16_t *ids, size_t cap)
             const ta_tool_def *tool = &ag->tools[call.tool];
             if (!confirmed && tool->acts && ag->min_margin >= 0 &&
                 (dc.overruled >= 0 || dc.margin < ag->min_margin ||
-                 !((recent >> call.tool) & 1u || ta_text_names(request, n, tool->names, tool->n_names, tool->units)))) {
+                 !(((recent >> call.tool) & 1u && !ta_text_ack(request, n)) ||
+                   ta_text_names(request, n, tool->names, tool->n_names, tool->units)))) {
                 const int range = dc.overruled >= 1 && tool->fields[dc.overruled - 1].kind != TA_FIELD_LIT;
                 refuse(&call, range ? &tool->fields[dc.overruled - 1] : 0, start, kept, open, n_calls, ids, cap);
                 if (ran != 0) {

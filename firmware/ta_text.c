@@ -364,3 +364,30 @@ int ta_text_names(const uint8_t *s, size_t n, const char *const *names, int32_t 
     }
     return 0;
 }
+
+/* naming.py ACK_WORDS (sorted): a request of these words alone acknowledges the last turn. */
+static const char *const ack_words[] = {"a", "ah", "all", "allright", "alright", "amazing", "and",
+                                        "appreciated", "awesome", "brilliant", "bye", "cheers", "cool", "done",
+                                        "exactly", "excellent", "fantastic", "fine", "for", "good", "goodbye",
+                                        "got", "great", "haha", "hmm", "i", "indeed", "is", "it", "job",
+                                        "just", "k", "kk", "lol", "lot", "lovely", "much", "neat", "needed",
+                                        "nice", "oh", "ok", "okay", "okey", "perfect", "please", "right", "s",
+                                        "so", "super", "sure", "sweet", "thank", "thanks", "that", "the",
+                                        "thx", "ty", "very", "was", "well", "what", "wonderful", "work",
+                                        "worked", "works", "wow", "yeah", "yep", "yes", "you", "yup"};
+
+int ta_text_ack(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (is_digit(s[i])) {
+            return 0;
+        }
+    }
+    word w;
+    for (size_t at = 0; word_from(s, n, at, &w); at = w.e) {
+        if (lookup(s, w, ack_words, COUNT(ack_words)) < 0) {
+            return 0;
+        }
+    }
+    return 1;
+}

@@ -32,6 +32,11 @@ size_t ta_text_numbers(uint8_t *t, size_t n);
  * h, m or s right after a digit counts too. */
 int ta_text_names(const uint8_t *s, size_t n, const char *const *names, int32_t n_names, int units);
 
+/* agent/naming.py is_acknowledgement: s[0..n) has no digit and no word (a run of ASCII letters,
+ * lower-cased) outside its ACK_WORDS ("thanks", "ok, got it"): then the last turn's tool needs naming
+ * again before a write call of it runs. */
+int ta_text_ack(const uint8_t *s, size_t n);
+
 /* Result helpers for handlers: append to the NUL-terminated dst of capacity cap, truncating. */
 void ta_cat(char *dst, size_t cap, const char *s);
 void ta_cat_i32(char *dst, size_t cap, int32_t v);

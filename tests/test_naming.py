@@ -14,7 +14,8 @@ from hypothesis import given, settings, strategies as st
 from tinyagent.agent import conversation
 from tinyagent.agent.corpus import generate_corpus
 from tinyagent.agent.grammar import grammar_from_spec
-from tinyagent.agent.naming import names_tool, naming_words, word_names
+from tinyagent.agent.naming import ACK_WORDS, is_acknowledgement, names_tool, naming_words, word_names
+from tinyagent.agent.numbers import digits_for_numbers
 from tinyagent.agent.spec import DEFAULT_SPEC_PATH, load_spec
 from tinyagent.cli import DEFAULT_RUN
 from tinyagent.errors import TinyAgentError
@@ -71,8 +72,9 @@ def c_names(tmp_path_factory):
                         tmp_path_factory.mktemp("naming") / "naming_main")
     proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
-    def names(data: bytes, words: tuple[str, ...], units: bool) -> bool:
-        proc.stdin.write(f"{int(units)}\t{','.join(words)}\t{data.hex()}\n")
+    def names(data: bytes, words: tuple[str, ...], units: bool | str) -> bool:
+        mode = units if isinstance(units, str) else int(units)  # "a": ta_text_ack
+        proc.stdin.write(f"{mode}\t{','.join(words)}\t{data.hex()}\n")
         proc.stdin.flush()
         line = proc.stdout.readline()
         assert line in ("0\n", "1\n"), f"naming_main said {line!r} on {data!r}"
@@ -122,6 +124,34 @@ def test_c_matches_python_on_bytes(c_names, data, units):
     assert c_names(data, words, units) is names_tool(data.decode("latin-1"), words, units), data
 
 
+ACKS = [("thanks", True), ("Great!", True), ("ok, got it", True), ("cool, thank you very much", True),
+        ("that's what I needed", True), ("\U0001f44d", True), ("", True), ("well done", True),
+        ("thanks again", False), ("ok now off", False), ("great, and pin 7?", False), ("nice one", False),
+        ("make it 8", False), ("undo that", False), ("no", False), ("thanks2", False), ("okk", False)]
+
+
+@pytest.mark.parametrize("text, ack", ACKS)
+def test_which_requests_are_bare_acknowledgements(c_names, text, ack):
+    """"nice one" is "nice 1" once the device rewrites number words: a digit, so no acknowledgement."""
+    said = digits_for_numbers(text)
+    assert is_acknowledgement(said) is ack
+    assert c_names(said.encode(), (), "a") is ack
+
+
+def test_c_acknowledgement_words_are_pythons(c_names):
+    for w in sorted(ACK_WORDS):
+        assert c_names(w.upper().encode(), (), "a") and not c_names((w + "q").encode(), (), "a"), w
+    assert not c_names(b"qq", (), "a")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(ACK_WORDS) + ["led", "off", "again", "x"]),
+                          st.sampled_from([" ", ", ", "!", "'", "5", "\xe9", "-"])), max_size=5))
+def test_c_matches_python_on_acknowledgements(c_names, pieces):
+    text = "".join(w + sep for w, sep in pieces)
+    assert c_names(text.encode("latin-1"), (), "a") is is_acknowledgement(text), text
+
+
 def test_the_corpus_does_not_read_words():
     """`words` only gate: the shipped model, trained before the default spec listed them, saw the same
     corpus."""
@@ -167,12 +197,16 @@ def test_recent_tools_come_from_the_last_turn_that_ran_a_call(bpe, spec):
     assert not conv.named(led)
     conv.load([bpe.encode("turn on the light\n[led on]on\nThe light is on.\n"), bpe.encode("thanks\nOK.\n")])
     assert conv.recent == {"led"} and conv.named(led)
+    conv.said = "thanks, great"  # an acknowledgement is no follow-up: the tool must be named again
+    assert not conv.named(led)
+    conv.said = "great, the light again"
+    assert conv.named(led)
     conv.new()
     assert conv.recent == frozenset() and not conv.named(led)
 
 
 NAMING = ["can only", "write out", "need", "turn on the ligth", "turn it off", "set pin 5 high", "now low",
-          "lights out", "remind me in 90s", "any change a is give house her three", "yes"]
+          "lights out", "remind me in 90s", "any change a is give house her three", "yes", "great", "ok thanks"]
 
 
 def test_unnamed_requests_ask_on_the_device_as_in_the_reference(tmp_path):

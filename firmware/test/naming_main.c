@@ -1,6 +1,7 @@
 /* Test program for ta_text_names (tests/test_naming.py). Each input line is
  *     units<TAB>name,name,...<TAB>text in hex
- * and each output line is 1 if the text names the tool, else 0. */
+ * and each output line is 1 if the text names the tool, else 0. With units "a" (names ignored) it is
+ * ta_text_ack: 1 if the text is a bare acknowledgement. */
 #include <stdio.h>
 #include <string.h>
 
@@ -44,7 +45,7 @@ int main(void)
         for (size_t i = 0; hex[i] != '\0' && hex[i + 1] != '\0' && n < MAX_BYTES; i += 2) {
             text[n++] = (uint8_t)(nibble(hex[i]) * 16 + nibble(hex[i + 1]));
         }
-        printf("%d\n", ta_text_names(text, n, names, n_names, line[0] == '1'));
+        printf("%d\n", line[0] == 'a' ? ta_text_ack(text, n) : ta_text_names(text, n, names, n_names, line[0] == '1'));
         fflush(stdout);
     }
     return 0;

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import bad_input
 from .grammar import Grammar
-from .naming import names_tool
+from .naming import is_acknowledgement, names_tool
 from .numbers import digits_for_numbers
 from .tokenizer import BPE
 
@@ -237,8 +237,10 @@ class Conversation:
         return turn
 
     def named(self, form) -> bool:
-        """The request names the tool of `form`, or it ran in the last turn that ran a call (naming.py)."""
-        return form.name in self.recent or names_tool(self.said, form.names, form.units)
+        """The request names the tool of `form`, or it ran in the last turn that ran a call and the
+        request is more than an acknowledgement (naming.py)."""
+        return (form.name in self.recent and not is_acknowledgement(self.said)) or \
+            names_tool(self.said, form.names, form.units)
 
     def _resume(self, hal: Hal, request: str, asked: tuple, on_text, calls_only: bool) -> Turn:
         """The confirmed call of the refused turn: the context as it was when the call closed, then on."""

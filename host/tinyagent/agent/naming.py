@@ -12,6 +12,9 @@ A request word names the tool if it is one of them, or one typo away from one (`
 first letter, and two neighbours swapped, or in words of 5 letters or more one letter inserted,
 dropped or changed). A time unit of one letter (h, m, s) counts only right after a digit ("90s",
 "1h30m"). firmware/ta_text.c (`ta_text_names`) does the same, byte for byte.
+
+A bare acknowledgement ("great", "ok thanks", "cool, thank you very much") is no follow-up: it asks
+for nothing, so the last turn's tool is not exempt for it (`is_acknowledgement`; `ta_text_ack`).
 """
 from __future__ import annotations
 
@@ -25,6 +28,17 @@ STOP_WORDS = frozenset({"the", "a", "an", "on", "of", "in", "at", "to", "for", "
 UNITS = tuple(sorted(u.decode() for u in TIME_UNITS))
 SHORT_UNITS = ("h", "m", "s")  # only right after a digit
 FUZZY_MIN = 4  # a swap is forgiven in words of at least this many letters, other typos from one more
+
+# A request of these words alone, and no digit, acknowledges the last turn (lower-case letters; a word
+# is a run of letters, so "that's" is "that" and "s"). At most ACK_WORD_MAX letters each.
+ACK_WORDS = frozenset({
+    "ok", "okay", "okey", "k", "kk", "alright", "allright", "right", "fine", "good", "great", "cool", "nice",
+    "neat", "sweet", "super", "perfect", "awesome", "excellent", "wonderful", "brilliant", "lovely", "amazing",
+    "fantastic", "thanks", "thank", "thx", "ty", "cheers", "you", "very", "much", "so", "a", "lot", "yes",
+    "yeah", "yep", "yup", "sure", "got", "it", "that", "s", "is", "was", "works", "worked", "job", "work",
+    "well", "done", "wow", "haha", "lol", "oh", "ah", "hmm", "appreciated", "please", "bye", "goodbye",
+    "the", "and", "just", "what", "needed", "i", "all", "for", "exactly", "indeed"})
+ACK_WORD_MAX = 11
 
 _WORD = re.compile(r"[a-z]+")
 _BRACES = re.compile(r"\{([^{}]*)\}")
@@ -91,6 +105,14 @@ def names_tool(request: str, names: tuple[str, ...], units: bool) -> bool:
         if units and w in SHORT_UNITS and m.start() > 0 and text[m.start() - 1].isdigit():
             return True
     return False
+
+
+def is_acknowledgement(request: str) -> bool:
+    """The request (after the numbers rewrite) has no digit and no word outside ACK_WORDS: "thanks",
+    "great!", "ok, got it", "👍" (no word at all). Then the last turn's tool needs naming again."""
+    if any("0" <= ch <= "9" for ch in request):
+        return False
+    return all(w in ACK_WORDS for w in words_of(request))
 
 
 def unnamed_phrasings(spec) -> list[tuple[str, str]]:
