@@ -50,7 +50,7 @@ static inline void requant_block(int8_t *out, size_t t_step, size_t o_step, cons
 /* acc (nb, rows) = lin @ each of the nb inputs prepared in xk (a row of acc per token) */
 static void linear_block(const ta_state *st, const ta_linear *lin, int rows, int cols, int nb)
 {
-    ta_matmat_i8(st->acc, (size_t)rows, lin->w, (size_t)cols, st->xk, rows, cols, nb);
+    ta_matmat_w(st->acc, (size_t)rows, lin->w, st->xk, rows, cols, nb);
 }
 
 /* x[t] = residual_add(x[t], lin @ xk[t]) for the nb tokens, d rows of `cols` inputs */
@@ -175,9 +175,10 @@ static void forward_block(const uint16_t *tokens, int nb, int pos0, int logits)
     /* ---- embedding: token and position terms each requantised to the residual scale, then added */
     for (int t = 0; t < nb; t++) {
         const int token = tokens[t], pos = pos0 + t;
-        const int8_t *e = m->tok_emb + (size_t)token * (size_t)d;
         const int8_t *p = m->pos_emb + (size_t)pos * (size_t)d;
         int16_t *x = st->x + (size_t)t * (size_t)d;
+        int8_t *e = st->xn; /* free until the first norm: the token's row of the head's matrix */
+        ta_weight_row(e, m->tok_emb, m->vocab, d, token);
         for (int c = 0; c < d; c++) {
             int16_t te = ta_requant_i16(e[c], m->tok_emb_m[token], m->tok_emb_sh[token]);
             int16_t pe = ta_requant_i16(p[c], m->pos_emb_m[pos], m->pos_emb_sh[pos]);
@@ -197,7 +198,7 @@ static void forward_block(const uint16_t *tokens, int nb, int pos0, int logits)
     /* ---- logits: the head is tied to the token embedding and its per-row scales */
     ta_rmsnorm(st->xn, st->x + (size_t)(nb - 1) * (size_t)d, d, m->final_norm_k);
     ta_kernel_prepare(st->xk, st->xn, d);
-    ta_matvec_i8(st->logits, m->tok_emb, (size_t)d, st->xk, m->vocab, d);
+    ta_matvec_w(st->logits, m->tok_emb, st->xk, m->vocab, d);
     for (int v = 0; v < m->vocab; v++) {
         st->logits[v] = ta_mul_shift_clamp(st->logits[v], m->logits_m[v], m->logits_sh[v], INT32_MIN, INT32_MAX);
     }

@@ -210,8 +210,9 @@ static inline void ta_softmax_q15(int32_t *p, const int32_t *s, int n, int32_t m
     }
     uint32_t sum = 0;
     for (int j = 0; j < n; j++) {
-        int64_t z = ta_mul_shift((int64_t)mx - s[j], m, sh);
-        uint32_t e = exp_table[z < TA_EXP_ENTRIES - 1 ? z : TA_EXP_ENTRIES - 1];
+        /* 0 <= mx - s_j < 2^31: min(mul_shift(.), last entry) in 32-bit arithmetic */
+        int32_t z = ta_mul_shift_clamp(mx - s[j], m, sh, 0, TA_EXP_ENTRIES - 1);
+        uint32_t e = exp_table[z];
         p[j] = (int32_t)e;
         sum += e;
     }

@@ -38,4 +38,14 @@ void ta_kernel_prepare_block(ta_kx *dst, const int8_t *x, size_t x_stride, int n
 void ta_matmat_i8(int32_t *acc, size_t acc_stride, const int8_t *w, size_t stride, const ta_kx *xb,
                   int rows, int cols, int nb);
 
+/* A model weight matrix (rows, cols) in the kernel's weight layout: acc[r] = sum_{i < cols} W[r][i] *
+ * x[i], and the block form. The layout is the generator's `weight_layout` for the kernel file:
+ * row-major for ta_kernels.c and ta_kernels_cm4.c (these are ta_matvec_i8 and ta_matmat_i8 with stride
+ * cols), groups of three rows for ta_kernels_m0.c. ta_matvec_i8 is for row-major slices (the KV cache). */
+void ta_matvec_w(int32_t *acc, const int8_t *w, const ta_kx *x, int rows, int cols);
+void ta_matmat_w(int32_t *acc, size_t acc_stride, const int8_t *w, const ta_kx *xb, int rows, int cols, int nb);
+
+/* dst[0..cols) = row r of such a matrix (the embedding reads the head's rows). */
+void ta_weight_row(int8_t *dst, const int8_t *w, int rows, int cols, int r);
+
 #endif /* TA_KERNELS_H */

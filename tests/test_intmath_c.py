@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tinyagent.codegen.generate import KERNELS, ROW_GROUP, weight_layout
 from tinyagent.integer import intmath as im
 
 from c_harness import CFLAGS, FIRMWARE, build_program
@@ -40,14 +41,18 @@ class Calc:
         return [int(v) for v in self.ask(*args).split()]
 
 
-@pytest.fixture(scope="module", params=["native", "split"])
+@pytest.fixture(scope="module", params=["native", "split", "m0"])
 def calc(request, tmp_path_factory):
-    """The helpers as this host builds them, and with ta_mulhs in the four-multiply form the Cortex-M0+
-    builds (TA_MULHS_SPLIT): both must be the reference's."""
-    flags = CFLAGS + (("-DTA_MULHS_SPLIT",) if request.param == "split" else ())
-    exe = build_program([FIRMWARE / "test" / "intmath_main.c", FIRMWARE / "ta_kernels.c"], [FIRMWARE],
+    """The helpers as this host builds them, with ta_mulhs in the four-multiply form the Cortex-M0+
+    builds (TA_MULHS_SPLIT), and with that form and ta_kernels_m0.c's C loops (its prepared input
+    order and weight layout; the assembly runs on rp2040js, tests/test_rp2040.py): all must be the
+    reference's."""
+    flags = CFLAGS + (("-DTA_MULHS_SPLIT",) if request.param != "native" else ())
+    kernels = "m0" if request.param == "m0" else "portable"
+    exe = build_program([FIRMWARE / "test" / "intmath_main.c", FIRMWARE / KERNELS[kernels]], [FIRMWARE],
                         tmp_path_factory.mktemp("intmath") / "intmath", flags=flags)
     c = Calc(exe)
+    c.row_group = ROW_GROUP[kernels]
     yield c
     c.proc.stdin.close()
     assert c.proc.wait(timeout=10) == 0
@@ -179,6 +184,19 @@ def test_matvec_int8_and_q15(calc, rows, cols, pad, data):
     W = np.array(w, dtype=np.int64).reshape(rows, stride)[:, :cols]
     assert calc.ints("matvec", rows, cols, stride, *w, *x) == (W @ np.array(x)).tolist()
     assert calc.ints("matvec_q15", rows, cols, stride, *w, *p) == (W @ np.array(p)).tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 11), st.sampled_from([1, 3, 4, 8, 12, 20, 24]), st.data())
+def test_model_weights_in_the_kernels_layout(calc, rows, cols, data):
+    """ta_matvec_w and ta_weight_row read weight_layout's order for the kernel file (groups of three
+    rows for m0, with groups of one and two at the end and row-major at other column counts)."""
+    w = np.array(data.draw(st.lists(st.integers(-128, 127), min_size=rows * cols, max_size=rows * cols)),
+                 dtype=np.int8).reshape(rows, cols)
+    x = data.draw(st.lists(st.integers(-128, 127), min_size=cols, max_size=cols))
+    got = calc.ints("linear", rows, cols, *weight_layout(w, calc.row_group).reshape(-1).tolist(), *x)
+    assert got[:rows] == (w.astype(np.int64) @ np.array(x)).tolist()
+    assert got[rows:] == w.reshape(-1).tolist()
 
 
 def test_matvec_extremes(calc):

@@ -140,6 +140,28 @@ int main(void)
                 printf(i ? " %" PRId32 : "%" PRId32, s32[i]);
             }
             printf("\n");
+        } else if (strcmp(op, "linear") == 0) { /* weights in the kernel file's layout: sums, then every row */
+            long rows = (long)next_i64(), cols = (long)next_i64();
+            read_n(a64, rows * cols);
+            for (long i = 0; i < rows * cols; i++) {
+                w8[i] = (int8_t)a64[i];
+            }
+            read_n(a64, cols);
+            for (long i = 0; i < cols; i++) {
+                x8[i] = (int8_t)a64[i];
+            }
+            ta_kernel_prepare(kx, x8, (int)cols);
+            ta_matvec_w(s32, w8, kx, (int)rows, (int)cols);
+            for (long i = 0; i < rows; i++) {
+                printf(i ? " %" PRId32 : "%" PRId32, s32[i]);
+            }
+            for (long r = 0; r < rows; r++) {
+                ta_weight_row(y8, w8, (int)rows, (int)cols, (int)r);
+                for (long c = 0; c < cols; c++) {
+                    printf(" %d", y8[c]);
+                }
+            }
+            printf("\n");
         } else {
             fprintf(stderr, "intmath_main: unknown op %s\n", op);
             return 2;

@@ -16,7 +16,11 @@
 // and steps the clocks at 125 MHz, so SysTick and the TIMER count emulated cycles and microseconds.
 // tinyagent's console (host/tinyagent/device/transport.py, run kind "stdio") gives this program a pty as
 // stdin and stdout; tests and benchmarks may use pipes.
-import { readFileSync } from 'node:fs';
+//
+// With TA_RP2040_PROFILE=FILE in the environment, the cycles of every instruction are added up by its
+// address and written to FILE as JSON ({"address": cycles}) when the program ends (bench.py maps them to
+// functions with the ELF's symbols).
+import { readFileSync, writeFileSync } from 'node:fs';
 import { GPIOPinState, RP2040 } from 'rp2040js';
 
 const FLASH_BASE = 0x10000000;
@@ -130,10 +134,13 @@ function feed() {
   }
 }
 
+const profile = process.env.TA_RP2040_PROFILE ? new Map() : null;
+
 function finish(code) {
   if (finished) return;
   finished = true;
   flushOutput();
+  if (profile) writeFileSync(process.env.TA_RP2040_PROFILE, JSON.stringify(Object.fromEntries(profile)));
   process.stdout.write('', () => process.exit(code));
 }
 
@@ -163,6 +170,10 @@ function run() {
       const wait = clock.nanosToNextAlarm;
       clock.tick(wait);
       i += Math.ceil(wait / CYCLE_NANOS);
+    } else if (profile) {
+      const pc = core.PC, cycles = core.executeInstruction();
+      profile.set(pc, (profile.get(pc) || 0) + cycles);
+      clock.tick(cycles * CYCLE_NANOS);
     } else {
       clock.tick(core.executeInstruction() * CYCLE_NANOS);
     }

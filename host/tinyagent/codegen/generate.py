@@ -34,6 +34,7 @@ RUNTIME_HEADERS = ("ta_status.h", "ta_intmath.h", "ta_kernels.h", "ta_engine.h",
 RUNTIME_SOURCES = ("ta_status.c", "ta_engine.c", "ta_tokenizer.c", "ta_text.c", "ta_output.c", "ta_grammar.c",
                    "ta_agent.c", "ta_console.c", "ta_main.c")
 KERNELS = {"portable": "ta_kernels.c", "cm4": "ta_kernels_cm4.c", "m0": "ta_kernels_m0.c"}  # one is compiled
+ROW_GROUP = {"portable": 1, "cm4": 1, "m0": 3}  # the weight layout each kernel file reads (weight_layout)
 DEFAULT_TOOLS = "ta_tools_default.c"
 # The engine (firmware/ta_engine.h, TA_ENGINE_VERSION) whose model struct and arithmetic the generated
 # sources are written for: ta_model.h refuses to compile against any other (#error).
@@ -109,7 +110,7 @@ def generate_sources(int_model: IntModel, bpe: BPE, spec, board_name: str, out_d
     env.globals["section"] = literals.section
     contexts = {
         "ta_model.h": _model_header(int_model, digest, prefill_block),
-        "ta_model.c": _model_source(int_model, board_name, version, prefill_block),
+        "ta_model.c": _model_source(int_model, board_name, version, prefill_block, ROW_GROUP[kernels]),
         "ta_vocab.c": _vocab_source(bpe),
         "ta_tools.h": _tools_header(grammar),
         "ta_tools.c": _tools_source(grammar, min_margin),
@@ -225,9 +226,29 @@ def _model_fields(T: dict, names: list[str], prefix: str, linears: bool) -> list
     return out
 
 
-def _model_source(m: IntModel, board_name: str, version: str, block: int) -> dict:
+def weight_layout(w: np.ndarray, group: int) -> np.ndarray:
+    """A weight matrix (rows, cols) in the order a kernel file reads it (ta_kernels.h, ta_matvec_w):
+    row-major for group 1 or a column count that is not a multiple of 4; else in groups of `group` rows
+    (the last may have fewer), each holding, for every 4 columns, those 4 weights of each of its rows
+    in turn. Same shape, same values; only the order in flash changes."""
+    rows, cols = w.shape
+    if group == 1 or cols % 4:
+        return w
+    parts = [w[g:g + group].reshape(-1, cols // 4, 4).transpose(1, 0, 2).reshape(-1) for g in range(0, rows, group)]
+    return np.concatenate(parts).reshape(rows, cols)
+
+
+def _matvec_weights(T: dict) -> set[str]:
+    """The tensors the engine reads through ta_matvec_w / ta_matmat_w: every layer linear's weights
+    (those with a .m and .sh per row) and the tied head (tok_emb); pos_emb is read by rows only."""
+    return {n for n, a in T.items() if a.ndim == 2 and a.dtype == np.int8 and f"{n}.m" in T
+            and (n.startswith("layers.") or n == "tok_emb")}
+
+
+def _model_source(m: IntModel, board_name: str, version: str, block: int, row_group: int = 1) -> dict:
     """ta_model.c's parts, every one read off intmodel.tensor_shapes (the table the exporter and the
-    checker read, tied to ta_engine.h's structs by a test): arrays, per-layer fields, model fields."""
+    checker read, tied to ta_engine.h's structs by a test): arrays, per-layer fields, model fields.
+    The matrices the kernels read are in the kernel file's layout (`weight_layout`)."""
     c = m.cfg
     T = m.tensors
     # the table with the C macros for dims: its names (in order) drive everything below, and each weight
@@ -238,6 +259,7 @@ def _model_source(m: IntModel, board_name: str, version: str, block: int) -> dic
                         f="TA_MODEL_FFN_DIM")
     table = list(sym)
     weights, tables = [], []
+    mats = _matvec_weights(T)
     for name in table:
         if T[name].shape == (1,):
             continue  # a constant in a struct field
@@ -250,7 +272,10 @@ def _model_source(m: IntModel, board_name: str, version: str, block: int) -> dic
             lin = name.split(".")[2]
             doc = {"m": "multiplier per output row", "sh": "shift per output row"}.get(name.split(".")[-1],
                                                                                        f"{lin}: (out, in) int8")
-        weights.append(literals.c_array(_c_name(name), T[name], comment=doc, attr="TA_WEIGHTS_ATTR"))
+        values = T[name]
+        if name in mats and weight_layout(values, row_group) is not values:
+            values, doc = weight_layout(values, row_group), f"{doc}, in groups of {row_group} rows (weight_layout)"
+        weights.append(literals.c_array(_c_name(name), values, comment=doc, attr="TA_WEIGHTS_ATTR"))
     size_checks = [(_c_name(name), " * ".join(f"({x})" for x in sym[name][1]))
                    for name in table if name not in _TABLES and any(isinstance(x, str) for x in sym[name][1])]
     layers = [_model_fields(T, [n for n in table if n.startswith(f"layers.{li}.")], f"layers.{li}.", True)
