@@ -99,6 +99,19 @@ def test_the_shipped_model_fits_with_its_weights_in_flash(shipped_build):
     assert r.plan.linker["data"] < 4096
 
 
+def test_the_stack_plan_counts_the_assembly_and_the_libraries(shipped_build):
+    """-fstack-usage sees no frame for the kernels' assembly, libgcc or picolibc; their disassembly gives
+    it (every PUSH and SUB SP added up), so the plan is a bound with no function left out."""
+    from tinyagent.targets.toolchain import arm_frames
+
+    frames = arm_frames(shipped_build.artifact, "arm-none-eabi-objdump")
+    assert frames["ta_m0_dot3"] == (36, ()) and frames["ta_m0_dot2"] == (32, ())  # 9 and 8 registers pushed
+    assert frames["__aeabi_idiv"] == frames["__divsi3"]  # one function, two names
+    assert frames["memset"][0] == 0
+    note = shipped_build.plan.stack_note
+    assert "at least" not in note and "> ta_m0_dot" in note, note
+
+
 def test_the_shipped_model_answers_like_the_reference(shipped_build):
     _needs_emulator()
     im = load_int_model(Path(DEFAULT_RUN) / "int8")

@@ -297,6 +297,86 @@ def _read_call_graph(ci_files: list[Path]) -> _Graph:
     return g
 
 
+# ---- frames of what GCC's call graph does not describe (Arm: assembly, libgcc, the C library) ----
+
+_FN_RE = re.compile(r"^[0-9a-f]+ <([^>]+)>:$")
+_PUSH_RE = re.compile(r"\t(?:push|stmdb)(?:\.w)?\t(?:sp!, )?\{([^}]*)\}")
+_SUB_SP_RE = re.compile(r"\tsub(?:s|\.w)?\tsp, (?:sp, )?#(\d+)")
+_BRANCH_RE = re.compile(r"\tb(?:l|lx|\.w|\.n)?\t[0-9a-f]+ <([^>+]+)>")
+
+
+def _pushed_registers(reglist: str) -> int:
+    n = 0
+    for part in reglist.split(","):
+        lo, _, hi = part.strip().partition("-")
+        n += int(hi.lstrip("r")) - int(lo.lstrip("r")) + 1 if hi else 1
+    return n
+
+
+def arm_frames(elf: Path, objdump: str) -> dict[str, tuple[int, tuple[str, ...]]]:
+    """function -> (stack bytes, functions it calls or branches to) from the ELF's disassembly: every
+    PUSH/STMDB SP! and SUB SP, #n in its body added up (an upper bound when paths push differently),
+    and every BL, BLX or B to another function's start. For the functions -fstack-usage never sees:
+    assembly (ta_m0_dot3), libgcc (__aeabi_lmul), the C library (memset)."""
+    try:
+        text = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(elf)], capture_output=True,
+                              text=True, check=True).stdout
+        table = subprocess.run([objdump, "-t", str(elf)], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    aliases: dict[int, list[str]] = {}  # one address, several names (__aeabi_idiv is __divsi3)
+    for line in table.splitlines():
+        f = line.split()
+        if len(f) >= 6 and "F" in f[2:-3] and re.fullmatch(r"[0-9a-f]+", f[0]):
+            aliases.setdefault(int(f[0], 16) & ~1, []).append(f[-1])
+    addr = {m.group(2): int(m.group(1), 16) for m in re.finditer(r"(?m)^([0-9a-f]+) <([^>]+)>:$", text)}
+    out: dict[str, tuple[int, tuple[str, ...]]] = {}
+    name, size, calls = "", 0, []
+    for line in text.splitlines() + [""]:
+        m = _FN_RE.match(line)
+        if m or not line:
+            if name:
+                out[name] = (size, tuple(dict.fromkeys(c for c in calls if c != name)))
+            name, size, calls = (m.group(1), 0, []) if m else ("", 0, [])
+            continue
+        if not name:
+            continue
+        if (p := _PUSH_RE.search(line)) and "sp" not in p.group(1):
+            size += 4 * _pushed_registers(p.group(1))
+        elif s := _SUB_SP_RE.search(line):
+            size += int(s.group(1))
+        elif b := _BRANCH_RE.search(line):
+            calls.append(b.group(1))
+    for fn, a in addr.items():
+        for other in aliases.get(a, ()):
+            out.setdefault(other, out[fn])
+    for names in aliases.values():  # defined but not disassembled (a zero-size alias): nothing known
+        for n in names:
+            out.setdefault(n, (-1, ()))
+    return out
+
+
+def _add_disassembled(g: _Graph, frames: Mapping[str, tuple[int, tuple[str, ...]]]) -> None:
+    """Give the graph's functions without a frame (externals) the one their disassembly shows, and its
+    calls; the callees they reach are added the same way."""
+    if not frames:
+        return
+    todo = [t for t, f in g.frame.items() if f == _CI_EXTERNAL]  # an external's title is its symbol
+    while todo:
+        t = todo.pop()
+        if g.frame.get(t) != _CI_EXTERNAL:
+            continue
+        size, callees = frames.get(t, (0, ()))  # not in the program at all: nothing links to it
+        if size < 0:
+            continue
+        g.frame[t], g.name[t], g.calls[t] = size, t, list(callees)
+        for c in callees:
+            if c not in g.frame:
+                g.frame[c], g.name[c] = _CI_EXTERNAL, c
+            if g.frame[c] == _CI_EXTERNAL:
+                todo.append(c)
+
+
 def max_stack_bytes(out_dir: Path, entry: str = "main",
                     indirect_targets: Mapping[str, Iterable[str]] | None = None) -> StackUsage:
     """The deepest call path from `entry` in the program built in out_dir, from GCC's .ci files.
@@ -327,6 +407,10 @@ def stack_plan(out_dir: Path, board: Board,
                 return max_stack_bytes(out_dir, name)   # says the call graph is missing
             raise TinyAgentError(f"{where}: {what} names {name}, which the program built in {out_dir} "
                                  f"does not define (in C, with a call graph)", EXIT_BAD_INPUT)
+    if board.arch.startswith("armv"):
+        elves = sorted(Path(out_dir).glob("*.elf"))
+        if elves:
+            _add_disassembled(g, arm_frames(elves[0], board.toolchain.prefix + "objdump"))
     targets = indirect_targets or {}
     base = _deepest_path(g, board.stack_entry, targets)
     if not board.interrupt_handlers:
