@@ -112,6 +112,16 @@ def test_the_stack_plan_counts_the_assembly_and_the_libraries(shipped_build):
     assert "at least" not in note and "> ta_m0_dot" in note, note
 
 
+def test_the_profile_says_where_the_cycles_go(shipped_build):
+    """bench.rp2040_profile: the cycles of whole turns by function; the three-row matvec leads."""
+    from tinyagent.compare.bench import rp2040_profile
+
+    prof = rp2040_profile(shipped_build.artifact, ["turn on the light", "what's the temperature?"], top=5)
+    names = [f["name"] for f in prof["functions"]]
+    assert prof["requests"] == 2 and prof["cycles"] > 1_000_000 and names[0] == "ta_m0_dot3", prof
+    assert 0.3 < prof["functions"][0]["share"] < 0.9 and len(names) == 5
+
+
 def test_the_shipped_model_answers_like_the_reference(shipped_build):
     _needs_emulator()
     im = load_int_model(Path(DEFAULT_RUN) / "int8")

@@ -15,6 +15,9 @@ A section that cannot run records {"error": "..."} and the rest go on.
 """
 from __future__ import annotations
 
+import bisect
+import json
+import os
 import platform
 import re
 import shutil
@@ -486,6 +489,57 @@ def run_turn_bench(out: str | Path = "bench/results", run: str | Path | None = N
             k = (n or {}).get(board, len(texts))
             art = build(board, work / board, run, replace=True).artifact
             _section(res, board, turn_costs, board, art, texts[:k])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    write_json(out / name, res)
+    return res
+
+
+# ---- where the RP2040's cycles go -------------------------------------------------------------------
+
+def rp2040_profile(elf: Path, requests: list[str], top: int = 20) -> dict:
+    """Cycles per function over whole turns of `requests` on rp2040js: run.mjs with TA_RP2040_PROFILE
+    adds up every instruction's cycles by address; the ELF's symbols (objdump -t) map them to functions.
+    Waiting for input (`ta_hal_poll`) is counted too, apart."""
+    from ..targets.boards import load_board
+
+    board = load_board("rp2040js")
+    with tempfile.TemporaryDirectory() as tmp:
+        prof = Path(tmp) / "profile.json"
+        cmd = [board.run.command[0], board.run.command[1], str(elf)]
+        subprocess.run(cmd, input="".join(f"{r}\n" for r in requests).encode(), capture_output=True,
+                       env={**os.environ, "TA_RP2040_PROFILE": str(prof)}, timeout=RUN_TIMEOUT_S,
+                       check=True)
+        cycles = {int(a): c for a, c in json.loads(prof.read_text()).items()}
+    table = subprocess.run([board.toolchain.prefix + "objdump", "-t", str(elf)], capture_output=True, text=True,
+                           check=True).stdout
+    funcs = sorted((int(m.group(1), 16) & ~1, int(m.group(3), 16), m.group(4)) for m in
+                   re.finditer(r"(?m)^([0-9a-f]{8}) (.{7}) \S+\t([0-9a-f]{8}) +(?:\.hidden +)?(\S+)$", table)
+                   if "F" in m.group(2))
+    starts = [f[0] for f in funcs]
+    per: dict[str, int] = {}
+    for addr, c in cycles.items():
+        i = bisect.bisect_right(starts, addr) - 1
+        name = funcs[i][2] if i >= 0 and addr < funcs[i][0] + max(funcs[i][1], 2) else "(other)"
+        per[name] = per.get(name, 0) + c
+    total = sum(per.values())
+    ranked = sorted(per.items(), key=lambda kv: -kv[1])
+    return {"requests": len(requests), "cycles": total,
+            "functions": [{"name": n, "cycles": c, "share": round(c / total, 4)} for n, c in ranked[:top]]}
+
+
+def run_rp2040_profile(out: str | Path = "bench/results", run: str | Path | None = None,
+                       requests: str | Path = TURN_REQUESTS, n: int = 20, name: str = "rp2040-profile.json") -> dict:
+    """rp2040_profile over the first n hand-written requests, the shipped model: out/name."""
+    from ..targets.build import build
+    from ..training.evaluate import load_requests
+
+    out = make_dir(out)
+    texts = [r.text for r in load_requests(requests)][:n]
+    work = Path(tempfile.mkdtemp(prefix="bench-profile-", dir=out))
+    try:
+        art = build("rp2040js", work / "rp2040js", Path(run) if run else DEFAULT_RUN, replace=True).artifact
+        res = {"machine": machine(), "board": "rp2040js", **rp2040_profile(art, texts)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     write_json(out / name, res)
