@@ -147,3 +147,18 @@ def test_logits_at_the_loss_positions_are_rows_of_the_full_logits():
         assert torch.equal(m(TOKS, at=at), m(TOKS)[at])
         logits, hidden = m(TOKS, return_hidden=True, at=at)
         assert logits.shape == (int(at.sum()), GQA.vocab_size) and len(hidden) == GQA.n_layers + 1
+
+
+@pytest.mark.parametrize("steps", [8, 16, 40])
+def test_the_integer_softmax_given_its_mask_is_the_one_that_finds_it(steps):
+    """QAT passes the causal mask instead of finding the finite scores: the same probabilities, to the
+    bit, with the masked ones 0 even where exp_table[255] is not (steps 40)."""
+    from tinyagent.training.model import int_softmax_probs
+
+    torch.manual_seed(steps)
+    T = 23
+    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    att = (torch.randn(2, 3, T, T) * 4).masked_fill(~mask, float("-inf"))
+    att[0, 0, 5] = torch.where(mask[5], 1e6, float("-inf"))  # a row with a far maximum
+    a, b = int_softmax_probs(att, steps), int_softmax_probs(att, steps, mask)
+    assert torch.equal(a, b) and torch.all(b[..., ~mask] == 0)

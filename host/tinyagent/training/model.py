@@ -44,16 +44,17 @@ def fake_quant_weight(w: torch.Tensor) -> torch.Tensor:
     return fake_quant(w, s, -127, 127)
 
 
-def int_softmax_probs(scores: torch.Tensor, steps: int) -> torch.Tensor:
+def int_softmax_probs(scores: torch.Tensor, steps: int, keep: torch.Tensor | None = None) -> torch.Tensor:
     """The integer softmax (exp table at 1/steps nat, Q15 probabilities), simulated in float.
 
-    scores: (..., T) already scaled to nats, -inf where masked. Returns probabilities in Q15/32768.
+    scores: (..., T) already scaled to nats, -inf where masked; `keep`, if given, is where they are
+    finite (the causal mask, broadcast), which saves finding it. Every row has a finite score. Returns
+    probabilities in Q15/32768.
     """
     mx = scores.amax(dim=-1, keepdim=True)
-    z = torch.clamp(round_half_up((mx - scores) * steps), 0, 255)
-    z = torch.where(torch.isfinite(scores), z, torch.full_like(z, 255))
+    z = torch.clamp(round_half_up((mx - scores) * steps), 0, 255)  # masked: inf, so 255
     e = round_half_up(32768.0 * torch.exp(-z / steps))  # EXP table, uint16
-    e = torch.where(torch.isfinite(scores), e, torch.zeros_like(e))
+    e = torch.where(torch.isfinite(scores) if keep is None else keep, e, 0.0)
     inv = torch.floor((2.0**30) / e.sum(dim=-1, keepdim=True))
     return torch.floor((e * inv + 2.0**14) / 2.0**15) / 32768.0
 
@@ -158,7 +159,7 @@ class Block(nn.Module):
         att = att.masked_fill(~mask, float("-inf"))
         p = F.softmax(att, dim=-1)
         if Q.scales is not None:  # the integer softmax's probabilities, straight through
-            p = p + (int_softmax_probs(att.detach(), Q.scales.sm_steps) - p).detach()
+            p = p + (int_softmax_probs(att.detach(), Q.scales.sm_steps, mask) - p).detach()
         o = Q("attn", (p @ v).transpose(1, 2).reshape(B, T, nh * hd), li)  # (B, T, a)
         return Q("resid", _linear(o, self.wo, Q))
 
