@@ -138,21 +138,4 @@ void ta_matmat_i8(int32_t *restrict acc, size_t acc_stride, const int8_t *restri
     }
 }
 
-/* Model weights are row-major here (ta_kernels.h): the strided kernels with stride cols. */
-void ta_matvec_w(int32_t *acc, const int8_t *w, const ta_kx *x, int rows, int cols)
-{
-    ta_matvec_i8(acc, w, (size_t)cols, x, rows, cols);
-}
-
-void ta_matmat_w(int32_t *acc, size_t acc_stride, const int8_t *w, const ta_kx *xb, int rows, int cols, int nb)
-{
-    ta_matmat_i8(acc, acc_stride, w, (size_t)cols, xb, rows, cols, nb);
-}
-
-void ta_weight_row(int8_t *dst, const int8_t *w, int rows, int cols, int r)
-{
-    (void)rows;
-    for (int c = 0; c < cols; c++) {
-        dst[c] = w[(size_t)r * (size_t)cols + (size_t)c];
-    }
-}
+#include "ta_kernels_rowmajor.h" /* ta_matvec_w, ta_matmat_w, ta_weight_row: row-major weights */

@@ -29,8 +29,9 @@ TEMPLATE_DIR = REPO_ROOT / "templates" / "model"
 # name -> template; headers are written but not compiled
 GENERATED = {"ta_model.h": "ta_model.h.j2", "ta_model.c": "ta_model.c.j2", "ta_vocab.c": "ta_vocab.c.j2",
              "ta_tools.h": "ta_tools.h.j2", "ta_tools.c": "ta_tools.c.j2"}
-RUNTIME_HEADERS = ("ta_status.h", "ta_intmath.h", "ta_kernels.h", "ta_engine.h", "ta_tokenizer.h", "ta_text.h",
-                   "ta_output.h", "ta_grammar.h", "ta_agent.h", "ta_console.h", "ta_hal.h", "ta_devices.h")
+RUNTIME_HEADERS = ("ta_status.h", "ta_intmath.h", "ta_kernels.h", "ta_kernels_rowmajor.h", "ta_engine.h",
+                   "ta_tokenizer.h", "ta_text.h", "ta_output.h", "ta_grammar.h", "ta_agent.h", "ta_console.h",
+                   "ta_hal.h", "ta_devices.h")
 RUNTIME_SOURCES = ("ta_status.c", "ta_engine.c", "ta_tokenizer.c", "ta_text.c", "ta_output.c", "ta_grammar.c",
                    "ta_agent.c", "ta_console.c", "ta_main.c")
 KERNELS = {"portable": "ta_kernels.c", "cm4": "ta_kernels_cm4.c", "m0": "ta_kernels_m0.c"}  # one is compiled
