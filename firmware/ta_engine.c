@@ -16,32 +16,37 @@ void ta_engine_reset(void)
 }
 
 /* out[t * t_step + o * o_step] = requant_i8(acc[t * rows + o], lin.m[o], lin.sh[o]) for the nb
- * tokens of a block, then through `lut` (indexed by the value + 128) if it is not null. Row by row, so
- * that each row's multiplier and shift are read, and its rounding term made, once per block. */
-static inline void requant_block(int8_t *out, size_t t_step, size_t o_step, const int32_t *acc, const ta_linear *lin,
-                                 int rows, int nb, const int8_t *lut)
+ * tokens of a block (nb = 1 when decoding), then through `lut` (indexed by the value + 128) if it is
+ * not null. Row by row, so that each row's multiplier and shift are read, and its rounding term made,
+ * once for all the tokens; the restrict pointers let the compiler keep them in registers past the
+ * int8 stores. */
+static inline void requant_block(int8_t *restrict out, size_t t_step, size_t o_step, const int32_t *restrict acc,
+                                 const ta_linear *lin, int rows, int nb, const int8_t *restrict lut)
 {
-    if (nb == 1) { /* one token (decode): no rows to share */
+    const int32_t *restrict mv = lin->m;
+    const int8_t *restrict shv = lin->sh;
+    const size_t a_step = (size_t)rows;
+    if (nb == 1) { /* one token (decode): no rows to share, and a loop per row costs more than it saves */
         for (int o = 0; o < rows; o++) {
-            const int8_t q = ta_requant_i8(acc[o], lin->m[o], lin->sh[o]);
+            const int8_t q = ta_requant_i8(acc[o], mv[o], shv[o]);
             out[(size_t)o * o_step] = lut ? lut[q + 128] : q;
         }
         return;
     }
     for (int o = 0; o < rows; o++) {
-        const int32_t m = lin->m[o];
-        const int sh = lin->sh[o];
-        const int32_t *a = acc + o;
+        const int32_t m = mv[o];
+        const int sh = shv[o];
+        const int32_t *a = acc + o, *const a_end = a + (size_t)nb * a_step;
         int8_t *y = out + (size_t)o * o_step;
         if (sh >= 33) { /* nearly every row of a trained model */
-            for (int t = 0; t < nb; t++) {
-                const int32_t q = ta_sat8_32(ta_mul_shift_hi(a[(size_t)t * (size_t)rows], m, sh));
-                y[(size_t)t * t_step] = lut ? lut[q + 128] : (int8_t)q;
+            for (; a != a_end; a += a_step, y += t_step) {
+                const int32_t q = ta_sat8_32(ta_mul_shift_hi(*a, m, sh));
+                *y = lut ? lut[q + 128] : (int8_t)q;
             }
         } else {
-            for (int t = 0; t < nb; t++) {
-                const int8_t q = ta_requant_i8(a[(size_t)t * (size_t)rows], m, sh);
-                y[(size_t)t * t_step] = lut ? lut[q + 128] : q;
+            for (; a != a_end; a += a_step, y += t_step) {
+                const int8_t q = ta_requant_i8(*a, m, sh);
+                *y = lut ? lut[q + 128] : q;
             }
         }
     }
@@ -53,30 +58,34 @@ static void linear_block(const ta_state *st, const ta_linear *lin, int rows, int
     ta_matmat_w(st->acc, (size_t)rows, lin->w, st->xk, rows, cols, nb);
 }
 
-/* x[t] = residual_add(x[t], lin @ xk[t]) for the nb tokens, d rows of `cols` inputs */
+/* x[t] = residual_add(x[t], lin @ xk[t]) for the nb tokens, d rows of `cols` inputs; row by row, as
+ * requant_block */
 static void residual_linear(const ta_state *st, const ta_linear *lin, int d, int cols, int nb)
 {
     linear_block(st, lin, d, cols, nb);
+    const int32_t *restrict mv = lin->m;
+    const int8_t *restrict shv = lin->sh;
+    const int32_t *restrict acc = st->acc;
+    int16_t *restrict xs = st->x;
+    const size_t step = (size_t)d;
     if (nb == 1) {
         for (int o = 0; o < d; o++) {
-            st->x[o] = ta_residual_add(st->x[o], st->acc[o], lin->m[o], lin->sh[o]);
+            xs[o] = ta_residual_add(xs[o], acc[o], mv[o], shv[o]);
         }
         return;
     }
-    for (int o = 0; o < d; o++) { /* row by row, as requant_block */
-        const int32_t m = lin->m[o];
-        const int sh = lin->sh[o];
-        int16_t *x = st->x + o;
-        const int32_t *acc = st->acc + o;
+    for (int o = 0; o < d; o++) {
+        const int32_t m = mv[o];
+        const int sh = shv[o];
+        int16_t *x = xs + o, *const x_end = x + (size_t)nb * step;
+        const int32_t *a = acc + o;
         if (sh >= 33) {
-            for (int t = 0; t < nb; t++) {
-                const size_t i = (size_t)t * (size_t)d;
-                x[i] = (int16_t)ta_sat16_32(x[i] + ta_sat16_32(ta_mul_shift_hi(acc[i], m, sh)));
+            for (; x != x_end; x += step, a += step) {
+                *x = (int16_t)ta_sat16_32(*x + ta_sat16_32(ta_mul_shift_hi(*a, m, sh)));
             }
         } else {
-            for (int t = 0; t < nb; t++) {
-                const size_t i = (size_t)t * (size_t)d;
-                x[i] = ta_residual_add(x[i], acc[i], m, sh);
+            for (; x != x_end; x += step, a += step) {
+                *x = (int16_t)ta_sat16_32(*x + ta_mul_shift_sat(*a, m, sh, -32768, 32767));
             }
         }
     }
@@ -93,23 +102,32 @@ static void norm_block(const ta_model *m, int32_t k, int nb)
     ta_kernel_prepare_block(st->xk, st->xn, d, m->dim, nb);
 }
 
-/* The probability-weighted sum of one head's cached values: acc[c] = sum_j probs[j] * v[c][j].
+/* The probability-weighted sum of one head's cached values: out[c] = sum_j probs[j] * v[c][j].
  * The value cache is transposed (rows are channels, columns positions), so this is one more matvec.
  * A probability of exactly 32768 (one position holds all the weight, the rest are 0) does not fit
  * the kernel's 16-bit input, and needs no sum anyway. */
-static void weighted_values(const ta_model *m, const int8_t *v_head, int n)
+static void weighted_values(const ta_model *m, const int8_t *v_head, int n, int32_t *out)
 {
     const ta_state *st = &m->state;
     for (int j = 0; j < n; j++) {
         if (st->probs[j] == 32768) {
             for (int c = 0; c < m->head_dim; c++) {
-                st->acc[c] = 32768 * (int32_t)v_head[(size_t)c * (size_t)m->ctx + (size_t)j];
+                out[c] = 32768 * (int32_t)v_head[(size_t)c * (size_t)m->ctx + (size_t)j];
             }
             return;
         }
     }
-    ta_kernel_prepare_q15(st->xk, st->probs, n);
-    ta_matvec_i8(st->acc, v_head, (size_t)m->ctx, st->xk, m->head_dim, n);
+    /* Padded with zero probabilities to a multiple of 16 positions where the cache row has them, so
+     * that the kernel runs no column tail: a zero times whatever the cache holds there adds 0. */
+    int cols = (n + 15) & ~15;
+    if (cols > m->ctx) {
+        cols = n;
+    }
+    for (int j = n; j < cols; j++) {
+        st->probs[j] = 0;
+    }
+    ta_kernel_prepare_q15(st->xk, st->probs, cols);
+    ta_matvec_i8(out, v_head, (size_t)m->ctx, st->xk, m->head_dim, cols);
 }
 
 /* Attention for the nb tokens at positions pos0 .. pos0+nb-1. k_cache (ctx, kv) and v_cache (kv, ctx)
@@ -132,19 +150,40 @@ static void attention(const ta_model *m, const ta_layer *ly, int8_t *k_cache, in
     linear_block(st, &ly->wv, kv, d, nb);
     requant_block(v_cache + (size_t)pos0, 1, ctx, st->acc, &ly->wv, kv, nb, 0); /* transposed: (kv, ctx) */
 
-    for (int t = 0; t < nb; t++) {
-        const int pos = pos0 + t;
-        for (int h = 0; h < m->n_heads; h++) {
-            int8_t *qh = st->qo + (size_t)t * (size_t)a + (size_t)(h * hd);
-            const int kh = (h / group) * hd; /* this head's kv columns */
-            ta_kernel_prepare(st->xk, qh, hd);
-            /* scores over cache rows 0..pos of its kv head's columns */
-            ta_matvec_i8(st->scores, k_cache + kh, (size_t)kv, st->xk, pos + 1, hd);
-            ta_softmax_q15(st->probs, st->scores, pos + 1, ly->softmax_m, (int)ly->softmax_sh, m->exp_table);
-            weighted_values(m, v_cache + (size_t)kh * ctx, pos + 1);
-            for (int c = 0; c < hd; c++) { /* q_h was consumed (prepared) above: write o_h over it */
-                qh[c] = ta_requant_i8(st->acc[c], ly->attn_out_m, (int)ly->attn_out_sh);
+    /* The scores of up to four tokens of the block at once, where acc holds them: one query head's q
+     * for k tokens times the key rows up to the last one's position, as a matmat (each key row read
+     * once for the k); token t's row of acc is then its scores over rows 0 .. pos0+t (the rows past
+     * that, computed for a later token, it does not read). One token, or no room: a matvec each. */
+    const int rows_max = pos0 + nb;
+    const int acc_len = st->block * (d > a ? (d > m->ffn_dim ? d : m->ffn_dim) : (a > m->ffn_dim ? a : m->ffn_dim));
+    int quad = acc_len / rows_max;
+    quad = quad > 4 ? 4 : quad;
+    for (int h = 0; h < m->n_heads; h++) {
+        const int kh = (h / group) * hd; /* this head's kv columns */
+        for (int t0 = 0; t0 < nb;) {
+            const int k = nb > 1 && quad >= 2 ? (nb - t0 < quad ? nb - t0 : quad) : 1;
+            const int rows = pos0 + t0 + k; /* key rows 0 .. the k-th token's position */
+            int8_t *q0 = st->qo + (size_t)t0 * (size_t)a + (size_t)(h * hd);
+            const int32_t *scores = st->acc;
+            if (k == 1) {
+                ta_kernel_prepare(st->xk, q0, hd);
+                ta_matvec_i8(st->scores, k_cache + kh, (size_t)kv, st->xk, rows, hd);
+                scores = st->scores;
+            } else {
+                ta_kernel_prepare_block(st->xk, q0, (size_t)a, hd, k);
+                ta_matmat_i8(st->acc, (size_t)rows, k_cache + kh, (size_t)kv, st->xk, rows, hd, k);
             }
+            for (int j = 0; j < k; j++) {
+                const int n = pos0 + t0 + j + 1;
+                int8_t *qh = q0 + (size_t)j * (size_t)a;
+                ta_softmax_q15(st->probs, scores + (size_t)j * (size_t)rows, n, ly->softmax_m, (int)ly->softmax_sh,
+                               m->exp_table);
+                weighted_values(m, v_cache + (size_t)kh * ctx, n, st->scores);
+                for (int c = 0; c < hd; c++) { /* q_h was consumed (prepared) above: write o_h over it */
+                    qh[c] = ta_requant_i8(st->scores[c], ly->attn_out_m, (int)ly->attn_out_sh);
+                }
+            }
+            t0 += k;
         }
     }
     ta_kernel_prepare_block(st->xk, st->qo, (size_t)a, a, nb);

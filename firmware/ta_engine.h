@@ -47,7 +47,7 @@ typedef struct {
     int8_t *qo;        /* (B, a) q, overwritten head by head with the attention output */
     int8_t *hg;        /* (B, f) FFN pre-activation, then its GELU in place */
     int32_t *acc;      /* (B, max(d, a, f)) matvec/matmat accumulators */
-    int32_t *scores;   /* (ctx,) one head's attention scores */
+    int32_t *scores;   /* (ctx,) one head's attention scores (acc holds a prefill quad's), then its weighted values */
     int32_t *probs;    /* (ctx,) their Q15 softmax */
     int32_t *logits;   /* (vocab,) */
     int8_t *k_cache;   /* (layers, ctx, kv): a row per position, as in the reference */

@@ -96,11 +96,27 @@ static inline int32_t ta_mul_shift_hi(int32_t x, int32_t m, int sh)
 }
 
 /* clamp(mul_shift(x, m, sh), lo, hi) for an int32 x and 1 <= sh <= 32 (lo <= 0 <= hi), with no 64-bit
- * arithmetic: the product as its high word h and low word l, l + 2^(sh-1) with its carry into h, then
+ * shift: the product (and its rounding term) as a high word h and low word l, then
  * r = h * 2^(32-sh) + (l >> sh). r fits int32 exactly when -2^(sh-1) <= h < 2^(sh-1); above, r is
- * at least 2^31 (so hi), below, less than -2^31 (so lo). */
+ * at least 2^31 (so hi), below, less than -2^31 (so lo). Where the core has no 32x32->64 multiply
+ * (Armv6-M, or TA_MULHS_SPLIT), h is ta_mulhs and l the low product, l + 2^(sh-1) carrying into h. */
 static inline int32_t ta_mul_shift_sat(int32_t x, int32_t m, int sh, int32_t lo, int32_t hi)
 {
+#if !(defined(__ARM_ARCH_6M__) || defined(TA_MULHS_SPLIT))
+    /* A core with a 32x32->64 multiply-accumulate (SMLAL on the M4): the product plus the rounding
+     * term as one 64-bit value p, |p| < 2^62, then floor(p / 2^sh) from its two words. That value
+     * fits int32 exactly when the high word's bits from sh-1 up are all its sign. */
+    const int64_t p = (int64_t)x * m + ((int64_t)1 << (sh - 1));
+    const int32_t ph = (int32_t)(p >> 32);
+    int32_t v = ph;
+    if (sh < 32) {
+        if ((ph >> (sh - 1)) != (ph >> 31)) {
+            return ph < 0 ? lo : hi;
+        }
+        v = (int32_t)(((uint32_t)ph << (32 - sh)) | ((uint32_t)(uint64_t)p >> sh));
+    }
+    return v < lo ? lo : v > hi ? hi : v;
+#else
     int32_t h = ta_mulhs(x, m);
     uint32_t l = (uint32_t)x * (uint32_t)m;
     uint32_t lr = l + ((uint32_t)1 << (sh - 1));
@@ -119,6 +135,7 @@ static inline int32_t ta_mul_shift_sat(int32_t x, int32_t m, int sh, int32_t lo,
         r = (int32_t)((uint32_t)h << (32 - sh)) + (int32_t)(lr >> sh);
     }
     return r < lo ? lo : r > hi ? hi : r;
+#endif
 }
 
 /* clamp(mul_shift(x, m, sh), lo, hi) for an int32 x and any 1 <= sh <= 62, in 32-bit arithmetic. */
