@@ -117,9 +117,10 @@ static void weighted_values(const ta_model *m, const int8_t *v_head, int n, int3
             return;
         }
     }
-    /* Padded with zero probabilities to a multiple of 16 positions where the cache row has them, so
-     * that the kernel runs no column tail: a zero times whatever the cache holds there adds 0. */
-    int cols = (n + 15) & ~15;
+    /* Padded with zero probabilities to the kernel's column multiple (ta_kernel_cols, a power of two)
+     * where the cache row has the room, so that it runs no column tail: a zero times whatever the
+     * cache holds there adds 0. */
+    int cols = (n + ta_kernel_cols - 1) & ~(ta_kernel_cols - 1);
     if (cols > m->ctx) {
         cols = n;
     }

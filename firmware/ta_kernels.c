@@ -11,6 +11,8 @@
 
 #define TA_BLOCK_COLS 16 /* vectorised column block: 16 int8 weights = one 128-bit load */
 
+const int ta_kernel_cols = TA_BLOCK_COLS;
+
 void ta_kernel_prepare(ta_kx *restrict dst, const int8_t *restrict x, int n)
 {
     const int main_n = n & ~(TA_BLOCK_COLS - 1);

@@ -14,6 +14,11 @@
 
 typedef int16_t ta_kx; /* one element of a prepared input; its order is the implementation's */
 
+/* The column multiple a matvec's main loop takes without a tail: an input padded with zeros to it
+ * (where the rows have the room) costs the least. 16 for ta_kernels.c and ta_kernels_cm4.c, 4 for
+ * ta_kernels_m0.c (its loop takes four columns; fewer zeros to multiply). */
+extern const int ta_kernel_cols;
+
 /* dst[0..n) = x[0..n) in the kernel's input form. n may be any size >= 1. */
 void ta_kernel_prepare(ta_kx *dst, const int8_t *x, int n);
 

@@ -34,6 +34,8 @@
 #endif
 
 /* Four bytes as one word; GCC merges this into a single (unaligned-capable) LDR on the M4. */
+const int ta_kernel_cols = 16; /* the matvec's loop: sixteen columns of two rows (ta_matvec_i8) */
+
 static inline uint32_t load_w4(const int8_t *p)
 {
     const uint8_t *b = (const uint8_t *)p;

@@ -28,6 +28,8 @@
 #error "ta_kernels_m0.c is for Armv6-M (-mcpu=cortex-m0 or cortex-m0plus); use ta_kernels.c or ta_kernels_cm4.c"
 #endif
 
+const int ta_kernel_cols = 4; /* the assembly loops take four columns at a time */
+
 /* Position of input i in the prepared form of n inputs: x0, x3, x1, x2 in each complete group of four
  * (the order ta_kernel_prepare writes). */
 static inline int x_pos(int i, int n)
