@@ -106,10 +106,10 @@ static void norm_block(const ta_model *m, int32_t k, int nb)
  * The value cache is transposed (rows are channels, columns positions), so this is one more matvec.
  * A probability of exactly 32768 (one position holds all the weight, the rest are 0) does not fit
  * the kernel's 16-bit input, and needs no sum anyway. */
-static void weighted_values(const ta_model *m, const int8_t *v_head, int n, int32_t *out)
+static void weighted_values(const ta_model *m, const int8_t *v_head, int n, int whole, int32_t *out)
 {
     const ta_state *st = &m->state;
-    for (int j = 0; j < n; j++) {
+    for (int j = 0; whole && j < n; j++) { /* whole: the softmax found a 32768 */
         if (st->probs[j] == 32768) {
             for (int c = 0; c < m->head_dim; c++) {
                 out[c] = 32768 * (int32_t)v_head[(size_t)c * (size_t)m->ctx + (size_t)j];
@@ -129,6 +129,21 @@ static void weighted_values(const ta_model *m, const int8_t *v_head, int n, int3
     }
     ta_kernel_prepare_q15(st->xk, st->probs, cols);
     ta_matvec_i8(out, v_head, (size_t)m->ctx, st->xk, m->head_dim, cols);
+}
+
+/* One query head of one token, given its n scores (over cache positions 0 .. n-1): the softmax, the
+ * probability-weighted values of its kv head (v_head), requantised into qh (the head's q, which
+ * was consumed, prepared, before the scores). scores may be st->scores: the probabilities are
+ * read from it before the values are written there. */
+static void head_output(const ta_model *m, const ta_layer *ly, const int8_t *v_head, const int32_t *scores, int n,
+                        int8_t *qh)
+{
+    const ta_state *st = &m->state;
+    const int whole = ta_softmax_q15(st->probs, scores, n, ly->softmax_m, (int)ly->softmax_sh, m->exp_table);
+    weighted_values(m, v_head, n, whole, st->scores);
+    for (int c = 0; c < m->head_dim; c++) {
+        qh[c] = ta_requant_i8(st->scores[c], ly->attn_out_m, (int)ly->attn_out_sh);
+    }
 }
 
 /* Attention for the nb tokens at positions pos0 .. pos0+nb-1. k_cache (ctx, kv) and v_cache (kv, ctx)
@@ -151,19 +166,23 @@ static void attention(const ta_model *m, const ta_layer *ly, int8_t *k_cache, in
     linear_block(st, &ly->wv, kv, d, nb);
     requant_block(v_cache + (size_t)pos0, 1, ctx, st->acc, &ly->wv, kv, nb, 0); /* transposed: (kv, ctx) */
 
-    /* The scores of up to four tokens of the block at once, where acc holds them: one query head's q
-     * for k tokens times the key rows up to the last one's position, as a matmat (each key row read
-     * once for the k); token t's row of acc is then its scores over rows 0 .. pos0+t (the rows past
-     * that, computed for a later token, it does not read). One token, or no room: a matvec each. */
+    /* The scores of several query vectors against the same key rows at once, as a matmat (each key
+     * row read once for them), where acc has room for their rows of scores: in a block, one query
+     * head's q for up to four tokens, over the key rows up to the last one's position (token t's
+     * row of acc is then its scores over rows 0 .. pos0+t; the rows past that, computed for a later
+     * token, it does not read); for one token (decode) with grouped-query attention, the `group`
+     * query heads that share a kv head (by_heads). Otherwise a matvec each. */
     const int rows_max = pos0 + nb;
     const int acc_len = st->block * (d > a ? (d > m->ffn_dim ? d : m->ffn_dim) : (a > m->ffn_dim ? a : m->ffn_dim));
+    const int by_heads = nb == 1 && group > 1 && acc_len / rows_max >= group;
     int quad = acc_len / rows_max;
     quad = quad > 4 ? 4 : quad;
-    for (int h = 0; h < m->n_heads; h++) {
+    for (int h = 0; h < m->n_heads; h += by_heads ? group : 1) {
         const int kh = (h / group) * hd; /* this head's kv columns */
         for (int t0 = 0; t0 < nb;) {
-            const int k = nb > 1 && quad >= 2 ? (nb - t0 < quad ? nb - t0 : quad) : 1;
-            const int rows = pos0 + t0 + k; /* key rows 0 .. the k-th token's position */
+            const int k = by_heads ? group : nb > 1 && quad >= 2 ? (nb - t0 < quad ? nb - t0 : quad) : 1;
+            const int rows = pos0 + t0 + (by_heads ? 1 : k); /* key rows 0 .. the last token's position */
+            const size_t q_step = by_heads ? (size_t)hd : (size_t)a; /* from one of the k q vectors to the next */
             int8_t *q0 = st->qo + (size_t)t0 * (size_t)a + (size_t)(h * hd);
             const int32_t *scores = st->acc;
             if (k == 1) {
@@ -171,20 +190,14 @@ static void attention(const ta_model *m, const ta_layer *ly, int8_t *k_cache, in
                 ta_matvec_i8(st->scores, k_cache + kh, (size_t)kv, st->xk, rows, hd);
                 scores = st->scores;
             } else {
-                ta_kernel_prepare_block(st->xk, q0, (size_t)a, hd, k);
+                ta_kernel_prepare_block(st->xk, q0, q_step, hd, k);
                 ta_matmat_i8(st->acc, (size_t)rows, k_cache + kh, (size_t)kv, st->xk, rows, hd, k);
             }
             for (int j = 0; j < k; j++) {
-                const int n = pos0 + t0 + j + 1;
-                int8_t *qh = q0 + (size_t)j * (size_t)a;
-                ta_softmax_q15(st->probs, scores + (size_t)j * (size_t)rows, n, ly->softmax_m, (int)ly->softmax_sh,
-                               m->exp_table);
-                weighted_values(m, v_cache + (size_t)kh * ctx, n, st->scores);
-                for (int c = 0; c < hd; c++) { /* q_h was consumed (prepared) above: write o_h over it */
-                    qh[c] = ta_requant_i8(st->scores[c], ly->attn_out_m, (int)ly->attn_out_sh);
-                }
+                head_output(m, ly, v_cache + (size_t)kh * ctx, scores + (size_t)j * (size_t)rows,
+                            by_heads ? rows : pos0 + t0 + j + 1, q0 + (size_t)j * q_step);
             }
-            t0 += k;
+            t0 += by_heads ? 1 : k;
         }
     }
     ta_kernel_prepare_block(st->xk, st->qo, (size_t)a, a, nb);

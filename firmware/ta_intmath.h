@@ -215,9 +215,9 @@ static inline void ta_rmsnorm(int8_t *y, const int16_t *x, int d, int32_t k)
 /* Q15 probabilities p[0..n) (int32, 0 .. 32768) of int32 scores s[0..n).
  * z_j = min(mul_shift(max - s_j, m, sh), 255); e_j = exp_table[z_j]; p_j = (e_j * (2^30 / sum e) + 2^14) >> 15.
  * Contract: 1 <= n <= 2^16, |s_j| < 2^30, mul_shift's m and sh; exp_table[0] == 32768 (so sum e >= 2^15).
- * p may alias s. */
-static inline void ta_softmax_q15(int32_t *p, const int32_t *s, int n, int32_t m, int sh,
-                                  const uint16_t *exp_table)
+ * p may alias s. Returns 1 if some p_j is 32768 (then it is the only nonzero one), else 0. */
+static inline int ta_softmax_q15(int32_t *p, const int32_t *s, int n, int32_t m, int sh,
+                                 const uint16_t *exp_table)
 {
     int32_t mx = s[0];
     for (int j = 1; j < n; j++) {
@@ -226,17 +226,32 @@ static inline void ta_softmax_q15(int32_t *p, const int32_t *s, int n, int32_t m
         }
     }
     uint32_t sum = 0;
-    for (int j = 0; j < n; j++) {
-        /* 0 <= mx - s_j < 2^31: min(mul_shift(.), last entry) in 32-bit arithmetic */
-        int32_t z = ta_mul_shift_clamp(mx - s[j], m, sh, 0, TA_EXP_ENTRIES - 1);
-        uint32_t e = exp_table[z];
-        p[j] = (int32_t)e;
-        sum += e;
+    if (sh >= 33) { /* every trained model: ta_mul_shift_hi's steps, the rounding term made once; z >= 0 */
+        const int32_t rnd = (int32_t)1 << (sh - 33);
+        const int down = sh - 32;
+        for (int j = 0; j < n; j++) {
+            const int32_t z = (ta_mulhs(mx - s[j], m) + rnd) >> down;
+            const uint32_t e = exp_table[z < TA_EXP_ENTRIES - 1 ? z : TA_EXP_ENTRIES - 1];
+            p[j] = (int32_t)e;
+            sum += e;
+        }
+    } else {
+        for (int j = 0; j < n; j++) {
+            /* 0 <= mx - s_j < 2^31: min(mul_shift(.), last entry) in 32-bit arithmetic */
+            const int32_t z = ta_mul_shift_clamp(mx - s[j], m, sh, 0, TA_EXP_ENTRIES - 1);
+            const uint32_t e = exp_table[z];
+            p[j] = (int32_t)e;
+            sum += e;
+        }
     }
     uint32_t inv = ((uint32_t)1 << 30) / sum;
+    uint32_t whole = 0; /* bit 15 of any p_j: set only by 32768, the largest p_j can be */
     for (int j = 0; j < n; j++) {
-        p[j] = (int32_t)(((uint32_t)p[j] * inv + ((uint32_t)1 << 14)) >> 15);
+        const uint32_t q = ((uint32_t)p[j] * inv + ((uint32_t)1 << 14)) >> 15;
+        p[j] = (int32_t)q;
+        whole |= q;
     }
+    return (int)((whole >> 15) & 1u);
 }
 
 /* The lowest index among the maxima of v[0..n), n >= 1. */

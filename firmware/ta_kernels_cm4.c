@@ -312,14 +312,15 @@ static void row_quad(int32_t *a, size_t acc_stride, const int8_t *p, const ta_kx
     a[0] = s0;
 }
 
-/* Every row times a quad of k (2..4) inputs where cols is a nonzero multiple of 16 (the model's own
- * dims): row_quad's main loop alone, with the row loop around it kept lean (no tail loop to enter,
- * the weight pointer running on from row to row). */
-#define TA_CM4_ROWS_QUAD(group)                                                                       \
+/* Every row times a quad of k (2..4) inputs where cols is a nonzero multiple of 8 (the model's own
+ * dims, a head's 24): row_quad's main loop alone, `body` (the groups of 16 or of 8 columns) a pass,
+ * with the row loop around it kept lean (no tail loop to enter, the weight pointer running on from
+ * row to row). */
+#define TA_CM4_ROWS_QUAD(body)                                                                        \
     for (int32_t *const a_end = a + rows; a != a_end; a++, p += gap) {                                \
         int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                       \
         const ta_kx *px = base;                                                                       \
-        __asm__("1:\n\t" group group group group                                                       \
+        __asm__("1:\n\t" body                                                                          \
                 "cmp %[px], %[end]\n\t"                                                               \
                 "bne 1b"                                                                              \
                 : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [p] "+r"(p), [px] "+r"(px) \
@@ -341,12 +342,20 @@ static void rows_quad(int32_t *a, size_t acc_stride, const int8_t *w, size_t str
     const ta_kx *const end = base + (size_t)cols * (size_t)k;
     const size_t gap = stride - (size_t)cols;
     const int8_t *p = w;
-    if (k == 4) {
-        TA_CM4_ROWS_QUAD(TA_CM4_G4)
+    if ((cols & 15) == 0) {
+        if (k == 4) {
+            TA_CM4_ROWS_QUAD(TA_CM4_G4 TA_CM4_G4 TA_CM4_G4 TA_CM4_G4)
+        } else if (k == 3) {
+            TA_CM4_ROWS_QUAD(TA_CM4_G3 TA_CM4_G3 TA_CM4_G3 TA_CM4_G3)
+        } else {
+            TA_CM4_ROWS_QUAD(TA_CM4_G2 TA_CM4_G2 TA_CM4_G2 TA_CM4_G2)
+        }
+    } else if (k == 4) {
+        TA_CM4_ROWS_QUAD(TA_CM4_G4 TA_CM4_G4)
     } else if (k == 3) {
-        TA_CM4_ROWS_QUAD(TA_CM4_G3)
+        TA_CM4_ROWS_QUAD(TA_CM4_G3 TA_CM4_G3)
     } else {
-        TA_CM4_ROWS_QUAD(TA_CM4_G2)
+        TA_CM4_ROWS_QUAD(TA_CM4_G2 TA_CM4_G2)
     }
 }
 
@@ -367,7 +376,7 @@ void ta_matmat_i8(int32_t *acc, size_t acc_stride, const int8_t *w, size_t strid
             ta_matvec_i8(a, w, stride, base, rows, cols);
             continue;
         }
-        if ((cols & 15) == 0 && cols != 0) {
+        if ((cols & 7) == 0 && cols != 0) {
             rows_quad(a, acc_stride, w, stride, base, rows, cols, k);
             continue;
         }

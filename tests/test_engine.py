@@ -121,8 +121,10 @@ def test_info_and_reset(device, tiny_int, bpe, spec):
 
 # ---- the Cortex-M4 kernels, under QEMU --------------------------------------------------------------
 
-@pytest.mark.parametrize("n_heads,n_kv_heads", [(3, None), (4, 2)])  # multi-head, grouped-query
-def test_cm4_kernels_bit_exact_under_qemu(tmp_path, bpe, spec, n_heads, n_kv_heads):
+# multi-head; grouped-query (decode: a group's query heads as one matmat over the keys), with a head of
+# 10 (tails), 8 and 16 (the quad loops of 8 and 16 columns), and one kv head for four query heads
+@pytest.mark.parametrize("n_heads,n_kv_heads,head_dim", [(3, None, 10), (4, 2, 10), (4, 2, 8), (4, 1, 16)])
+def test_cm4_kernels_bit_exact_under_qemu(tmp_path, bpe, spec, n_heads, n_kv_heads, head_dim):
     """ta_kernels_cm4.c (SMLAD) on the mps2-an386 board: odd dims leave tails in every kernel loop."""
     import os
     import select
@@ -133,7 +135,7 @@ def test_cm4_kernels_bit_exact_under_qemu(tmp_path, bpe, spec, n_heads, n_kv_hea
     from tinyagent.targets.boards import load_board
     from tinyagent.targets.toolchain import compile_and_link
 
-    cfg = ModelConfig(vocab_size=320, ctx=40, dim=36, n_layers=2, n_heads=n_heads, head_dim=10, ffn_dim=50,
+    cfg = ModelConfig(vocab_size=320, ctx=40, dim=36, n_layers=2, n_heads=n_heads, head_dim=head_dim, ffn_dim=50,
                       n_kv_heads=n_kv_heads)
     _, im = make_int_model(cfg, seed=3)
     board = load_board("mps2-an386")

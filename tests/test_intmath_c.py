@@ -147,6 +147,27 @@ def test_softmax_q15(calc, steps, scores, m, sh):
         assert calc.ints("softmax", m, sh, len(row), *row) == want, (row, m, sh)
 
 
+@FAST
+@given(st.sampled_from([4, 8, 16, 32]),
+       st.integers(1, 40).flatmap(lambda n: st.lists(st.integers(-(2**30) + 1, 2**30 - 1), min_size=n, max_size=n)),
+       st.integers(0, 2**31 - 1), st.integers(1, 62), st.integers(0, 39))
+def test_softmax_q15_says_when_one_position_holds_all_the_weight(calc, steps, scores, m, sh, at):
+    """Its return value (the engine then skips the search for a 32768 that is not there) is 1 exactly
+    when a probability is 32768, and then every other one is 0. Rows with one score far above the rest
+    (z capped at 255, whose exp entry is 0 at few steps) make it happen."""
+    table = im.exp_table(steps)
+    assert calc.ask("exp", *table.tolist()) == "ok"
+    far = list(scores)
+    far[at % len(far)] = 2**30 - 1
+    far = [s if i == at % len(far) else -(2**30) + 1 for i, s in enumerate(far)]
+    for row in (scores, far, [scores[0]] * len(scores)):
+        whole, *p = calc.ints("softmax_whole", m, sh, len(row), *row)
+        assert p == im.softmax_q15(np.array(row, dtype=np.int32), m, sh, table).tolist()
+        assert whole == int(32768 in p), (row, m, sh, p)
+        if whole:
+            assert sorted(p)[-2:] == ([0, 32768] if len(p) > 1 else [32768])
+
+
 @pytest.mark.parametrize("steps", [4, 8, 16, 32])
 def test_softmax_q15_reads_every_exp_entry(calc, steps):
     """Each table entry, the cap at the last one and the index rounding, every time: a row [s, s - d]

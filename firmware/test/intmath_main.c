@@ -96,14 +96,17 @@ int main(void)
                 printf(i ? " %d" : "%d", y8[i]);
             }
             printf("\n");
-        } else if (strcmp(op, "softmax") == 0) {
+        } else if (strcmp(op, "softmax") == 0 || strcmp(op, "softmax_whole") == 0) {
             int64_t m = next_i64(), sh = next_i64();
             long n = (long)next_i64();
             read_n(a64, n);
             for (long i = 0; i < n; i++) {
                 s32[i] = (int32_t)a64[i];
             }
-            ta_softmax_q15(p32, s32, (int)n, (int32_t)m, (int)sh, exp_table);
+            const int whole = ta_softmax_q15(p32, s32, (int)n, (int32_t)m, (int)sh, exp_table);
+            if (op[7] == '_') { /* softmax_whole: its return value, then the probabilities */
+                printf("%d ", whole);
+            }
             for (long i = 0; i < n; i++) {
                 printf(i ? " %" PRId32 : "%" PRId32, p32[i]);
             }
