@@ -157,9 +157,7 @@ def test_softmax_q15_says_when_one_position_holds_all_the_weight(calc, steps, sc
     (z capped at 255, whose exp entry is 0 at few steps) make it happen."""
     table = im.exp_table(steps)
     assert calc.ask("exp", *table.tolist()) == "ok"
-    far = list(scores)
-    far[at % len(far)] = 2**30 - 1
-    far = [s if i == at % len(far) else -(2**30) + 1 for i, s in enumerate(far)]
+    far = [2**30 - 1 if i == at % len(scores) else -(2**30) + 1 for i in range(len(scores))]
     for row in (scores, far, [scores[0]] * len(scores)):
         whole, *p = calc.ints("softmax_whole", m, sh, len(row), *row)
         assert p == im.softmax_q15(np.array(row, dtype=np.int32), m, sh, table).tolist()
