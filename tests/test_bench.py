@@ -84,3 +84,22 @@ def test_turn_costs_on_mps2(tmp_path, tiny_run):
     assert row["prefill"]["tokens"] == sum(t["fed"] for t in per)
     assert row["turn"]["instructions"] == 40 * sum(t["cycles"] for t in per)
     assert row["turn"]["macs"] == sum(t["fed_macs"] + t["chosen_macs"] for t in per)
+
+
+def test_host_turn_costs_from_callgrind(tmp_path, tiny_run):
+    """The x86-64 whole-turn row: instructions from callgrind inside ta_engine_feed, ta_engine_step and
+    ta_agent_turn; the tokens and MACs are those the same build reports by `!stats` run natively."""
+    from tinyagent.compare.bench import host_turn_costs, turn_costs
+
+    built = build("host", tmp_path / "host", tiny_run)
+    requests = ["turn on the light", "what is the temperature", "hello"]
+    row = host_turn_costs(built.artifact, requests, tmp_path)
+    native = turn_costs("host", built.artifact, requests)
+    assert row["unit"] == "instructions" and row["turns"] == 3
+    for part in ("prefill", "decode"):
+        assert row[part]["tokens"] == native[part]["tokens"] > 0
+        assert row[part]["macs"] == native[part]["macs"] > 0
+        assert row[part]["instructions"] > row[part]["macs"] // 4  # not a count of something else
+        assert row[part]["instructions_per_mac"] == round(row[part]["instructions"] / row[part]["macs"], 3)
+    assert row["prefill"]["instructions"] + row["decode"]["instructions"] < row["turn"]["instructions"]
+    assert row["turn"]["macs"] == native["turn"]["macs"]

@@ -470,11 +470,67 @@ def turn_costs(board_name: str, elf: Path, requests: list[str]) -> dict:
     return row
 
 
+def _inclusive_ir(out_file: Path, functions: tuple[str, ...]) -> dict[str, int]:
+    """Each function's inclusive instruction count (itself and all it calls) from a callgrind file."""
+    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out_file)],
+                          capture_output=True, text=True, check=True).stdout
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+) \([^)]*\)\s+\S*?:?(\w+)(?: \[|$)", line)
+        if m and m.group(2) in functions and m.group(2) not in found:
+            found[m.group(2)] = int(m.group(1).replace(",", ""))
+    return found
+
+
+def host_turn_costs(elf: Path, requests: list[str], workdir: Path) -> dict:
+    """turn_costs on the x86-64 host build, in instructions from callgrind: the same conversation per
+    request (`!new`, the request, `!stats`), the MACs from `!stats`, and the instructions executed inside
+    ta_engine_feed (prefill), ta_engine_step (decode) and ta_agent_turn (the whole turn), each inclusive
+    of what it calls. The host board's own counter is CPU time, so its `!stats` cycles are not used."""
+    from ..device.protocol import ask, stats, sync
+    from ..device.transport import open_console
+    from ..targets.boards import load_board
+
+    if not shutil.which("valgrind") or not shutil.which("callgrind_annotate"):
+        raise TinyAgentError("valgrind is not installed (apt-get install valgrind)")
+    out_file = Path(workdir) / "callgrind-turns.out"
+    board = load_board("host")
+    grind = replace(board, run=replace(board.run, command=(
+        "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", "{elf}")))
+    turns = []
+    con = open_console(grind, artifact=Path(elf))
+    try:
+        sync(con)
+        for r in requests:
+            ask(con, "!new", timeout=RUN_TIMEOUT_S)
+            ask(con, r, timeout=RUN_TIMEOUT_S)
+            turns.append(stats(con, timeout=RUN_TIMEOUT_S))
+    finally:
+        con.hang_up(timeout=60)  # the host program exits when its pty closes; callgrind then writes its file
+    if not out_file.is_file():
+        raise TinyAgentError("callgrind wrote no file (did the program exit cleanly?)")
+    ir = _inclusive_ir(out_file, ("ta_engine_feed", "ta_engine_step", "ta_agent_turn"))
+    decoded = sum(t["chosen"] for t in turns)
+    missing = [f for f in ("ta_engine_feed", "ta_agent_turn") + (("ta_engine_step",) if decoded else ()) if f not in ir]
+    if missing:
+        raise TinyAgentError(f"callgrind_annotate lists no {', '.join(missing)} in {out_file}")
+    fed_macs = sum(t["fed_macs"] for t in turns)
+    chosen_macs = sum(t["chosen_macs"] for t in turns)
+    feed, step, turn = ir["ta_engine_feed"], ir.get("ta_engine_step", 0), ir["ta_agent_turn"]
+    return {"board": "host", "unit": "instructions", "counter": "callgrind (x86-64, -O2)", "turns": len(turns),
+            "prefill": {"tokens": sum(t["fed"] for t in turns), "macs": fed_macs, "instructions": feed,
+                        "instructions_per_mac": round(feed / max(fed_macs, 1), 3)},
+            "decode": {"tokens": decoded, "macs": chosen_macs, "instructions": step,
+                       "instructions_per_mac": round(step / max(chosen_macs, 1), 3)},
+            "turn": {"macs": fed_macs + chosen_macs, "instructions": turn,
+                     "instructions_per_mac": round(turn / max(fed_macs + chosen_macs, 1), 3)}}
+
+
 def run_turn_bench(out: str | Path = "bench/results", run: str | Path | None = None,
-                   boards: tuple[str, ...] = ("mps2-an386", "rp2040js"), requests: str | Path = TURN_REQUESTS,
+                   boards: tuple[str, ...] = ("mps2-an386", "rp2040js", "host"), requests: str | Path = TURN_REQUESTS,
                    n: dict | None = None, name: str = "turns.json") -> dict:
     """Whole turns of the hand-written requests (tests/handwritten/default.tsv) on each board, the
-    shipped model with its gate: out/name. `n` limits the requests per board ({"rp2040js": 60}: the
+    shipped model with its gate: out/name. "host" is the x86-64 build under callgrind (host_turn_costs). `n` limits the requests per board ({"rp2040js": 60}: the
     JavaScript emulator runs a turn in seconds)."""
     from ..targets.build import build
     from ..training.evaluate import load_requests
@@ -488,7 +544,10 @@ def run_turn_bench(out: str | Path = "bench/results", run: str | Path | None = N
         for board in boards:
             k = (n or {}).get(board, len(texts))
             art = build(board, work / board, run, replace=True).artifact
-            _section(res, board, turn_costs, board, art, texts[:k])
+            if board == "host":  # its counter is CPU time: instructions from callgrind instead
+                _section(res, board, host_turn_costs, art, texts[:k], work)
+            else:
+                _section(res, board, turn_costs, board, art, texts[:k])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     write_json(out / name, res)
