@@ -511,7 +511,8 @@ def host_turn_costs(elf: Path, requests: list[str], workdir: Path) -> dict:
         raise TinyAgentError("callgrind wrote no file (did the program exit cleanly?)")
     ir = _inclusive_ir(out_file, ("ta_engine_feed", "ta_engine_step", "ta_agent_turn"))
     decoded = sum(t["chosen"] for t in turns)
-    missing = [f for f in ("ta_engine_feed", "ta_agent_turn") + (("ta_engine_step",) if decoded else ()) if f not in ir]
+    needed = ("ta_engine_feed", "ta_agent_turn") + (("ta_engine_step",) if decoded else ())
+    missing = [f for f in needed if f not in ir]
     if missing:
         raise TinyAgentError(f"callgrind_annotate lists no {', '.join(missing)} in {out_file}")
     fed_macs = sum(t["fed_macs"] for t in turns)
@@ -530,8 +531,9 @@ def run_turn_bench(out: str | Path = "bench/results", run: str | Path | None = N
                    boards: tuple[str, ...] = ("mps2-an386", "rp2040js", "host"), requests: str | Path = TURN_REQUESTS,
                    n: dict | None = None, name: str = "turns.json") -> dict:
     """Whole turns of the hand-written requests (tests/handwritten/default.tsv) on each board, the
-    shipped model with its gate: out/name. "host" is the x86-64 build under callgrind (host_turn_costs). `n` limits the requests per board ({"rp2040js": 60}: the
-    JavaScript emulator runs a turn in seconds)."""
+    shipped model with its gate: out/name. "host" is the x86-64 build under callgrind
+    (host_turn_costs). `n` limits the requests per board ({"rp2040js": 60}: the JavaScript emulator
+    runs a turn in seconds)."""
     from ..targets.build import build
     from ..training.evaluate import load_requests
 
