@@ -205,8 +205,8 @@ def test_ctrl_c_ends_test_with_130(builds):
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 130 and err == b"tinyagent: interrupted\n", (proc.returncode, err)
-        # A Ctrl-C that lands as the board starts, before the console that would close it exists, leaves
-        # it to the kernel's SIGKILL when tinyagent exits (PR_SET_PDEATHSIG): a moment later, as in chat
+        # A Ctrl-C that lands as the board starts, before the console that would close it exists, can
+        # leave it to the kernel's SIGKILL when tinyagent exits (PR_SET_PDEATHSIG): a moment later, as in chat
         deadline = time.monotonic() + 10
         while not ended(boards[0]) and time.monotonic() < deadline:
             time.sleep(0.05)

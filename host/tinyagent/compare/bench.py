@@ -175,20 +175,24 @@ def time_torch(model, ids: list[int], repeats: int) -> dict:
 
 # ---- instructions --------------------------------------------------------------------------------
 
+def _callgrind_host(out_file: Path, *options: str):
+    """The host board with its program run under callgrind, which writes out_file when it exits."""
+    from ..targets.boards import load_board
+
+    board = load_board("host")
+    return replace(board, run=replace(board.run, command=(
+        "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", *options, "{elf}")))
+
+
 def callgrind_instructions(elf: Path, ids: list[int], workdir: Path) -> dict:
     """Instructions executed inside ta_engine_step for `!run ids`, from callgrind (--toggle-collect)."""
     from ..device.protocol import sync
     from ..device.transport import open_console
-    from ..targets.boards import load_board
 
     if not shutil.which("valgrind"):
         return {"error": "valgrind not installed (apt-get install valgrind)"}
     out_file = workdir / "callgrind.out"
-    board = load_board("host")
-    grind = replace(board, run=replace(board.run, command=(
-        "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", "--toggle-collect=ta_engine_step",
-        "{elf}")))
-    con = open_console(grind, artifact=Path(elf))
+    con = open_console(_callgrind_host(out_file, "--toggle-collect=ta_engine_step"), artifact=Path(elf))
     try:
         sync(con)
         con.write_line("!run " + " ".join(map(str, ids)))
@@ -429,12 +433,25 @@ TURN_REQUESTS = REPO / "tests" / "handwritten" / "default.tsv"
 RP2040_HZ = 125_000_000
 
 
+def _turn_stats(con, requests: list[str]) -> list[dict]:
+    """Each request as its own conversation on an open console (`!new`, the request, `!stats`): the
+    `!stats` of each turn."""
+    from ..device.protocol import ask, stats, sync
+
+    sync(con)
+    turns = []
+    for r in requests:
+        ask(con, "!new", timeout=RUN_TIMEOUT_S)
+        ask(con, r, timeout=max(getattr(con, "reply_timeout_s", 30), RUN_TIMEOUT_S))
+        turns.append(stats(con, timeout=RUN_TIMEOUT_S))
+    return turns
+
+
 def turn_costs(board_name: str, elf: Path, requests: list[str]) -> dict:
     """Each request as its own conversation (`!new`, the request, `!stats`) on an emulated board: what
     its prefill (tokens fed in blocks), its decode (tokens chosen one at a time) and the whole turn
     cost, summed over the turns; in instructions on a board whose counter counts them, else in its
     cycles. Time to the first output byte per turn, and on rp2040js in ms at 125 MHz."""
-    from ..device.protocol import ask, stats, sync
     from ..device.transport import open_console
     from ..targets.boards import load_board
 
@@ -442,13 +459,8 @@ def turn_costs(board_name: str, elf: Path, requests: list[str]) -> dict:
     instr = board.run.counter == "instructions"
     scale = board.run.counter_scale if instr else 1
     unit = "instructions" if instr else board.run.counter
-    turns = []
     with open_console(board, artifact=Path(elf)) as con:
-        sync(con)
-        for r in requests:
-            ask(con, "!new")
-            ask(con, r, timeout=max(getattr(con, "reply_timeout_s", 30), 120))
-            turns.append(stats(con))
+        turns = _turn_stats(con, requests)
     tot = {k: sum(t[k] for t in turns) for k in turns[0]}
     macs = tot["fed_macs"] + tot["chosen_macs"]
     firsts = sorted(t["first_cycles"] * scale for t in turns)
@@ -487,24 +499,14 @@ def host_turn_costs(elf: Path, requests: list[str], workdir: Path) -> dict:
     request (`!new`, the request, `!stats`), the MACs from `!stats`, and the instructions executed inside
     ta_engine_feed (prefill), ta_engine_step (decode) and ta_agent_turn (the whole turn), each inclusive
     of what it calls. The host board's own counter is CPU time, so its `!stats` cycles are not used."""
-    from ..device.protocol import ask, stats, sync
     from ..device.transport import open_console
-    from ..targets.boards import load_board
 
     if not shutil.which("valgrind") or not shutil.which("callgrind_annotate"):
         raise TinyAgentError("valgrind is not installed (apt-get install valgrind)")
     out_file = Path(workdir) / "callgrind-turns.out"
-    board = load_board("host")
-    grind = replace(board, run=replace(board.run, command=(
-        "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", "{elf}")))
-    turns = []
-    con = open_console(grind, artifact=Path(elf))
+    con = open_console(_callgrind_host(out_file), artifact=Path(elf))
     try:
-        sync(con)
-        for r in requests:
-            ask(con, "!new", timeout=RUN_TIMEOUT_S)
-            ask(con, r, timeout=RUN_TIMEOUT_S)
-            turns.append(stats(con, timeout=RUN_TIMEOUT_S))
+        turns = _turn_stats(con, requests)
     finally:
         con.hang_up(timeout=60)  # the host program exits when its pty closes; callgrind then writes its file
     if not out_file.is_file():
