@@ -230,6 +230,8 @@ ROWS = [
     (["eval", "--n", "many"], BAD, ["'many'", "--n"]),
     (["eval", "--requests", "{missing}"], BAD, ["{missing}", "request file not found"]),
     (["eval", "--requests", "{file}", "--stage", "bogus"], BAD, ["'bogus'", "--stage"]),
+    (["eval", "--split", "test"], BAD, ["'test'", "--split", "heldout", "train"]),
+    (["eval", "--split", "train", "--requests", "{file}"], BAD, ["--split train", "--requests"]),
     (["gate", "--run", "{missing}"], BAD, ["{missing}", "no run.json"]),
     (["gate", "--run", "{rj_newer}"], BAD, ["format 99", "format 1"]),
     # new

@@ -72,6 +72,27 @@ def test_eval_requests_lists_every_miss(tmp_path):
     assert json.loads(out.read_text())["total"] == report["total"]
 
 
+def test_eval_scores_the_training_split_too(tmp_path):
+    """`eval --split train` scores what the model was trained on, beside held-out (underfitting against
+    phrasings that do not carry over), and leaves eval.json alone."""
+    from tinyagent.training.evaluate import evaluate, heldout_examples
+    from tinyagent.training.run import open_run
+    run = open_run(SHIPPED, writer=False)
+    _, train = heldout_examples(run, 3, "train")
+    _, held = heldout_examples(run, 3)
+    assert {e.request for e in train}.isdisjoint(e.request for e in held)
+    saved = (SHIPPED / "eval.json").read_bytes()
+    rep = evaluate(SHIPPED, n=3, stages=("scratch",), split="train")
+    assert rep["split"] == "train" and rep["examples"] == 3 and rep["stages"]["scratch"]["n"] == 3
+    assert (SHIPPED / "eval.json").read_bytes() == saved
+    r = CliRunner().invoke(main, ["eval", "--split", "val", "--n", "2"])
+    assert r.exit_code == 0, r.output
+    assert "validation split (training phrasings) (2 examples)" in r.output
+    assert (SHIPPED / "eval.json").read_bytes() == saved
+    with pytest.raises(TinyAgentError, match="'test' is not a corpus split"):
+        heldout_examples(run, 1, "test")
+
+
 def test_pick_threshold():
     right = [(m, True) for m in (300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200)] * 10
     wrong = [(m, False) for m in (5, 20, 50, 350)]

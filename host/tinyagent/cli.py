@@ -220,6 +220,10 @@ def gate(run):
 @click.option("--run", "run", default=None, help="Run folder (default: the shipped model).")
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Held-out examples to score (default: all).")
+@click.option("--split", default="heldout", show_default=True, type=click.Choice(["heldout", "val", "train"]),
+              help="The corpus split to score: train and val beside held-out tell a model that underfits "
+                   "(train longer) from one that does not carry over to new phrasings (add phrasings). "
+                   "Only held-out is saved to eval.json.")
 @click.option("--requests", "requests", default=None,
               help="A .tsv of your own requests (category, request, expected calls or -) to score instead.")
 @click.option("--conversations", "conversations", default=None,
@@ -230,12 +234,14 @@ def gate(run):
               help="With --requests or --conversations: the stage to score.")
 @click.option("--json", "json_out", default=None,
               help="With --requests or --conversations: also write the report to this file.")
-def eval_cmd(run, n, requests, conversations, stage, json_out):
+def eval_cmd(run, n, split, requests, conversations, stage, json_out):
     """Score every stage on the held-out phrasings (a table, the misses by intent, and eval.json in the
     run), or, with --requests or --conversations, one stage on your own requests or conversations: per
     category, and every miss."""
     if requests and conversations:
         raise TinyAgentError("--requests and --conversations given together (allowed: one of them)")
+    if split != "heldout" and (requests or conversations):
+        raise TinyAgentError(f"--split {split} scores the corpus; it does not go with --requests or --conversations")
     if requests or conversations:
         from .fileio import write_json
         from .training.evaluate import print_conversations, print_requests, score_conversations, score_requests
@@ -251,7 +257,7 @@ def eval_cmd(run, n, requests, conversations, stage, json_out):
         return
     from .training.evaluate import evaluate, print_table
 
-    print_table(evaluate(_run_dir(run), n=n))
+    print_table(evaluate(_run_dir(run), n=n, split=split))
 
 
 @main.command()

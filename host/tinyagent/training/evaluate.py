@@ -38,12 +38,21 @@ LABELS = {"teacher": "teacher", "scratch": "student (scratch)", "student": "stud
           "pruned": "pruned", "int8": "int8 (integer reference)"}
 
 
-def heldout_examples(run, n: int | None):
+SPLITS = ("heldout", "val", "train")
+
+
+def heldout_examples(run, n: int | None, split: str = "heldout"):
+    """The run's spec and the first `n` examples (all if None) of one split of its corpus, regenerated
+    from spec.toml and the seed: "heldout" (phrasings never trained on), "val" (the training phrasings,
+    new combinations) or "train" (what the model was trained on)."""
+    if split not in SPLITS:
+        raise bad_input(f"split {split!r} is not a corpus split (allowed: {', '.join(SPLITS)})")
     c = run.info["corpus"]
     spec = load_spec(run.path / SPEC_FILE)
     corpus = generate_corpus(spec, seed=run.info["seed"], n_train=c["n_train"], n_val=c["n_val"],
                              n_heldout=c["n_heldout"])
-    return spec, corpus.heldout[:n] if n else corpus.heldout
+    examples = getattr(corpus, split)
+    return spec, examples[:n] if n else examples
 
 
 def run_example(engine, tc, grammar, hal, ex, ctx: int, calls_only: bool = False, min_margin: int = 0):
@@ -131,21 +140,26 @@ def top1_agreement(model, im, data: TokenData, n: int = 200) -> float:
 
 
 def evaluate(run_path: str | Path, n: int | None = None, stages: tuple[str, ...] | None = None,
-             save: bool = True) -> dict:
+             save: bool = True, split: str = "heldout") -> dict:
+    """Every stage (or `stages`) on the first `n` examples of a corpus split. The held-out split is
+    what eval.json records (saved unless `save` is False); "train" and "val" are never saved: beside
+    held-out they tell underfitting (the model misses its own training examples too: train longer)
+    from phrasings it cannot carry over (train right, held-out wrong: add phrasings)."""
     # Decoding is one token at a time, too small to share between threads; with a second process
     # busy (a training run), torch's default threads made eval 2x slower, and 5 threads on 2 cores
     # over 100x slower. One thread, restored after.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _evaluate(run_path, n, stages, save)
+        return _evaluate(run_path, n, stages, save and split == "heldout", split)
     finally:
         torch.set_num_threads(threads)
 
 
-def _evaluate(run_path: str | Path, n: int | None, stages: tuple[str, ...] | None, save: bool) -> dict:
+def _evaluate(run_path: str | Path, n: int | None, stages: tuple[str, ...] | None, save: bool,
+              split: str = "heldout") -> dict:
     run = open_run(run_path, writer=False)
-    spec, examples = heldout_examples(run, n)
+    spec, examples = heldout_examples(run, n, split)
     bpe = load_tokenizer(run.path / TOKENIZER_FILE)
     tc, grammar = TokenClasses(bpe), grammar_from_spec(spec)
     rows: dict[str, dict] = {}
@@ -185,6 +199,8 @@ def _evaluate(run_path: str | Path, n: int | None, stages: tuple[str, ...] | Non
     if not rows:
         raise bad_input(f"{run.path}: no trained stage to evaluate (run `tinyagent train` first)")
     report = {"run": str(run.path), "heldout_examples": len(examples), "stages": rows}
+    if split != "heldout":
+        report = {"run": str(run.path), "split": split, "examples": len(examples), "stages": rows}
     if save:
         write_json(run.path / EVAL_FILE, report)
     return report
@@ -194,7 +210,11 @@ def print_table(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"held-out phrasings ({report['heldout_examples']} examples): {report['run']}")
+    split = report.get("split", "heldout")
+    n = report["examples"] if split != "heldout" else report["heldout_examples"]
+    what = {"heldout": "held-out phrasings", "val": "validation split (training phrasings)",
+            "train": "training split"}[split]
+    t = Table(title=f"{what} ({n} examples): {report['run']}")
     for col in ("stage", "params", "tool-call acc", "arg acc", "perplexity", "top-1 vs float"):
         t.add_column(col, justify="right" if col != "stage" else "left")
     for stage, r in report["stages"].items():
