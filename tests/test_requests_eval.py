@@ -122,3 +122,13 @@ def test_eval_requests_on_a_stage_the_run_lacks(tmp_path):
     p = write(tmp_path, HEADER + "chat\thello\t-\n")
     r = CliRunner().invoke(main, ["eval", "--requests", str(p), "--stage", "teacher"])
     assert r.exit_code == EXIT_BAD_INPUT and "stage 'teacher' has no trained model" in r.output, r.output
+
+
+@pytest.mark.parametrize("name,agent,n", [("default.tsv", "default", 385), ("default-b.tsv", "default", 315),
+                                          ("default-dev.tsv", "default", 150), ("plant.tsv", "plant", 69),
+                                          ("plant-dev.tsv", "plant", 47)])
+def test_the_hand_written_sets_are_valid_for_their_agent(name, agent, n):
+    """Every request file under tests/handwritten parses, and each expected call is one its agent's
+    grammar prints (a typo in an expectation would count a right answer as a miss)."""
+    grammar = grammar_from_spec(load_spec(REPO_ROOT / "agents" / f"{agent}.toml"))
+    assert len(load_requests(REPO_ROOT / "tests" / "handwritten" / name, grammar)) == n
