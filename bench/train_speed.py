@@ -1,6 +1,7 @@
-"""Training throughput per stage: samples (transcripts) per second of each stage's step, on one thread.
+"""Training throughput per stage: samples (transcripts) per second of each stage's step, on one thread
+(or --threads N: `tinyagent train` uses every core for a model of the student's size, train.set_threads).
 
-    python bench/train_speed.py RUN [--steps 40] [--out bench/results/train-speed.json]
+    python bench/train_speed.py RUN [--steps 40] [--threads 1] [--out bench/results/train-speed.json]
 
 RUN is a run folder whose corpus is encoded (any run, e.g. one `scripts/train_shipped.py` made). Each
 stage's own objective and model shape, on the run's training batches in the order a run sees them
@@ -72,8 +73,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--out", default=None)
     ap.add_argument("--label", default="")
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     run = open_run(args.run, writer=False)
     train = run.data(STUDENT.ctx).train
     batches = Batches(train, args.batch, seed=0)
@@ -87,7 +89,7 @@ def main() -> None:
     if args.out:
         path = Path(args.out)
         res = json.loads(path.read_text()) if path.exists() else {}
-        res[args.label or "now"] = {"machine": machine(), "threads": 1, "stages": rows}
+        res[args.label or "now"] = {"machine": machine(), "threads": args.threads, "stages": rows}
         path.write_text(json.dumps(res, indent=1) + "\n")
 
 
