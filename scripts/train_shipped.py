@@ -8,7 +8,9 @@ chosen on val.
     STEPS=18000 python scripts/train_shipped.py runs/plant agents/plant.toml   # another agent
 
 THREADS (default 1) sets torch's threads, STEPS (default 15000, v10's) the scratch student's steps
-(v11 and the plant waterer took 18000); the run folder holds every stage and resumes after a kill.
+(v11 and the plant waterer took 18000, v15 and v16 30000), CALL_WEIGHT (default 1) the loss weight of
+the tokens that decide an action in every stage (data.loss_weights; v16 took 3); the run folder holds
+every stage and resumes after a kill.
 """
 import os
 import sys
@@ -26,6 +28,7 @@ from tinyagent.training.train import train_stage
 
 AGENT = Path(__file__).resolve().parents[1] / "agents" / "default.toml"
 SCRATCH_STEPS, FFN_KEEP, RECOVER_STEPS, QAT_STEPS = int(os.environ.get("STEPS", "15000")), 0.75, 2000, 1000
+CALL_WEIGHT = float(os.environ.get("CALL_WEIGHT", "1"))
 
 
 def main(out: str, agent: Path = AGENT) -> None:
@@ -34,12 +37,15 @@ def main(out: str, agent: Path = AGENT) -> None:
     if not (run / "run.json").exists():
         c = DEFAULTS["corpus"]
         args = {"student_cfg": STUDENT.to_dict(), "teacher_cfg": TEACHER.to_dict(), "distill_steps": SCRATCH_STEPS,
-                "ffn_keep": FFN_KEEP, "recover_steps": RECOVER_STEPS, "qat_steps": QAT_STEPS, "seed": 0, **c}
+                "ffn_keep": FFN_KEEP, "recover_steps": RECOVER_STEPS, "qat_steps": QAT_STEPS, "seed": 0,
+                "call_weight": CALL_WEIGHT, **c}
         create_run(agent, run, seed=0, n_train=c["n_train"], n_val=c["n_val"], n_heldout=c["n_heldout"],
                    vocab_size=STUDENT.vocab_size, ctx=STUDENT.ctx, args=args)
-    train_stage(run, "scratch", cfg=STUDENT, steps=SCRATCH_STEPS, seed=0, resume=True)
-    prune(run, ffn_keep=FFN_KEEP, heads_keep=1.0, recover_steps=RECOVER_STEPS, source="scratch", resume=True)
-    quantize(run, qat_steps=QAT_STEPS, resume=True)
+    w = CALL_WEIGHT
+    train_stage(run, "scratch", cfg=STUDENT, steps=SCRATCH_STEPS, seed=0, call_weight=w, resume=True)
+    prune(run, ffn_keep=FFN_KEEP, heads_keep=1.0, recover_steps=RECOVER_STEPS, source="scratch", call_weight=w,
+          resume=True)
+    quantize(run, qat_steps=QAT_STEPS, call_weight=w, resume=True)
     print(choose_gate(run))
 
 

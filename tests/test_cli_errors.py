@@ -191,6 +191,8 @@ ROWS = [
     (["train", "--student-steps", "-2", "--out", "{out}/t"], BAD, ["distill_steps -2", "allowed: > 0"]),
     (["train", "--prune-steps", "many"], BAD, ["'many'", "--prune-steps"]),
     (["train", "--qat-steps", "0", "--out", "{out}/t"], BAD, ["qat_steps 0", "allowed: > 0"]),
+    (["train", "--call-weight", "0", "--out", "{out}/t"], BAD, ["call_weight 0.0", "allowed: > 0"]),
+    (["train", "--call-weight", "heavy"], BAD, ["'heavy'", "--call-weight"]),
     (["train", "--steps", "5", "--teacher-steps", "6"], BAD, ["--steps 5", "--teacher-steps 6", "give one"]),
     # distill, prune, quantize, eval: the run folder
     (["distill"], BAD, ["'--run'", "distill --help"]),

@@ -23,11 +23,11 @@ from tinyagent.fileio import sha256_file
 from tinyagent.integer.config import TINY
 from tinyagent.training import checkpoint
 from tinyagent.training.chain import train
-from tinyagent.training.data import ANSWER, CALL, Batches, encode_examples
+from tinyagent.training.data import ANSWER, CALL, Batches, encode_examples, loss_weights
 from tinyagent.training.distill import distill, layer_pairs
 from tinyagent.training.quantize import load_qat_model
 from tinyagent.training.run import create_run, open_run
-from tinyagent.training.train import token_metrics
+from tinyagent.training.train import token_metrics, weighted_ce
 
 SPEC = Path(__file__).resolve().parents[1] / "agents" / "default.toml"
 SMALL = dict(n_train=500, n_val=100, n_heldout=100, teacher_cfg=TINY, student_cfg=TINY, batch=16)
@@ -78,6 +78,35 @@ def test_loss_mask_covers_exactly_the_reply(corpus, tok):
         assert decode(role == CALL) == "".join(f"[{c}]" for c, _ in ex.calls)
         assert decode(role == ANSWER) == ex.answer + "\n"  # the final '\n' ends the turn and is learned
         assert role.shape[1] == int(data.lengths[i]) - 1  # trimmed: no position is pure padding
+
+
+def test_call_weight_weighs_the_tokens_that_decide_an_action(corpus, tok):
+    data = encode_examples(corpus.train, tok, ctx=127)
+    seen_call = seen_chat = False
+    for i, ex in enumerate(corpus.train[:100]):
+        x, y, role = data.batch(torch.tensor([i]))
+        assert torch.equal(loss_weights(role, 1.0), (role > 0).float())  # weight 1: the plain mask
+        w = loss_weights(role, 4.0)[0]
+        heavy = tok.decode(y[0][w == 4.0].tolist(), skip_special_tokens=False)
+        first = tok.decode(y[0][role[0] == ANSWER][:1].tolist(), skip_special_tokens=False)
+        if ex.calls:  # every call's tokens; the answer's first token follows a result, fed: it decides too
+            assert heavy == "".join(f"[{c}]" for c, _ in ex.calls) + first
+            seen_call = True
+        else:  # no call: the answer's first token is where the model chose to answer instead
+            assert heavy == first and ex.answer.startswith(first.strip() or first)
+            seen_chat = True
+        assert torch.equal(w == 0, role[0] == 0) and set(w[(w > 0) & (w != 4.0)].tolist()) <= {1.0}
+    assert seen_call and seen_chat
+
+
+def test_weighted_ce_is_the_plain_mean_with_unit_weights():
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(7, 11, generator=g), torch.randint(0, 11, (7,), generator=g)
+    ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    plain = torch.nn.functional.cross_entropy(logits, y, reduction="sum") / 7  # the loss before call_weight
+    assert torch.equal(weighted_ce(logits, y, torch.ones(7)), plain)
+    w = torch.tensor([3.0, 1, 1, 3, 1, 1, 1])
+    assert torch.allclose(weighted_ce(logits, y, w), (ce * w).sum() / w.sum())
 
 
 def test_too_long_examples_are_dropped_and_counted(corpus, tok):
@@ -391,6 +420,22 @@ def test_dropout_is_recorded_and_applies_while_training_only(chain):
     assert torch.equal(a, b)  # QAT: off (the fake-quant forward must match the reference)
 
 
+def test_call_weight_is_recorded_and_changes_what_is_learned(started, tmp_path):
+    from tinyagent.training.train import train_stage
+    weights = {}
+    for name, w in (("default", None), ("one", 1.0), ("three", 3.0)):
+        run = tmp_path / name
+        shutil.copytree(started, run)
+        train_stage(run, "scratch", steps=4, batch=8, call_weight=w, progress=False)
+        assert json.loads((run / "run.json").read_text())["stages"]["scratch"]["args"]["call_weight"] == (w or 1.0)
+        weights[name] = checkpoint.load_model(run / "scratch").state_dict()
+    assert all(torch.equal(v, weights["one"][k]) for k, v in weights["default"].items())  # 1 is the default
+    assert not all(torch.equal(v, weights["three"][k]) for k, v in weights["one"].items())
+    with pytest.raises(TinyAgentError) as e:
+        train(SPEC, tmp_path / "w", call_weight=0.0, progress=False)
+    assert "call_weight 0.0" in one_line(e) and "> 0" in one_line(e)
+
+
 def test_dropout_out_of_range(tmp_path):
     for bad in (-0.1, 1.0):
         with pytest.raises(TinyAgentError) as e:
@@ -484,7 +529,7 @@ def test_the_shipped_recipe_script_runs_small(tmp_path):
     corpus = dict(g["DEFAULTS"]["corpus"])
     try:
         g["DEFAULTS"]["corpus"].update(n_train=300, n_val=30, n_heldout=30)
-        g.update(SCRATCH_STEPS=5, RECOVER_STEPS=5, QAT_STEPS=5)
+        g.update(SCRATCH_STEPS=5, RECOVER_STEPS=5, QAT_STEPS=5, CALL_WEIGHT=2.0)
         script["main"](str(tmp_path / "run"))
         before = (tmp_path / "run" / "int8" / "model.int.json").read_bytes()
         script["main"](str(tmp_path / "run"))
@@ -494,5 +539,6 @@ def test_the_shipped_recipe_script_runs_small(tmp_path):
     stages = json.loads((tmp_path / "run" / "run.json").read_text())["stages"]
     assert [stages[s]["status"] for s in ("scratch", "pruned", "int8")] == ["done"] * 3
     assert stages["teacher"]["status"] == "pending" and stages["pruned"]["recovered_from"] == "scratch"
+    assert [stages[s]["args"]["call_weight"] for s in ("scratch", "pruned", "int8")] == [2.0] * 3
     assert (tmp_path / "run" / "int8" / "model.int.json").read_bytes() == before
     assert (tmp_path / "run" / "int8" / "gate.json").is_file()

@@ -126,15 +126,22 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @click.option("--budget", type=float, default=None, metavar="MINUTES",
               help="Scale the steps not given so the whole run fits in this many minutes here.")
+@click.option("--call-weight", type=float, default=None,
+              help="Loss weight of the tokens that decide an action (each call's tokens, and the first token "
+                   "after a request or a result: call or answer) against 1 for the rest of an answer "
+                   f"[default: {D['student']['call_weight']:g}; with --resume: the run's].")
 @click.option("--dry-run", is_flag=True, help="Print the plan (steps, time here) and stop.")
 def train(agent, out, until, teacher_steps, student_steps, prune_steps, qat_steps, steps, device, seed, resume,
-          budget, dry_run):
+          budget, call_weight, dry_run):
     """Train the teacher, then (by default) the whole chain down to the int8 model.
 
     First it prints its plan: each stage's steps and the time they take on this machine, from a few
     timed steps of each stage's model. Step flags left out take defaults.DEFAULTS (on --resume: the
     run's own); --budget scales them to the minutes you have."""
     from .training.chain import plan, train as train_fn
+    from .training.train import check_positive
+
+    check_positive(call_weight=call_weight)  # before the plan's warm-up, not after it
 
     if steps is not None and teacher_steps is not None and steps != teacher_steps:
         raise TinyAgentError(f"--steps {steps} and --teacher-steps {teacher_steps} differ (they are one "
@@ -149,7 +156,7 @@ def train(agent, out, until, teacher_steps, student_steps, prune_steps, qat_step
         return
     if p.scaled_from is not None:
         step_args.update(p.step_args)
-    train_fn(agent, out, until=until, device=device, seed=seed, resume=resume, **step_args)
+    train_fn(agent, out, until=until, device=device, seed=seed, resume=resume, call_weight=call_weight, **step_args)
 
 
 @main.command()

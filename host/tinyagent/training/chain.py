@@ -48,12 +48,13 @@ def train(agent: str | Path | None, out: str | Path, *, steps: int | None = None
           hidden_weight: float | None = None, ffn_keep: float | None = None, heads_keep: float | None = None,
           recover_steps: int | None = None, qat_steps: int | None = None, dropout: float | None = None,
           n_train: int | None = None, n_val: int | None = None, n_heldout: int | None = None,
-          ckpt_every: int | None = None) -> Path:
+          ckpt_every: int | None = None, call_weight: float | None = None) -> Path:
     """Make the run folder `out` from the agent spec and run the chain up to and including `until`.
 
     Defaults (None) come from DEFAULTS; teacher_cfg defaults to config.TEACHER, student_cfg to
     config.STUDENT. `steps` is the teacher's, `distill_steps` the student's and scratch's, `batch` and
-    `lr` apply to teacher, scratch and student, `dropout` to every float stage. With resume=True, `out`
+    `lr` apply to teacher, scratch and student, `dropout` to every float stage, `call_weight` (the
+    loss weight of the tokens that decide an action, data.loss_weights) to every stage. With resume=True, `out`
     must be a run folder: finished stages are kept, the running one continues from its checkpoint, and
     the arguments are the stored ones (an explicit argument that differs is rejected); `agent` may then
     be None, and if given must be the spec the run started on (as must the run's spec.toml).
@@ -66,12 +67,13 @@ def train(agent: str | Path | None, out: str | Path, *, steps: int | None = None
     check_alpha_temperature(alpha, temperature, hidden_weight)
     check_dropout(dropout)
     check_positive(steps=steps, batch=batch, lr=lr, distill_steps=distill_steps, recover_steps=recover_steps,
-                   qat_steps=qat_steps, n_train=n_train, n_val=n_val, n_heldout=n_heldout, ckpt_every=ckpt_every)
+                   qat_steps=qat_steps, n_train=n_train, n_val=n_val, n_heldout=n_heldout, ckpt_every=ckpt_every,
+                   call_weight=call_weight)
     check_seed(seed)
     given = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "distill_steps": distill_steps,
              "alpha": alpha, "temperature": temperature, "hidden_weight": hidden_weight, "ffn_keep": ffn_keep,
              "heads_keep": heads_keep, "recover_steps": recover_steps, "qat_steps": qat_steps,
-             "dropout": dropout, "n_train": n_train, "n_val": n_val, "n_heldout": n_heldout,
+             "dropout": dropout, "call_weight": call_weight, "n_train": n_train, "n_val": n_val, "n_heldout": n_heldout,
              "teacher_cfg": teacher_cfg.to_dict() if teacher_cfg else None,
              "student_cfg": student_cfg.to_dict() if student_cfg else None}
     defaults = chain_defaults()
@@ -105,23 +107,23 @@ def train(agent: str | Path | None, out: str | Path, *, steps: int | None = None
             run = open_run(out, writer=False)
     common = {"device": device, "resume": resume, "progress": progress, "ckpt_every": ckpt_every}
     last = STAGES.index(until)
-    drop = a["dropout"]
+    drop, w = a["dropout"], a["call_weight"]
     train_stage(run, "teacher", cfg=ModelConfig.from_dict(a["teacher_cfg"]), steps=a["steps"], batch=a["batch"],
-                lr=a["lr"], dropout=drop, seed=a["seed"], **common)
+                lr=a["lr"], dropout=drop, call_weight=w, seed=a["seed"], **common)
     if last >= STAGES.index("scratch"):
         train_stage(run, "scratch", cfg=ModelConfig.from_dict(a["student_cfg"]), steps=a["distill_steps"],
-                    batch=a["batch"], lr=a["lr"], dropout=drop, seed=a["seed"], **common)
+                    batch=a["batch"], lr=a["lr"], dropout=drop, call_weight=w, seed=a["seed"], **common)
     if last >= STAGES.index("student"):
         distill(run, steps=a["distill_steps"], alpha=a["alpha"], temperature=a["temperature"],
-                hidden_weight=a["hidden_weight"], batch=a["batch"], lr=a["lr"], dropout=drop,
+                hidden_weight=a["hidden_weight"], batch=a["batch"], lr=a["lr"], dropout=drop, call_weight=w,
                 student_cfg=ModelConfig.from_dict(a["student_cfg"]), seed=a["seed"], scratch=False, **common)
     if last >= STAGES.index("pruned"):
         prune(run, ffn_keep=a["ffn_keep"], heads_keep=a["heads_keep"], recover_steps=a["recover_steps"],
-              alpha=a["alpha"], temperature=a["temperature"], batch=a["batch"], dropout=drop, seed=a["seed"],
-              **common)
+              alpha=a["alpha"], temperature=a["temperature"], batch=a["batch"], dropout=drop, call_weight=w,
+              seed=a["seed"], **common)
     if last >= STAGES.index("int8"):
         quantize(run, qat_steps=a["qat_steps"], alpha=a["alpha"], temperature=a["temperature"],
-                 batch=a["batch"], seed=a["seed"], **common)
+                 batch=a["batch"], call_weight=w, seed=a["seed"], **common)
         if dist.main:
             choose_gate(run.path)  # the confidence gate's threshold, on val, beside the integer model
     return out

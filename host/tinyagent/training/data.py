@@ -113,13 +113,15 @@ class Batches:
     sorted by length before it is split into batches; the batch order is then shuffled again.
     """
 
-    def __init__(self, data: TokenData, batch: int, seed: int, rank: int = 0, world: int = 1, bucket: int = 16):
+    def __init__(self, data: TokenData, batch: int, seed: int, rank: int = 0, world: int = 1, bucket: int = 16,
+                 call_weight: float = 1.0):
         if batch < world or batch % world:
             raise bad_input(f"batch {batch} does not split over {world} processes (use a multiple of {world})")
         if len(data) < batch:
             raise bad_input(f"batch {batch} is larger than the {len(data)} training examples "
                             f"(allowed: 1..{len(data)})")
         self.data, self.batch, self.seed, self.rank, self.world, self.bucket = data, batch, seed, rank, world, bucket
+        self.call_weight = call_weight
         self.per_epoch = len(data) // batch
         self._epoch, self._order = -1, torch.empty(0)
 
@@ -143,6 +145,20 @@ class Batches:
         return self._order[j, self.rank * local:(self.rank + 1) * local]
 
     def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x, y and the loss mask (float, 1 on generated targets) of this rank's part of batch `step`."""
+        """x, y and the loss mask of this rank's part of batch `step`: 0 on fed targets, the weight of
+        each generated one (`loss_weights`)."""
         x, y, role = self.data.batch(self.indices(step))
-        return x, y, (role > 0).float()
+        return x, y, loss_weights(role, self.call_weight)
+
+
+def loss_weights(role: torch.Tensor, call_weight: float = 1.0) -> torch.Tensor:
+    """(B, T) float weights of the targets whose roles are `role`: 0 where fed, `call_weight` on the
+    tokens that decide what the device does (every CALL token, and the first token generated after the
+    request or a tool's result, where the model chooses between a call and an answer), 1 on the rest
+    of the answer. With call_weight 1 this is the plain mask `role > 0`."""
+    mask = (role > 0).float()
+    if call_weight != 1.0:
+        prev = torch.cat([torch.full_like(role[:, :1], FED), role[:, :-1]], 1)
+        decides = (role == CALL) | ((role == ANSWER) & (prev == FED))
+        mask = torch.where(decides, torch.full_like(mask, call_weight), mask)
+    return mask

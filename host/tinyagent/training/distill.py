@@ -37,6 +37,7 @@ from .train import (
     model_cfg,
     stage_args,
     train_stage,
+    weighted_ce,
 )
 
 
@@ -84,7 +85,7 @@ def distill_objective(teacher: GPT, alpha: float, temperature: float, hidden_wei
             else:
                 t_logits, t_hidden = teacher(x, at=at), []
         kd = kd_loss(s_logits, t_logits, temperature)
-        ce = F.cross_entropy(s_logits, y[at], reduction="sum") / max(s_logits.shape[0], 1)
+        ce = weighted_ce(s_logits, y[at], mask[at])
         loss = alpha * kd + (1 - alpha) * ce
         logs = {"kd": kd.item(), "ce": ce.item()}
         if s_hidden:
@@ -111,7 +112,7 @@ def check_alpha_temperature(alpha: float | None, temperature: float | None, hidd
 
 def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | None = None,
             temperature: float | None = None, hidden_weight: float | None = None, batch: int | None = None,
-            lr: float | None = None, dropout: float | None = None, student_cfg: ModelConfig | None = None,
+            lr: float | None = None, dropout: float | None = None, call_weight: float | None = None, student_cfg: ModelConfig | None = None,
             ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None, resume: bool = False,
             progress: bool = True, scratch: bool = True) -> Path:
     """Distil `student/` from `teacher/`. With scratch=True, first train `scratch/`: the same student
@@ -119,7 +120,7 @@ def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | N
     Defaults (None) come from defaults.DEFAULTS["student"]; student_cfg defaults to the run's student
     (train(student_cfg=...), else config.STUDENT).
     """
-    check_positive(steps=steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
+    check_positive(steps=steps, batch=batch, lr=lr, ckpt_every=ckpt_every, call_weight=call_weight)
     check_alpha_temperature(alpha, temperature, hidden_weight)
     check_dropout(dropout)
     dist = init_dist(device)
@@ -127,13 +128,13 @@ def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | N
     teacher_dir = run.require("teacher", "distillation needs the teacher")
     common = dict(ckpt_every=ckpt_every, device=device, resume=resume, progress=progress)
     if scratch:
-        train_stage(run, "scratch", cfg=student_cfg, steps=steps, batch=batch, lr=lr, dropout=dropout, seed=seed,
-                    **common)
+        train_stage(run, "scratch", cfg=student_cfg, steps=steps, batch=batch, lr=lr, dropout=dropout,
+                    call_weight=call_weight, seed=seed, **common)
     if resume and run.done("student"):
         return run.dir("student")
     a = stage_args(run, "student", {"steps": steps, "batch": batch, "lr": lr, "dropout": dropout, "seed": seed,
                                     "alpha": alpha, "temperature": temperature, "hidden_weight": hidden_weight,
-                                    "model": student_cfg.to_dict() if student_cfg else None}, resume)
+                                    "call_weight": call_weight, "model": student_cfg.to_dict() if student_cfg else None}, resume)
     a["model"] = a["model"] or default_model(run, "student")
     teacher = load_model(teacher_dir, dist.device)
     cfg = model_cfg(run, a["model"])
@@ -145,5 +146,5 @@ def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | N
     fit(run, "student", net, distill_objective(teacher, a["alpha"], a["temperature"], a["hidden_weight"]),
         steps=a["steps"], batch=a["batch"], lr=a["lr"], seed=a["seed"], resume=resume, progress=progress,
         dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a, publish=lambda n: n.student,
-        dropout=a["dropout"])
+        dropout=a["dropout"], call_weight=a["call_weight"])
     return run.dir("student")

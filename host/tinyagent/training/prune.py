@@ -129,7 +129,7 @@ def pick_source(run: Run, source: str) -> tuple[str, dict]:
 def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: float | None = None,
           recover_steps: int | None = None, alpha: float | None = None, temperature: float | None = None,
           batch: int | None = None, lr: float | None = None, dropout: float | None = None,
-          ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None, source: str | None = None,
+          call_weight: float | None = None, ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None, source: str | None = None,
           resume: bool = False, progress: bool = True) -> Path:
     """Prune the source student (see the module notes) into `pruned/`, then recover it for
     `recover_steps` by distillation from the teacher (from the unpruned source in a run that has no
@@ -140,7 +140,7 @@ def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: f
     for name, v in (("ffn_keep", ffn_keep), ("heads_keep", heads_keep)):
         if v is not None:
             check_keep(name, v)
-    check_positive(recover_steps=recover_steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
+    check_positive(recover_steps=recover_steps, batch=batch, lr=lr, ckpt_every=ckpt_every, call_weight=call_weight)
     check_alpha_temperature(alpha, temperature)
     check_dropout(dropout)
     dist = init_dist(device)
@@ -149,7 +149,7 @@ def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: f
         return run.dir("pruned")
     a = stage_args(run, "pruned", {"ffn_keep": ffn_keep, "heads_keep": heads_keep, "steps": recover_steps,
                                    "batch": batch, "lr": lr, "dropout": dropout, "seed": seed, "alpha": alpha,
-                                   "temperature": temperature, "source": source}, resume)
+                                   "temperature": temperature, "source": source, "call_weight": call_weight}, resume)
     src, losses = pick_source(run, a["source"])
     student = load_model(run.dir(src))
     # recovery distils from the teacher; a run trained without one (scratch only) from the unpruned source
@@ -160,6 +160,6 @@ def prune(run: str | Path | Run, *, ffn_keep: float | None = None, heads_keep: f
     fit(run, "pruned", net, distill_objective(teacher, a["alpha"], a["temperature"], 0.0),
         steps=a["steps"], batch=a["batch"], lr=a["lr"], seed=a["seed"], resume=resume, progress=progress,
         dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a, publish=lambda n: n.student,
-        extra={"pruned_from": src, "kept": kept}, dropout=a["dropout"],
+        extra={"pruned_from": src, "kept": kept}, dropout=a["dropout"], call_weight=a["call_weight"],
         info={"source": src, "source_val_loss": losses, "recovered_from": guide})
     return run.dir("pruned")

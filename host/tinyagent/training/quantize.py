@@ -41,12 +41,12 @@ def load_qat_model(folder: str | Path) -> GPT:
 
 def quantize(run: str | Path | Run, *, qat_steps: int | None = None, alpha: float | None = None,
              temperature: float | None = None, batch: int | None = None, lr: float | None = None,
-             ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None, resume: bool = False,
+             call_weight: float | None = None, ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None, resume: bool = False,
              progress: bool = True) -> Path:
     """QAT-fine-tune the last float stage into `int8/` and export the integer model there.
     Defaults (None) come from defaults.DEFAULTS["int8"].
     """
-    check_positive(qat_steps=qat_steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
+    check_positive(qat_steps=qat_steps, batch=batch, lr=lr, ckpt_every=ckpt_every, call_weight=call_weight)
     check_alpha_temperature(alpha, temperature)
     dist = init_dist(device)
     run = run if isinstance(run, Run) else open_run(run, writer=dist.main)
@@ -55,7 +55,7 @@ def quantize(run: str | Path | Run, *, qat_steps: int | None = None, alpha: floa
     src = "pruned" if run.done("pruned") else "student"
     src_dir = run.require(src, "quantisation starts from the pruned or distilled student")
     a = stage_args(run, "int8", {"steps": qat_steps, "batch": batch, "lr": lr, "seed": seed, "alpha": alpha,
-                                 "temperature": temperature}, resume)
+                                 "temperature": temperature, "call_weight": call_weight}, resume)
     float_model = load_model(src_dir, dist.device)
     model = load_model(src_dir)
     entry = run.stage("int8")
@@ -70,7 +70,7 @@ def quantize(run: str | Path | Run, *, qat_steps: int | None = None, alpha: floa
     fit(run, "int8", net, distill_objective(float_model, a["alpha"], a["temperature"], 0.0),
         steps=a["steps"], batch=a["batch"], lr=a["lr"], seed=a["seed"], resume=resume, progress=progress,
         dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a, publish=lambda n: n.student,
-        extra={"qat": qat, "source": src}, info={"qat": qat, "source": src})
+        extra={"qat": qat, "source": src}, info={"qat": qat, "source": src}, call_weight=a["call_weight"])
     if dist.main:
         digest = intexport.export_int_model(model.cpu()).save(run.dir("int8"))
         run.update("int8", int_model_sha256=digest)

@@ -98,11 +98,18 @@ def set_threads(cfg: ModelConfig, dist: Dist) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 def ce_objective(net: nn.Module, x, y, mask) -> tuple[torch.Tensor, dict]:
-    """Mean cross-entropy over the positions whose target the model generates (the mask), the head
-    run at those positions only."""
+    """Mean cross-entropy over the positions whose target the model generates (mask > 0), weighted by
+    the mask (data.loss_weights), the head run at those positions only."""
     at = mask > 0
-    loss = F.cross_entropy(net(x, at=at), y[at], reduction="sum") / at.sum().clamp(min=1)
+    loss = weighted_ce(net(x, at=at), y[at], mask[at])
     return loss, {"loss": loss.item()}
+
+
+def weighted_ce(logits: torch.Tensor, targets: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each row, averaged with weights `w` (the plain mean when every weight is 1)."""
+    if bool((w == 1).all()):
+        return F.cross_entropy(logits, targets, reduction="sum") / max(targets.shape[0], 1)
+    return (F.cross_entropy(logits, targets, reduction="none") * w).sum() / w.sum()
 
 
 @torch.no_grad()
@@ -233,12 +240,13 @@ Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], tupl
 def fit(run: Run, stage: str, net: nn.Module, objective: Objective, *, steps: int, batch: int, lr: float,
         seed: int, resume: bool, progress: bool, dist: Dist, ckpt_every: int, args: dict,
         publish: Callable[[nn.Module], GPT] = lambda n: n, extra: dict | None = None,
-        info: dict | None = None, dropout: float = 0.0) -> GPT:
+        info: dict | None = None, dropout: float = 0.0, call_weight: float = 1.0) -> GPT:
     """Train `net` for `steps` steps on the run's training split and publish the result as `stage`.
 
     `net` holds every trainable parameter (the model, plus e.g. distillation projections); `publish`
     picks the GPT to save out of it. `extra` goes into the checkpoint's config.json, `info` into the
-    stage's entry in run.json. `dropout` applies while training only. Returns the GPT, trained.
+    stage's entry in run.json. `dropout` applies while training only; `call_weight` weighs the hard
+    labels' loss on the tokens that decide an action (data.loss_weights). Returns the GPT, trained.
     """
     folder = run.dir(stage)
     state = checkpoint.load_state(folder) if resume and run.stage(stage)["status"] == "running" else None
@@ -262,7 +270,7 @@ def fit(run: Run, stage: str, net: nn.Module, objective: Objective, *, steps: in
         step, curve = int(state["step"]), list(state.get("curve", []))
         torch.set_rng_state(state["rng"])
         run.update(stage, resumed_from=step)
-    batches = Batches(run.data(model.cfg.ctx).train, batch, seed, dist.rank, dist.world)
+    batches = Batches(run.data(model.cfg.ctx).train, batch, seed, dist.rank, dist.world, call_weight=call_weight)
     ddp = net if dist.world == 1 else torch.nn.parallel.DistributedDataParallel(net)
 
     def save_state() -> None:
@@ -368,8 +376,8 @@ def model_cfg(run: Run, cfg: ModelConfig | dict) -> ModelConfig:
 
 def train_stage(run: str | Path | Run, stage: str = "teacher", *, cfg: ModelConfig | None = None,
                 steps: int | None = None, batch: int | None = None, lr: float | None = None,
-                dropout: float | None = None, ckpt_every: int | None = None, device: str = "cpu",
-                seed: int | None = None, resume: bool = False, progress: bool = True) -> Path:
+                dropout: float | None = None, call_weight: float | None = None, ckpt_every: int | None = None,
+                device: str = "cpu", seed: int | None = None, resume: bool = False, progress: bool = True) -> Path:
     """Train a model from random init on the hard labels: the teacher, or the scratch student."""
     if stage not in ("teacher", "scratch"):
         raise bad_input(f"stage {stage!r} is not trained from scratch (allowed: teacher, scratch)")
@@ -377,10 +385,11 @@ def train_stage(run: str | Path | Run, stage: str = "teacher", *, cfg: ModelConf
     run = run if isinstance(run, Run) else open_run(run, writer=dist.main)
     if resume and run.done(stage):
         return run.dir(stage)
-    check_positive(steps=steps, batch=batch, lr=lr, ckpt_every=ckpt_every)
+    check_positive(steps=steps, batch=batch, lr=lr, ckpt_every=ckpt_every, call_weight=call_weight)
     check_dropout(dropout)
     check_seed(seed)
     a = stage_args(run, stage, {"steps": steps, "batch": batch, "lr": lr, "dropout": dropout, "seed": seed,
+                                "call_weight": call_weight,
                                 "model": cfg.to_dict() if cfg else None},
                    resume)
     a["model"] = a["model"] or default_model(run, "teacher" if stage == "teacher" else "student")
@@ -388,5 +397,5 @@ def train_stage(run: str | Path | Run, stage: str = "teacher", *, cfg: ModelConf
     model = GPT(model_cfg(run, a["model"]))
     fit(run, stage, model, ce_objective, steps=a["steps"], batch=a["batch"], lr=a["lr"], seed=a["seed"],
         resume=resume, progress=progress, dist=dist, ckpt_every=ckpt_every or CKPT_EVERY, args=a,
-        dropout=a["dropout"])
+        dropout=a["dropout"], call_weight=a["call_weight"])
     return run.dir(stage)
