@@ -198,9 +198,8 @@ def _evaluate(run_path: str | Path, n: int | None, stages: tuple[str, ...] | Non
         rows[stage] = row
     if not rows:
         raise bad_input(f"{run.path}: no trained stage to evaluate (run `tinyagent train` first)")
-    report = {"run": str(run.path), "heldout_examples": len(examples), "stages": rows}
-    if split != "heldout":
-        report = {"run": str(run.path), "split": split, "examples": len(examples), "stages": rows}
+    size = {"heldout_examples": len(examples)} if split == "heldout" else {"split": split, "examples": len(examples)}
+    report = {"run": str(run.path), **size, "stages": rows}
     if save:
         write_json(run.path / EVAL_FILE, report)
     return report
