@@ -210,9 +210,10 @@ NAMING = ["can only", "write out", "need", "turn on the ligth", "turn it off", "
 
 
 def test_unnamed_requests_ask_on_the_device_as_in_the_reference(tmp_path):
-    """The shipped model calls a write tool for word salad ("can only" -> [led on], "write out" ->
-    [led off], margins far above its threshold): the device asks, as the reference does; a typo, a
-    follow-up of the last turn's tool and a duration in digits still run."""
+    """The shipped model calls a write tool for word salad ("write out" -> [led off]: it asks with the
+    confidence gate off too, so the naming rule stops it; v13 also wrote [led on] for "can only" and
+    "need", which v16 answers here): the device asks, as the reference does, and nothing runs; a typo,
+    a follow-up of the last turn's tool and a duration in digits still run."""
     from test_gate import transcript
 
     b = build("host", tmp_path / "host", DEFAULT_RUN)
@@ -220,8 +221,8 @@ def test_unnamed_requests_ask_on_the_device_as_in_the_reference(tmp_path):
     out = {board: transcript(board, DEFAULT_RUN, b.out, requests) for board in ("host", "reference")}
     assert out["host"] == out["reference"]
     turns = re.split(r"(?m)^> ", out["host"])[1:]
-    for t in turns[:3]:
-        assert "did you mean [" in t and "\n[" not in t, t  # asked, nothing ran
+    assert all("\n[" not in t for t in turns[:3]), turns[:3]  # nothing ran
+    assert "did you mean [led off]" in turns[1], turns[1]  # "write out": asked
     assert turns[3].startswith("turn on the ligth\n[led on] -> on\n"), turns[3]
     assert turns[4].startswith("turn it off\n[led off] -> off\n"), turns[4]  # the last turn's tool
     assert turns[5].startswith("set pin 5 high\n[gpio 5 1] -> ok\n"), turns[5]

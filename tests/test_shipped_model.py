@@ -38,16 +38,20 @@ def test_qat_forward_agrees_with_the_reference():
     run = open_run(DEFAULT_RUN, writer=False)
     _, examples = heldout_examples(run, 40)
     data = encode_examples(examples, run.tokenizer(), im.cfg.ctx)
-    same = total = 0
+    same = total = gen_same = gen_total = 0
     ties = []  # where the two pick different tokens: the reference's gap between them, / its max |logit|
     for i in range(len(data)):
-        toks = data.tokens[i, : int(data.lengths[i]) - 1]
+        n = int(data.lengths[i]) - 1
+        toks = data.tokens[i, :n]
+        gen = (data.role[i, 1:n + 1] > 0).numpy()  # the positions whose token the device chooses
         with torch.no_grad():
             f = model(toks[None])[0].numpy()
         q = forward_seq(im, toks.numpy())
         fa, qa = f.argmax(-1), q.argmax(-1)
         same += int((fa == qa).sum())
         total += len(toks)
+        gen_same += int(((fa == qa) & gen).sum())
+        gen_total += int(gen.sum())
         for t in np.flatnonzero(fa != qa):
             ties.append((q[t, qa[t]] - q[t, fa[t]]) / np.abs(q[t]).max())
         # logits in the same units: the QAT model rounds as the reference does, so they sit close
@@ -55,12 +59,15 @@ def test_qat_forward_agrees_with_the_reference():
         # models: 0.15% and 0.51%)
         assert np.median(np.abs(f / model.qat.logits - q)) <= 0.01 * np.abs(q).max()
     # where they do not agree, the reference's two candidates are close: the QAT forward's float
-    # softmax, GELU and norm against the reference's integer tables and iterations. Measured: the
-    # previous model 98.0% agree and at most 9.9% of the logit scale apart; this one at most 17.6%
-    # (one position of 40 transcripts; the median stays under 1%)
-    assert same / total >= 0.97, same / total
+    # softmax, GELU and norm against the reference's integer tables and iterations. Measured: v16
+    # agrees on 99.3% of the positions whose token the device chooses (1,600 of 1,612) and 96.8% of
+    # all (3,500 of 3,614: the others predict the request and the results, which the device is fed),
+    # at most 17.7% of the logit scale apart, median 2.5% (v13: 98.0% of all positions, median
+    # under 1%; v16's loss weighs the deciding tokens 3, and no model is trained on fed positions)
+    assert gen_same / gen_total >= 0.99, (gen_same, gen_total)
+    assert same / total >= 0.96, same / total
     assert max(ties, default=0) <= 0.20, sorted(ties)
-    assert np.median(ties) <= 0.02 if ties else True
+    assert np.median(ties) <= 0.03 if ties else True
 
 
 def test_shipped_eval_json_meets_the_target():
