@@ -20,4 +20,5 @@ DEFAULTS: dict[str, dict] = {
                "source": "best"},  # the student with the lower validation loss (prune.pick_source)
     "int8": {"steps": 1000, "batch": 32, "lr": 3e-4, "alpha": 0.2, "temperature": 2.0, "call_weight": 1.0},
 }
-DEFAULTS["scratch"] = {k: DEFAULTS["student"][k] for k in ("steps", "batch", "lr", "dropout", "call_weight")}  # same as distillation
+# the scratch student trains as the distilled one does
+DEFAULTS["scratch"] = {k: DEFAULTS["student"][k] for k in ("steps", "batch", "lr", "dropout", "call_weight")}

@@ -112,7 +112,8 @@ def check_alpha_temperature(alpha: float | None, temperature: float | None, hidd
 
 def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | None = None,
             temperature: float | None = None, hidden_weight: float | None = None, batch: int | None = None,
-            lr: float | None = None, dropout: float | None = None, call_weight: float | None = None, student_cfg: ModelConfig | None = None,
+            lr: float | None = None, dropout: float | None = None, call_weight: float | None = None,
+            student_cfg: ModelConfig | None = None,
             ckpt_every: int | None = None, device: str = "cpu", seed: int | None = None, resume: bool = False,
             progress: bool = True, scratch: bool = True) -> Path:
     """Distil `student/` from `teacher/`. With scratch=True, first train `scratch/`: the same student
@@ -134,7 +135,8 @@ def distill(run: str | Path | Run, *, steps: int | None = None, alpha: float | N
         return run.dir("student")
     a = stage_args(run, "student", {"steps": steps, "batch": batch, "lr": lr, "dropout": dropout, "seed": seed,
                                     "alpha": alpha, "temperature": temperature, "hidden_weight": hidden_weight,
-                                    "call_weight": call_weight, "model": student_cfg.to_dict() if student_cfg else None}, resume)
+                                    "call_weight": call_weight,
+                                    "model": student_cfg.to_dict() if student_cfg else None}, resume)
     a["model"] = a["model"] or default_model(run, "student")
     teacher = load_model(teacher_dir, dist.device)
     cfg = model_cfg(run, a["model"])
