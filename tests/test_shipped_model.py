@@ -15,7 +15,7 @@ from tinyagent.training.run import open_run
 
 N_HELDOUT = 150  # a fixed slice of the held-out phrasings: the full set is in eval.json and bench
 # Measured on the shipped model (v16, docs/training.md): 87.3% on all 1000 held-out examples (eval.json,
-# with the safety gate, as the device decodes) and on this slice of 150 (v13: 82.6%). The held-out split
+# with the safety gate, as the device decodes; v13: 82.6%) and 87.3% on this slice of 150. The held-out split
 # holds negations, corrections, durations, off-topic requests, follow-ups, conditionals and earlier turns too.
 SHIPPED_ACCURACY_FLOOR = 0.85
 HANDWRITTEN = REPO_ROOT / "tests" / "handwritten" / "default.tsv"
